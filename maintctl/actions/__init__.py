@@ -1,0 +1,52 @@
+"""The housekeeping actions, one module per command, each of the same shape:
+
+- NAME: the command (its help is in SUMMARIES here, so that --help imports no action);
+- REQUIRES: {table: columns} it reads or writes, checked before it runs;
+- INDEXES: the indexes its queries need, made by init-db;
+- COUNTS: the counts it always reports; NOTIFIES: whether it queues
+  notifications; OWN_TABLES: maintctl's tables it writes, made when needed;
+- plan(connection, settings, limit) -> items: read-only, decides everything;
+- apply(connection, items, settings) -> items: makes exactly those changes,
+  inside the caller's transaction, each guarded so that a second or
+  concurrent run changes nothing; returns the items it changed;
+- tally(items) -> counts; problems(connection, settings) -> warnings about
+  rows that are due but cannot be acted on;
+- optionally after_commit(connection, settings) -> (counts, warnings): the
+  side effects outside the database, done once the changes have committed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from types import ModuleType
+from typing import Iterable, Sequence
+
+SUMMARIES = {
+    "fire-reminders": "Fire the reminders that are due and notify their owners.",
+    "expire-pending": "Expire pending uploads past their deadline and delete their media files.",
+    "expire-tags": "Delete suggested tags nobody confirmed in time (MAINTCTL_TAG_EXPIRY, default 7d).",
+    "requeue-events": "Re-prompt users about pending events they never answered (MAINTCTL_REPROMPT_AFTER, default 24h).",
+}
+ORDER = tuple(SUMMARIES)  # the order run-all runs them in
+
+# Problems are listed up to this many per action and run; the rest are counted.
+PROBLEMS_LISTED = 100
+
+
+def load(name: str) -> ModuleType:
+    """Given a command name, return its action module."""
+    return importlib.import_module(f"maintctl.actions.{name.replace('-', '_')}")
+
+
+def keys_json(keys: Iterable[Sequence]) -> str:
+    """Given the key tuples of planned rows, return them as the JSON that
+    keys_sql reads back (bound as :keys)."""
+    return json.dumps([list(key) for key in keys], ensure_ascii=False)
+
+
+def keys_sql(width: int) -> str:
+    """Given how many values each key tuple has, return a SELECT of those
+    columns from the JSON bound as :keys, for `(a, b) IN (...)` guards."""
+    columns = ", ".join(f"json_extract(value, '$[{index}]')" for index in range(width))
+    return f"SELECT {columns} FROM json_each(:keys)"

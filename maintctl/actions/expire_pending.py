@@ -1,0 +1,116 @@
+"""expire-pending: drop the uploads that were never confirmed in time.
+
+Each expired pending memory leaves the search index and the memories table
+(its tags and reminders go with it by cascade) with its audit row in one
+transaction; its media file, where it lies inside the media directory, is
+queued in that same transaction and deleted once it commits.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from maintctl import audit, media, timestamps
+from maintctl.actions import PROBLEMS_LISTED, keys_json, keys_sql
+from maintctl.config import Settings
+
+NAME = "expire-pending"
+REQUIRES = {
+    "memories": ("id", "status", "pending_expires_at", "media_local_path"),
+    "memories_fts": ("memory_id",),
+    "audit_log": ("entity_type", "entity_id", "action", "actor", "details", "created_at"),
+}
+INDEXES = (
+    "CREATE INDEX IF NOT EXISTS maintctl_memories_pending ON memories (status, pending_expires_at)",
+    f"CREATE INDEX IF NOT EXISTS maintctl_memories_odd_expiry ON memories (status)"
+    f" WHERE {timestamps.odd_sql('pending_expires_at')}",
+)
+COUNTS = ("expired", "files_deleted")
+NOTIFIES = False
+OWN_TABLES = (media.TABLE_SQL,)
+
+_SELECT = (
+    "SELECT m.id AS memory_id, m.pending_expires_at, m.media_local_path,"
+    f" {timestamps.instant_sql('m.pending_expires_at')} AS instant FROM memories AS m"
+)
+_WHERE = "m.status = 'pending'"
+_DUE = timestamps.due_sql(_SELECT, _WHERE, "m.pending_expires_at", "instant <= :cutoff") + " LIMIT :limit"
+_UNREADABLE = timestamps.due_sql(_SELECT, _WHERE, "m.pending_expires_at", "instant IS NULL") + f" LIMIT {PROBLEMS_LISTED}"
+_CLAIM = (
+    f"DELETE FROM memories WHERE status = 'pending' AND (id, pending_expires_at) IN ({keys_sql(2)}) RETURNING id"
+)
+_UNINDEX = f"DELETE FROM memories_fts WHERE memory_id IN ({keys_sql(1)})"
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """One expired pending memory, and the file that goes with it."""
+
+    memory_id: str
+    pending_expires_at: str  # as stored: the claim is guarded on it
+    expires_instant: str
+    media_local_path: str | None
+    file: Path | None  # the file to delete, where there is one inside the media directory
+    warning: str | None = None
+
+    def planned(self) -> dict:
+        return {
+            "id": self.memory_id,
+            "pending_expires_at": self.expires_instant,
+            "media_local_path": self.media_local_path,
+            "delete_file": str(self.file) if self.file else None,
+        }
+
+    def describe(self) -> str:
+        text = f"memory {self.memory_id}, expired {self.expires_instant}"
+        if self.file:
+            text += f"; delete {self.file}"
+        elif self.warning:
+            text += f"; leave {self.media_local_path!r} alone"
+        return text
+
+
+def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) -> list[Expiry]:
+    """Given the run's settings, return up to `limit` (None: all) expired pending memories."""
+    parameters = {**timestamps.due_bounds(settings.now), "limit": -1 if limit is None else limit}
+    expiries = []
+    for memory_id, expires_at, stored_path, instant in connection.execute(_DUE, parameters):
+        located = media.locate(stored_path, settings.media_dir)
+        warning = f"memory {memory_id}: {located.problem}" if located.problem else None
+        expiries.append(Expiry(memory_id, expires_at, instant, stored_path, located.file, warning))
+    return expiries
+
+
+def apply(connection: sqlite3.Connection, expiries: list[Expiry], settings: Settings) -> list[Expiry]:
+    """Expire the planned memories that are still pending and unchanged; return those."""
+    claimed = {memory_id for (memory_id,) in connection.execute(
+        _CLAIM, {"keys": keys_json((expiry.memory_id, expiry.pending_expires_at) for expiry in expiries)}
+    ).fetchall()}
+    expired = [expiry for expiry in expiries if expiry.memory_id in claimed]
+    connection.execute(_UNINDEX, {"keys": keys_json((expiry.memory_id,) for expiry in expired)})
+    audit.record(connection, (audit.Entry("memory", expiry.memory_id, "expired") for expiry in expired), settings)
+    media.queue(connection, ((expiry.memory_id, expiry.media_local_path) for expiry in expired if expiry.file), settings)
+    return expired
+
+
+def after_commit(connection: sqlite3.Connection, settings: Settings) -> tuple[dict[str, int], list[str]]:
+    """Delete the files queued by the batches committed so far (and any a
+    killed run left queued); return the count and what was left alone."""
+    deleted = media.delete_queued(connection, settings)
+    return {"files_deleted": deleted.deleted}, deleted.warnings
+
+
+def tally(expiries: list[Expiry]) -> dict[str, int]:
+    """Count the memories, and the files that go with them (after_commit's
+    count of those actually deleted replaces the latter in a real run)."""
+    return {"expired": len(expiries), "files_deleted": sum(1 for expiry in expiries if expiry.file)}
+
+
+def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
+    """Return the pending memories whose pending_expires_at names no instant."""
+    return [
+        f"memory {memory_id}: pending_expires_at {expires_at!r} names no instant; not expired"
+        for memory_id, expires_at, _, _ in connection.execute(_UNREADABLE, timestamps.due_bounds(settings.now))
+    ]

@@ -1,0 +1,186 @@
+"""fire-reminders: notify the owners of the reminders that are due.
+
+Each due reminder is marked fired, queued as a `reminder` notification and
+audited in one transaction; a recurring one gets its next occurrence, the
+first one after now (missed occurrences are coalesced, never fired as a burst).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from maintctl import audit, outbox, timestamps
+from maintctl.actions import PROBLEMS_LISTED, keys_json, keys_sql
+from maintctl.config import Settings
+from maintctl.db import columns_of
+
+NAME = "fire-reminders"
+REQUIRES = {
+    "reminders": ("id", "memory_id", "owner_user_id", "fire_at", "recurrence_minutes", "fired"),
+    "memories": ("id", "owner_user_id", "content"),
+    "audit_log": ("entity_type", "entity_id", "action", "actor", "details", "created_at"),
+}
+INDEXES = (
+    "CREATE INDEX IF NOT EXISTS maintctl_reminders_due ON reminders (fired, fire_at)",
+    f"CREATE INDEX IF NOT EXISTS maintctl_reminders_odd_fire_at ON reminders (fired)"
+    f" WHERE {timestamps.odd_sql('fire_at')}",
+)
+COUNTS = ("fired", "created")
+NOTIFIES = True
+OWN_TABLES = (outbox.TABLE_SQL,)
+
+_DUE = timestamps.due_sql(
+    "SELECT r.id AS reminder_id, r.memory_id, m.owner_user_id AS user_id, m.content AS memory_content,"
+    f" r.fire_at, r.recurrence_minutes, {timestamps.instant_sql('r.fire_at')} AS instant"
+    " FROM reminders AS r JOIN memories AS m ON m.id = r.memory_id",
+    "r.fired = 0",
+    "r.fire_at",
+    "instant <= :cutoff",
+) + " LIMIT :limit"
+
+_PROBLEMS = timestamps.due_sql(
+    "SELECT r.id AS reminder_id, r.memory_id, r.fire_at, m.id AS memory_found,"
+    f" {timestamps.instant_sql('r.fire_at')} AS instant"
+    " FROM reminders AS r LEFT JOIN memories AS m ON m.id = r.memory_id",
+    "r.fired = 0",
+    "r.fire_at",
+    "instant IS NULL OR (instant <= :cutoff AND memory_found IS NULL)",
+) + f" LIMIT {PROBLEMS_LISTED}"
+
+_CLAIM = f"UPDATE reminders SET fired = 1 WHERE fired = 0 AND (id, fire_at) IN ({keys_sql(2)}) RETURNING id"
+
+
+@dataclass(frozen=True)
+class Firing:
+    """One due reminder, and what firing it makes."""
+
+    reminder_id: str
+    memory_id: str
+    user_id: int
+    memory_content: str
+    fire_at: str  # as stored: the claim is guarded on it
+    fire_instant: str  # canonical
+    next_id: str | None = None
+    next_fire_at: str | None = None
+    skipped_occurrences: int = 0
+    warning: str | None = None
+
+    def planned(self) -> dict:
+        item = {"id": self.reminder_id, "memory_id": self.memory_id, "user_id": self.user_id, "fire_at": self.fire_instant}
+        if self.next_fire_at:
+            item.update(next_id=self.next_id, next_fire_at=self.next_fire_at, skipped_occurrences=self.skipped_occurrences)
+        return item
+
+    def describe(self) -> str:
+        text = f"reminder {self.reminder_id} for user {self.user_id}, due {self.fire_instant}"
+        if self.next_fire_at:
+            text += f"; next {self.next_fire_at}"
+            if self.skipped_occurrences:
+                text += f" ({self.skipped_occurrences} missed occurrences coalesced)"
+        return text
+
+    def message(self) -> dict:
+        return {
+            "user_id": self.user_id,
+            "message_type": "reminder",
+            "content": {
+                "reminder_id": self.reminder_id,
+                "memory_id": self.memory_id,
+                "memory_content": self.memory_content,
+                "fire_at": self.fire_instant,
+            },
+        }
+
+
+def next_occurrence(fire_at: datetime, minutes: int, now: datetime) -> tuple[datetime, int] | None:
+    """Given a due fire_at, its recurrence in minutes (> 0) and now, return
+    the first occurrence after now and how many were skipped on the way, or
+    None where that lies beyond the last instant SQLite can name."""
+    try:
+        period = timedelta(minutes=minutes)
+        steps = (now - fire_at) // period + 1
+        upcoming = fire_at + steps * period
+    except OverflowError:
+        return None
+    if upcoming > timestamps.LATEST:
+        return None
+    return upcoming, steps - 1
+
+
+def _firing(row: sqlite3.Row, settings: Settings) -> Firing:
+    firing = Firing(
+        reminder_id=row["reminder_id"],
+        memory_id=row["memory_id"],
+        user_id=row["user_id"],
+        memory_content=row["memory_content"],
+        fire_at=row["fire_at"],
+        fire_instant=row["instant"],
+    )
+    minutes = row["recurrence_minutes"]
+    if minutes is None:
+        return firing
+    if isinstance(minutes, float) and minutes.is_integer():
+        minutes = int(minutes)
+    if not isinstance(minutes, int) or minutes <= 0:
+        return replace(firing, warning=f"reminder {firing.reminder_id}: recurrence_minutes {minutes!r} is not a positive whole number; fired once, no next reminder")
+    upcoming = next_occurrence(timestamps.from_canonical(firing.fire_instant), minutes, settings.now)
+    if upcoming is None:
+        return replace(firing, warning=f"reminder {firing.reminder_id}: recurrence_minutes {minutes} puts the next one past year 9999; fired once, no next reminder")
+    next_fire_at, skipped = upcoming
+    return replace(
+        firing, next_id=str(uuid.uuid4()), next_fire_at=timestamps.format_instant(next_fire_at), skipped_occurrences=skipped
+    )
+
+
+def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) -> list[Firing]:
+    """Given the run's settings, return up to `limit` (None: all) due reminders whose memory exists."""
+    parameters = {**timestamps.due_bounds(settings.now), "limit": -1 if limit is None else limit}
+    cursor = connection.cursor()
+    cursor.row_factory = sqlite3.Row
+    return [_firing(row, settings) for row in cursor.execute(_DUE, parameters)]
+
+
+def apply(connection: sqlite3.Connection, firings: list[Firing], settings: Settings) -> list[Firing]:
+    """Fire the planned reminders that are still unfired and unchanged; return those."""
+    claimed = {reminder_id for (reminder_id,) in connection.execute(
+        _CLAIM, {"keys": keys_json((firing.reminder_id, firing.fire_at) for firing in firings)}
+    ).fetchall()}
+    fired = [firing for firing in firings if firing.reminder_id in claimed]
+    successors = [firing for firing in fired if firing.next_id]
+    if successors:
+        copied = [column for column in columns_of(connection, "reminders") if column not in ("id", "fire_at", "fired")]
+        names = "".join(f', "{column}"' for column in (c.replace('"', '""') for c in copied))
+        connection.executemany(
+            f"INSERT INTO reminders (id, fire_at, fired{names}) SELECT ?, ?, 0{names} FROM reminders WHERE id = ?",
+            ((firing.next_id, firing.next_fire_at, firing.reminder_id) for firing in successors),
+        )
+    entries = [audit.Entry("reminder", firing.reminder_id, "fired") for firing in fired]
+    for firing in successors:
+        details = {"source": "recurrence"}
+        if firing.skipped_occurrences:
+            details["skipped_occurrences"] = firing.skipped_occurrences
+        entries.append(audit.Entry("reminder", firing.next_id, "created", details))
+    audit.record(connection, entries, settings)
+    outbox.queue(connection, ((f"reminder:{firing.reminder_id}", firing.message()) for firing in fired), settings)
+    return fired
+
+
+def tally(firings: list[Firing]) -> dict[str, int]:
+    return {"fired": len(firings), "created": sum(1 for firing in firings if firing.next_id)}
+
+
+def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
+    """Return what keeps due reminders from firing: a fire_at that names no
+    instant, a memory that is gone."""
+    found = []
+    for reminder_id, memory_id, fire_at, memory_found, instant in connection.execute(
+        _PROBLEMS, timestamps.due_bounds(settings.now)
+    ):
+        if instant is None:
+            found.append(f"reminder {reminder_id}: fire_at {fire_at!r} names no instant; not fired")
+        else:
+            found.append(f"reminder {reminder_id}: its memory {memory_id} is gone; not fired")
+    return found

@@ -1,0 +1,98 @@
+"""requeue-events: ask again about events their owners never answered."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from maintctl import audit, outbox, timestamps
+from maintctl.actions import PROBLEMS_LISTED, keys_json, keys_sql
+from maintctl.config import Settings
+
+NAME = "requeue-events"
+REQUIRES = {
+    "events": ("id", "owner_user_id", "description", "event_date", "status", "pending_since"),
+    "users": ("telegram_user_id",),
+    "audit_log": ("entity_type", "entity_id", "action", "actor", "details", "created_at"),
+}
+INDEXES = (
+    "CREATE INDEX IF NOT EXISTS maintctl_events_pending ON events (status, pending_since)",
+    f"CREATE INDEX IF NOT EXISTS maintctl_events_odd_pending_since ON events (status)"
+    f" WHERE {timestamps.odd_sql('pending_since')}",
+)
+COUNTS = ("requeued",)
+NOTIFIES = True
+OWN_TABLES = (outbox.TABLE_SQL,)
+
+_SELECT = (
+    "SELECT e.id AS event_id, e.owner_user_id, e.description, e.event_date, e.pending_since,"
+    f" {timestamps.instant_sql('e.pending_since')} AS instant FROM events AS e"
+)
+_WHERE = "e.status = 'pending' AND EXISTS (SELECT 1 FROM users AS u WHERE u.telegram_user_id = e.owner_user_id)"
+_DUE = timestamps.due_sql(_SELECT, _WHERE, "e.pending_since", "instant <= :cutoff") + " LIMIT :limit"
+_UNREADABLE = timestamps.due_sql(_SELECT, _WHERE, "e.pending_since", "instant IS NULL") + f" LIMIT {PROBLEMS_LISTED}"
+_CLAIM = (
+    "UPDATE events SET pending_since = :now WHERE status = 'pending'"
+    f" AND (id, pending_since) IN ({keys_sql(2)}) RETURNING id"
+)
+
+
+@dataclass(frozen=True)
+class Reprompt:
+    event_id: str
+    user_id: int
+    description: str
+    event_date: str
+    pending_since: str  # as stored: the claim is guarded on it
+    pending_instant: str
+    warning: str | None = None
+
+    def planned(self) -> dict:
+        return {"id": self.event_id, "user_id": self.user_id, "pending_since": self.pending_instant}
+
+    def describe(self) -> str:
+        return f"event {self.event_id} for user {self.user_id}, pending since {self.pending_instant}"
+
+    def message(self) -> dict:
+        return {
+            "user_id": self.user_id,
+            "message_type": "event_reprompt",
+            "content": {"event_id": self.event_id, "description": self.description, "event_date": self.event_date},
+        }
+
+
+def _cutoff_bounds(settings: Settings) -> dict[str, str]:
+    return timestamps.due_bounds(settings.now - settings.reprompt_after)
+
+
+def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) -> list[Reprompt]:
+    """Given the run's settings, return up to `limit` (None: all) events left
+    pending for longer than the re-prompt interval, whose owner is a user."""
+    parameters = {**_cutoff_bounds(settings), "limit": -1 if limit is None else limit}
+    return [Reprompt(*row) for row in connection.execute(_DUE, parameters)]
+
+
+def apply(connection: sqlite3.Connection, reprompts: list[Reprompt], settings: Settings) -> list[Reprompt]:
+    """Re-prompt the planned events that are still pending and unchanged; return those."""
+    now = timestamps.format_instant(settings.now)
+    claimed = {event_id for (event_id,) in connection.execute(
+        _CLAIM, {"now": now, "keys": keys_json((event.event_id, event.pending_since) for event in reprompts)}
+    ).fetchall()}
+    requeued = [event for event in reprompts if event.event_id in claimed]
+    audit.record(connection, (audit.Entry("event", event.event_id, "requeued") for event in requeued), settings)
+    outbox.queue(
+        connection, ((f"event_reprompt:{event.event_id}:{now}", event.message()) for event in requeued), settings
+    )
+    return requeued
+
+
+def tally(requeued: list[Reprompt]) -> dict[str, int]:
+    return {"requeued": len(requeued)}
+
+
+def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
+    """Return the pending events whose pending_since names no instant."""
+    return [
+        f"event {event_id}: pending_since {pending_since!r} names no instant; not re-prompted"
+        for event_id, _, _, _, pending_since, _ in connection.execute(_UNREADABLE, _cutoff_bounds(settings))
+    ]

@@ -1,0 +1,38 @@
+"""One audit_log row per change, written inside the change's transaction."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Iterable, NamedTuple
+
+from maintctl import timestamps
+from maintctl.config import Settings
+
+
+class Entry(NamedTuple):
+    entity_type: str
+    entity_id: str
+    action: str
+    details: dict | None = None
+
+
+def record(connection: sqlite3.Connection, entries: Iterable[Entry], settings: Settings) -> None:
+    """Given the entries for the changes just made, write their audit rows
+    (inside the caller's transaction)."""
+    created_at = timestamps.format_instant(settings.now)
+    connection.executemany(
+        "INSERT INTO audit_log (entity_type, entity_id, action, actor, details, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            (
+                entry.entity_type,
+                entry.entity_id,
+                entry.action,
+                settings.actor,
+                None if entry.details is None else json.dumps(entry.details, ensure_ascii=False),
+                created_at,
+            )
+            for entry in entries
+        ),
+    )

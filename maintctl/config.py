@@ -1,0 +1,191 @@
+"""One frozen Settings, built from flags, then the environment, then a .env file.
+
+This is the only module that reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import urlsplit, urlunsplit
+
+from maintctl import timestamps
+
+
+class ConfigError(Exception):
+    """The command line or the configuration is wrong; the message says what."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    db: Path
+    redis_url: str | None
+    media_dir: Path
+    now: datetime
+    dry_run: bool = False
+    json: bool = False
+    quiet: bool = False
+    actor: str = "system:scheduler"
+    stream: str = "notify:telegram"
+    tag_expiry: timedelta = timedelta(days=7)
+    reprompt_after: timedelta = timedelta(hours=24)
+    batch_size: int = 5000
+    dedup_ttl: timedelta = timedelta(days=7)
+    redis_timeout: float = 5.0
+    busy_timeout: float = 30.0
+
+    @property
+    def redis_display(self) -> str:
+        """The Redis URL as it may be shown: never with its password."""
+        return redact_url(self.redis_url) if self.redis_url else "(not set)"
+
+
+@dataclass(frozen=True)
+class Flags:
+    """What the command line said; None where it said nothing."""
+
+    db: Path | None = None
+    redis_url: str | None = None
+    media_dir: Path | None = None
+    now: str | None = None
+    dry_run: bool = False
+    json: bool = False
+    quiet: bool = False
+
+
+class _Sources:
+    """Looks a name up in the environment, then in the .env file, and says
+    where each value came from so that an error can name it."""
+
+    def __init__(self, environ: Mapping[str, str]):
+        self.environ = environ
+        self.env_file, self.dotenv = _read_env_file(environ)
+
+    def get(self, *names: str) -> tuple[str | None, str]:
+        for layer, where in ((self.environ, ""), (self.dotenv, f" in {self.env_file}")):
+            for name in names:
+                value = layer.get(name)
+                if value not in (None, ""):
+                    return value, f"{name}{where}"
+        return None, names[0]
+
+
+def _read_env_file(environ: Mapping[str, str]) -> tuple[Path | None, dict[str, str]]:
+    named = environ.get("MAINTCTL_ENV_FILE")
+    path = Path(named) if named else Path(".env")
+    if not path.is_file():
+        if named:
+            raise ConfigError(f"MAINTCTL_ENV_FILE: {path} does not exist")
+        return None, {}
+    from dotenv import dotenv_values  # only paid for where a .env file exists
+
+    try:
+        values = dotenv_values(path)
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot be read ({error})") from None
+    return path, {key: value for key, value in values.items() if value is not None}
+
+
+def load(flags: Flags, environ: Mapping[str, str] | None = None) -> Settings:
+    """Given the command line's flags, return the Settings, taking what the
+    flags leave unsaid from the environment, then from the .env file."""
+    sources = _Sources(os.environ if environ is None else environ)
+
+    def pick(flag_value, flag_name: str, *names: str) -> tuple[str | None, str]:
+        if flag_value not in (None, ""):
+            return str(flag_value), flag_name
+        return sources.get(*names)
+
+    db_text, _ = pick(flags.db, "--db", "MAINTCTL_DB")
+    if db_text is None:
+        raise ConfigError("no database given: use --db PATH or set MAINTCTL_DB")
+    db = Path(db_text).expanduser()
+
+    redis_url, redis_source = pick(flags.redis_url, "--redis-url", "MAINTCTL_REDIS_URL", "REDIS_URL")
+    if redis_url is not None:
+        _check_redis_url(redis_url, redis_source)
+
+    media_text, _ = pick(flags.media_dir, "--media-dir", "MAINTCTL_MEDIA_DIR")
+    media_dir = Path(media_text).expanduser() if media_text else db.parent / "media"
+
+    now_text, now_source = pick(flags.now, "--now", "MAINTCTL_NOW")
+    try:
+        now = timestamps.parse_instant(now_text) if now_text else timestamps.utc_now()
+    except timestamps.NotAnInstant as error:
+        raise ConfigError(f"{now_source}: {error}") from None
+
+    return Settings(
+        db=db,
+        redis_url=redis_url,
+        media_dir=media_dir,
+        now=now,
+        dry_run=flags.dry_run,
+        json=flags.json,
+        quiet=flags.quiet,
+        actor=sources.get("MAINTCTL_ACTOR")[0] or Settings.actor,
+        stream=sources.get("MAINTCTL_STREAM")[0] or Settings.stream,
+        tag_expiry=_duration(sources, "MAINTCTL_TAG_EXPIRY", Settings.tag_expiry),
+        reprompt_after=_duration(sources, "MAINTCTL_REPROMPT_AFTER", Settings.reprompt_after),
+        batch_size=_positive_int(sources, "MAINTCTL_BATCH_SIZE", Settings.batch_size),
+        dedup_ttl=_duration(sources, "MAINTCTL_DEDUP_TTL", Settings.dedup_ttl),
+        redis_timeout=_duration(sources, "MAINTCTL_REDIS_TIMEOUT", timedelta(seconds=Settings.redis_timeout)).total_seconds(),
+        busy_timeout=_duration(sources, "MAINTCTL_BUSY_TIMEOUT", timedelta(seconds=Settings.busy_timeout)).total_seconds(),
+    )
+
+
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """Given a duration such as '7d', '24h', '90m' or '30s', return it; raise
+    ValueError for anything else."""
+    match = _DURATION.match(text)
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(f"{text!r} is not a duration (such as 30s, 90m, 24h, 7d)")
+    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+
+
+def _duration(sources: _Sources, name: str, default: timedelta) -> timedelta:
+    text, source = sources.get(name)
+    if text is None:
+        return default
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise ConfigError(f"{source}: {error}") from None
+
+
+def _positive_int(sources: _Sources, name: str, default: int) -> int:
+    text, source = sources.get(name)
+    if text is None:
+        return default
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ConfigError(f"{source}: {text!r} is not a positive whole number")
+    return int(text)
+
+
+def _check_redis_url(url: str, source: str) -> None:
+    scheme = urlsplit(url).scheme
+    if scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(
+            f"{source}: {redact_url(url)} is not a Redis URL (it must start with redis://, rediss:// or unix://)"
+        )
+
+
+def redact_url(url: str) -> str:
+    """Given a URL, return it with any password replaced by ***."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:  # a bare user part may be a password written without its colon
+            user = f"{parts.username or ''}:***" if parts.password is not None else "***"
+            netloc = f"{user}@{netloc.rpartition('@')[2]}"
+        query = re.sub(r"(?i)(password=)[^&]*", r"\1***", parts.query)
+        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    except ValueError:
+        return "(unreadable URL)"

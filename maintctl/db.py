@@ -1,0 +1,92 @@
+"""Opening the database (read-only for dry runs), schema checks, transactions."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
+
+from maintctl.config import ConfigError
+
+
+class SchemaError(Exception):
+    """A table or column an action needs is missing; the message names it."""
+
+
+def open_database(path: Path, *, read_only: bool, busy_timeout: float) -> sqlite3.Connection:
+    """Given the database path, return a connection in autocommit mode (each
+    change is made inside an explicit `transaction`). A path that does not
+    exist is never created; one that is not a SQLite database is left as it
+    was. Both raise ConfigError."""
+    if not path.exists():
+        raise ConfigError(f"{path}: no such database (maintctl init-db --db {path} creates one)")
+    if not path.is_file():
+        raise ConfigError(f"{path}: not a file")
+    mode = "ro" if read_only else "rw"
+    try:
+        connection = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode={mode}", uri=True, isolation_level=None, timeout=busy_timeout
+        )
+    except sqlite3.Error as error:
+        raise ConfigError(f"{path}: cannot be opened ({error})") from None
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_schema").fetchone()
+        if not read_only:
+            connection.execute("PRAGMA foreign_keys = ON")  # a memory's tags and reminders go with it
+    except sqlite3.DatabaseError as error:
+        connection.close()
+        if "not a database" in str(error) or "encrypted" in str(error):
+            raise ConfigError(f"{path}: not a SQLite database") from None
+        raise ConfigError(f"{path}: cannot be read ({error})") from None
+    return connection
+
+
+def create_database(path: Path) -> sqlite3.Connection:
+    """Given a path, return a connection to the database there, creating the
+    file if it is missing (init-db only)."""
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"{path}: not a file")
+    if not path.parent.is_dir():
+        raise ConfigError(f"{path.parent}: no such directory")
+    if not path.exists():
+        try:
+            sqlite3.connect(path).close()
+        except sqlite3.Error as error:
+            raise ConfigError(f"{path}: cannot be created ({error})") from None
+    return open_database(path, read_only=False, busy_timeout=30.0)
+
+
+@contextmanager
+def transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Run the block in one write transaction: all of it is committed, or on
+    any exception none of it."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield connection
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+
+
+def columns_of(connection: sqlite3.Connection, table: str) -> list[str]:
+    """Given a table name, return its column names ([] where it is missing)."""
+    return [name for (name,) in connection.execute("SELECT name FROM pragma_table_info(?)", (table,))]
+
+
+def table_exists(connection: sqlite3.Connection, table: str) -> bool:
+    return connection.execute("SELECT 1 FROM sqlite_schema WHERE name = ?", (table,)).fetchone() is not None
+
+
+def check_schema(connection: sqlite3.Connection, required: Mapping[str, Sequence[str]]) -> None:
+    """Given {table: columns} that an action reads or writes, raise
+    SchemaError naming the first table or column that is missing."""
+    for table, needed in required.items():
+        present = columns_of(connection, table)
+        if not present:
+            raise SchemaError(f"table {table} is missing")
+        for column in needed:
+            if column not in present:
+                raise SchemaError(f"table {table} has no column {column}")

@@ -1,0 +1,102 @@
+"""Media files of expired uploads: deleted only inside the media directory.
+
+A memory's file is queued for deletion in the transaction that expires the
+memory, and deleted after that commits: a file is never deleted for a memory
+that did not expire, and a run killed in between leaves the deletion queued
+for the next run rather than a file behind for ever.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Iterable, NamedTuple
+
+from maintctl import timestamps
+from maintctl.config import Settings
+from maintctl.db import table_exists, transaction
+
+TABLE_SQL = """
+CREATE TABLE IF NOT EXISTS maintctl_media_deletions (
+    id INTEGER PRIMARY KEY,
+    memory_id TEXT NOT NULL,
+    path TEXT NOT NULL,
+    queued_at TEXT NOT NULL
+)"""
+
+
+class Located(NamedTuple):
+    """Where a stored media path leads: the file that may be deleted, or why none may."""
+
+    file: Path | None
+    problem: str | None = None
+
+
+def locate(stored: str | None, media_dir: Path) -> Located:
+    """Given a memory's media_local_path (relative paths are taken from the
+    media directory), return the file it resolves to, links followed, where
+    that is a regular file inside the media directory; otherwise no file and,
+    where the path leads somewhere it must not, the problem."""
+    if not stored:
+        return Located(None)
+    try:
+        candidate = Path(stored) if os.path.isabs(stored) else media_dir / stored
+        root = os.path.realpath(media_dir)
+        real = os.path.realpath(candidate)
+        inside = real != root and os.path.commonpath([root, real]) == root
+        if not inside:
+            return Located(None, f"media file {stored!r} is outside the media directory {media_dir}; left alone")
+        if not os.path.lexists(candidate) and not os.path.lexists(real):
+            return Located(None)  # already gone
+        if not os.path.isfile(real):
+            return Located(None, f"media path {stored!r} is not a regular file; left alone")
+    except (ValueError, OSError) as error:
+        return Located(None, f"media path {stored!r} cannot be used ({error}); left alone")
+    return Located(Path(real))
+
+
+def ensure_table(connection: sqlite3.Connection) -> None:
+    connection.execute(TABLE_SQL)
+
+
+def queue(connection: sqlite3.Connection, files: Iterable[tuple[str, str]], settings: Settings) -> None:
+    """Given (memory_id, stored path) pairs of memories just expired, queue
+    their files for deletion (inside the caller's transaction)."""
+    queued_at = timestamps.format_instant(settings.now)
+    connection.executemany(
+        "INSERT INTO maintctl_media_deletions (memory_id, path, queued_at) VALUES (?, ?, ?)",
+        ((memory_id, path, queued_at) for memory_id, path in files),
+    )
+
+
+class Deleted(NamedTuple):
+    deleted: int
+    warnings: list[str]
+
+
+def delete_queued(connection: sqlite3.Connection, settings: Settings) -> Deleted:
+    """Delete the queued files, checking each again just before it goes, and
+    clear them from the queue; return how many were deleted and what was not."""
+    deleted, warnings = 0, []
+    if not table_exists(connection, "maintctl_media_deletions"):
+        return Deleted(0, [])
+    while batch := connection.execute(
+        "SELECT id, memory_id, path FROM maintctl_media_deletions ORDER BY id LIMIT ?", (settings.batch_size,)
+    ).fetchall():
+        for _, memory_id, path in batch:
+            located = locate(path, settings.media_dir)
+            if located.problem:
+                warnings.append(f"memory {memory_id}: {located.problem}")
+            if located.file is None:
+                continue
+            try:
+                located.file.unlink()
+                deleted += 1
+            except FileNotFoundError:
+                pass
+            except OSError as error:
+                warnings.append(f"memory {memory_id}: media file {path!r} could not be deleted ({error.strerror})")
+        with transaction(connection):
+            connection.executemany("DELETE FROM maintctl_media_deletions WHERE id = ?", ((row_id,) for row_id, _, _ in batch))
+    return Deleted(deleted, warnings)

@@ -1,0 +1,157 @@
+"""Showing a run: one JSON document, a rich table on a terminal, plain lines otherwise.
+
+Results go to stdout; warnings and errors to stderr. --quiet prints nothing
+when all went well, and only the warnings and errors otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from maintctl import timestamps
+from maintctl.runner import ActionResult, Report
+
+_VERBS = {
+    "fired": "would fire",
+    "created": "create",
+    "expired": "would expire",
+    "files_deleted": "delete files",
+    "requeued": "would re-prompt",
+}
+
+
+def as_json(report: Report) -> dict:
+    """Given a run's report, return the document --json prints."""
+    settings = report.settings
+    notes = report.notifications
+    document = {
+        "now": timestamps.format_instant(settings.now),
+        "dry_run": settings.dry_run,
+        "actions": [_action_json(result) for result in report.actions],
+    }
+    if notes.involved or notes.queued:
+        document["notifications"] = {
+            "stream": settings.stream,
+            "redis": settings.redis_display,
+            "delivered": notes.delivered,
+            "already_in_stream": notes.already_sent,
+            "queued": notes.queued,
+            "error": notes.error,
+        }
+        if settings.dry_run:
+            document["notifications"]["would_queue"] = notes.would_queue
+    return document
+
+
+def _action_json(result: ActionResult) -> dict:
+    item = {
+        "action": result.action,
+        "status": result.status,
+        "counts": result.counts,
+        "error": result.error,
+        "warnings": result.warnings,
+        "notes": result.notes,
+    }
+    if result.planned is not None:
+        item["planned"] = [planned.planned() for planned in result.planned]
+    return item
+
+
+def show(report: Report) -> None:
+    """Print the report as the settings ask."""
+    settings = report.settings
+    quiet_now = settings.quiet and report.exit_code == 0 and not report.warnings
+    if quiet_now:
+        return
+    if settings.json:
+        print(json.dumps(as_json(report), ensure_ascii=False, indent=2))
+        return
+    if not settings.quiet:
+        if sys.stdout.isatty():
+            _show_rich(report)
+        else:
+            for line in _summary_lines(report):
+                print(line)
+    for line in _problem_lines(report):
+        print(line, file=sys.stderr)
+
+
+def _counts_text(result: ActionResult, dry_run: bool) -> str:
+    if dry_run:
+        return ", ".join(f"{_VERBS.get(name, name)} {count}" for name, count in result.counts.items())
+    return ", ".join(f"{name.replace('_', ' ')} {count}" for name, count in result.counts.items())
+
+
+def _summary_lines(report: Report) -> list[str]:
+    settings = report.settings
+    lines = []
+    if settings.dry_run:
+        lines.append(f"dry run as of {timestamps.format_instant(settings.now)}: nothing was changed")
+    width = max((len(result.action) for result in report.actions), default=0)
+    for result in report.actions:
+        lines.append(f"{result.action:<{width}}  {result.status:<6}  {_counts_text(result, settings.dry_run)}".rstrip())
+        lines.extend(f"  {item.describe()}" for item in result.planned or ())
+        lines.extend(f"  note: {note}" for note in result.notes)
+    line = _notifications_line(report)
+    if line:
+        lines.append(line)
+    return lines
+
+
+def _notifications_line(report: Report) -> str | None:
+    settings, notes = report.settings, report.notifications
+    if not (notes.involved or notes.queued):
+        return None
+    if settings.dry_run:
+        text = f"notifications: would queue {notes.would_queue}"
+        return text + (f"; {notes.queued} already queued" if notes.queued else "")
+    if notes.error:
+        return f"notifications: {notes.delivered} delivered, {notes.queued} still queued"
+    if settings.redis_url is None:
+        if not notes.queued:
+            return "notifications: none waiting (no Redis URL set)"
+        return (
+            f"notifications: {notes.queued} queued, not delivered: no Redis URL is set"
+            " (--redis-url, MAINTCTL_REDIS_URL or REDIS_URL); the next run with one delivers them"
+        )
+    text = f"notifications: {notes.delivered} delivered to {settings.stream} at {settings.redis_display}"
+    if notes.already_sent:
+        text += f" ({notes.already_sent} were in the stream already)"
+    return text
+
+
+def _problem_lines(report: Report) -> list[str]:
+    lines = [f"maintctl: warning: {warning}" for warning in report.warnings]
+    for result in report.actions:
+        if result.error:
+            lines.append(f"maintctl: error: {result.action} failed: {result.error}")
+    notes = report.notifications
+    if notes.error:
+        lines.append(f"maintctl: error: notifications not delivered: {notes.error}; {notes.queued} stay queued for the next run")
+    return lines
+
+
+def _show_rich(report: Report) -> None:
+    from rich.console import Console  # only on a terminal
+    from rich.markup import escape
+    from rich.table import Table
+
+    settings = report.settings
+    console = Console()
+    title = f"maintctl dry run as of {timestamps.format_instant(settings.now)}" if settings.dry_run else None
+    table = Table(title=title, show_edge=False)
+    table.add_column("action")
+    table.add_column("status")
+    table.add_column("would do" if settings.dry_run else "done")
+    styles = {"ok": "green", "failed": "bold red", "skipped": "yellow"}
+    for result in report.actions:
+        table.add_row(result.action, f"[{styles[result.status]}]{result.status}[/]", _counts_text(result, settings.dry_run))
+        for item in result.planned or ():
+            table.add_row("", "", f"[dim]{escape(item.describe())}[/]")
+        for note in result.notes:
+            table.add_row("", "", f"[yellow]{escape(note)}[/]")
+    console.print(table)
+    line = _notifications_line(report)
+    if line:
+        console.print(line, highlight=False)
