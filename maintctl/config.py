@@ -181,6 +181,8 @@ def redact_url(url: str) -> str:
     """Given a URL, return it with any password replaced by ***."""
     try:
         parts = urlsplit(url)
+        if "@" not in parts.netloc and "password=" not in parts.query.lower():
+            return url
         netloc = parts.netloc
         if "@" in netloc:  # a bare user part may be a password written without its colon
             user = f"{parts.username or ''}:***" if parts.password is not None else "***"

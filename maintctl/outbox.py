@@ -14,7 +14,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from typing import Iterable
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from maintctl import timestamps
 from maintctl.config import Settings, redact_url
@@ -85,11 +85,14 @@ def deliver(connection: sqlite3.Connection, settings: Settings) -> Delivery:
     if not undelivered_count(connection):
         return delivery
     import redis  # paid for only when there is something to deliver
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
     client = redis.Redis.from_url(
         settings.redis_url,
         socket_connect_timeout=settings.redis_timeout,
         socket_timeout=settings.redis_timeout,
+        retry=Retry(NoBackoff(), 0),  # fail fast: the next run is the retry, and nothing is lost meanwhile
     )
     send_once = client.register_script(SEND_ONCE_LUA)
     ttl = max(1, int(settings.dedup_ttl.total_seconds()))
@@ -121,6 +124,6 @@ def _describe(error: Exception, settings: Settings) -> str:
     """Given a Redis error, return a one-line reason that never holds the password."""
     reason = " ".join(str(error).split()) or type(error).__name__
     password = urlsplit(settings.redis_url).password
-    if password:
-        reason = reason.replace(password, "***")
+    for secret in {password, unquote(password or "")} - {None, ""}:
+        reason = reason.replace(secret, "***")
     return f"Redis at {redact_url(settings.redis_url)}: {reason}"

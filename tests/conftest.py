@@ -1,0 +1,202 @@
+"""Real parts only: SQLite files in tmp_path, a real redis-server on a free
+loopback port, and maintctl run as the process a user runs. Only time is faked
+(--now)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from maintctl.db import create_database
+from maintctl.schema import init_db
+
+NOW = "2026-11-22T09:30:00.000Z"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class RedisServer:
+    """A redis-server of the test's own, on a free loopback port."""
+
+    def __init__(self, directory: Path, *extra: str):
+        if shutil.which("redis-server") is None:
+            pytest.fail("redis-server is not installed (the README's test command installs it)")
+        self.directory = directory
+        self.port = free_port()
+        self.extra = extra
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> "RedisServer":
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.directory), *self.extra],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port, retry=Retry(NoBackoff(), 0))
+        for _ in range(100):
+            try:
+                client.ping()
+                return self
+            except redis.AuthenticationError:
+                return self
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server) -> str:
+    """The URL of a real, empty Redis."""
+    redis.Redis(port=redis_server.port).flushall()
+    return redis_server.url
+
+
+def stream_entries(url: str, stream: str = "notify:telegram") -> list[dict]:
+    """Return the stream's entries as {'id', 'msg_id', 'data' (decoded JSON)}."""
+    client = redis.Redis.from_url(url)
+    return [
+        {"id": entry_id.decode(), "msg_id": fields[b"msg_id"].decode(), "data": json.loads(fields[b"data"].decode())}
+        for entry_id, fields in client.xrange(stream)
+    ]
+
+
+class Core:
+    """The Core app's side of the database: writes rows as the app would, on a
+    connection of its own, and reads back what maintctl did."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.connection = sqlite3.connect(path, isolation_level=None)
+
+    def sql(self, statement: str, *parameters):
+        return self.connection.execute(statement, parameters).fetchall()
+
+    def user(self, telegram_user_id: int = 1001):
+        self.sql("INSERT OR IGNORE INTO users (telegram_user_id) VALUES (?)", telegram_user_id)
+
+    def memory(self, memory_id="m1", owner=1001, content="remember this", status="confirmed", expires=None, media=None):
+        self.user(owner)
+        self.sql(
+            "INSERT INTO memories (id, owner_user_id, content, status, pending_expires_at, media_local_path)"
+            " VALUES (?, ?, ?, ?, ?, ?)", memory_id, owner, content, status, expires, media,
+        )
+        self.sql("INSERT INTO memories_fts (memory_id, content) VALUES (?, ?)", memory_id, content)
+
+    def reminder(self, reminder_id="r1", memory_id="m1", fire_at=NOW, recurrence=None, owner=1001, fired=0):
+        if not self.sql("SELECT 1 FROM memories WHERE id = ?", memory_id):
+            self.memory(memory_id, owner)
+        self.sql(
+            "INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, recurrence_minutes, fired)"
+            " VALUES (?, ?, ?, ?, ?, ?)", reminder_id, memory_id, owner, fire_at, recurrence, fired,
+        )
+
+    def tag(self, memory_id="m1", tag="work", suggested_at=NOW, status="suggested"):
+        if not self.sql("SELECT 1 FROM memories WHERE id = ?", memory_id):
+            self.memory(memory_id)
+        self.sql(
+            "INSERT INTO memory_tags (memory_id, tag, status, suggested_at) VALUES (?, ?, ?, ?)",
+            memory_id, tag, status, suggested_at,
+        )
+
+    def event(self, event_id="e1", owner=1001, pending_since=NOW, status="pending", description="Dentist", event_date="2026-12-01", user=True):
+        if user:
+            self.user(owner)
+        self.sql(
+            "INSERT INTO events (id, owner_user_id, description, event_date, status, pending_since)"
+            " VALUES (?, ?, ?, ?, ?, ?)", event_id, owner, description, event_date, status, pending_since,
+        )
+
+    def audit(self, entity_type: str | None = None):
+        rows = self.sql(
+            "SELECT entity_type, entity_id, action, actor, details, created_at FROM audit_log ORDER BY id"
+        )
+        return [row for row in rows if entity_type is None or row[0] == entity_type]
+
+    def outbox(self):
+        return self.sql("SELECT msg_id, message, delivered_at FROM maintctl_outbox ORDER BY id")
+
+    def digest(self) -> str:
+        """The database file's bytes, hashed: equal digests mean not a byte changed."""
+        self.connection.close()
+        digest = hashlib.sha256(self.path.read_bytes()).hexdigest()
+        self.connection = sqlite3.connect(self.path, isolation_level=None)
+        return digest
+
+
+@pytest.fixture
+def core(tmp_path) -> Core:
+    """A new database with the app's schema and maintctl's tables and indexes."""
+    path = tmp_path / "core.db"
+    init_db(create_database(path))
+    database = Core(path)
+    yield database
+    database.connection.close()
+
+
+class Result:
+    def __init__(self, completed: subprocess.CompletedProcess):
+        self.code = completed.returncode
+        self.out = completed.stdout
+        self.err = completed.stderr
+
+    def json(self) -> dict:
+        return json.loads(self.out)
+
+    def action(self, name: str) -> dict:
+        return next(action for action in self.json()["actions"] if action["action"] == name)
+
+    def __repr__(self):
+        return f"Result(code={self.code}, out={self.out!r}, err={self.err!r})"
+
+
+CLEAN_ENV = {
+    key: value for key, value in os.environ.items() if not key.startswith("MAINTCTL_") and key != "REDIS_URL"
+}
+
+
+@pytest.fixture
+def maintctl(tmp_path):
+    """Run maintctl as a user would, in tmp_path (so that no stray .env is read)."""
+
+    def run(*arguments: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 120) -> Result:
+        completed = subprocess.run(
+            [sys.executable, "-m", "maintctl", *map(str, arguments)],
+            capture_output=True, text=True, cwd=cwd or tmp_path, env={**CLEAN_ENV, **(env or {})}, timeout=timeout,
+        )
+        return Result(completed)
+
+    return run

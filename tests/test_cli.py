@@ -1,0 +1,304 @@
+"""The command line as users and cron meet it: exit codes, errors, output
+modes, configuration precedence, run-all's isolation of failures, init-db."""
+
+import os
+
+import pytest
+
+from conftest import NOW
+
+ACTING = ["fire-reminders", "expire-pending", "expire-tags", "requeue-events", "run-all"]
+
+
+def some_work(core):
+    core.reminder("r1", recurrence=60)
+    core.memory("m9", status="pending", expires="2026-11-01T00:00:00.000Z", media="x.jpg")
+    core.tag("m1", "stale", suggested_at="2026-11-01T00:00:00.000Z")
+    core.event("e1", pending_since="2026-11-01T00:00:00.000Z")
+
+
+class TestBadInput:
+    @pytest.mark.parametrize("command", ACTING)
+    def test_a_missing_database_is_exit_2_and_is_not_created(self, maintctl, tmp_path, command):
+        missing = tmp_path / "nope.db"
+
+        result = maintctl(command, "--db", missing)
+
+        assert result.code == 2
+        assert result.err == f"maintctl: error: {missing}: no such database (maintctl init-db --db {missing} creates one)\n"
+        assert not missing.exists()
+
+    def test_no_database_at_all_is_exit_2(self, maintctl):
+        result = maintctl("run-all")
+
+        assert result.code == 2
+        assert "no database given: use --db PATH or set MAINTCTL_DB" in result.err
+
+    @pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
+    def test_a_file_that_is_not_sqlite_is_exit_2_and_left_as_it_was(self, maintctl, tmp_path, dry_run):
+        impostor = tmp_path / "notes.db"
+        impostor.write_bytes(b"these are my notes, not a database\n" * 100)
+
+        result = maintctl("run-all", "--db", impostor, *dry_run)
+
+        assert result.code == 2
+        assert result.err == f"maintctl: error: {impostor}: not a SQLite database\n"
+        assert impostor.read_bytes() == b"these are my notes, not a database\n" * 100
+
+    def test_a_directory_is_not_a_database(self, maintctl, tmp_path):
+        result = maintctl("run-all", "--db", tmp_path)
+
+        assert result.code == 2
+        assert "not a file" in result.err
+
+    def test_an_unknown_option_is_exit_2(self, maintctl, core):
+        result = maintctl("run-all", "--db", core.path, "--frobnicate")
+
+        assert result.code == 2
+        assert "--frobnicate" in result.err
+        assert "Traceback" not in result.err
+
+    def test_an_unknown_command_is_exit_2(self, maintctl):
+        assert maintctl("fire-everything").code == 2
+
+    @pytest.mark.parametrize("source", ["flag", "env"])
+    def test_a_now_that_is_not_a_timestamp_is_exit_2_naming_its_source(self, maintctl, core, source):
+        if source == "flag":
+            result = maintctl("run-all", "--db", core.path, "--now", "soonish")
+        else:
+            result = maintctl("run-all", "--db", core.path, env={"MAINTCTL_NOW": "soonish"})
+
+        assert result.code == 2
+        assert result.err == f"maintctl: error: {'--now' if source == 'flag' else 'MAINTCTL_NOW'}: 'soonish' is not a timestamp\n"
+
+    def test_a_redis_url_of_another_scheme_is_exit_2_without_its_password(self, maintctl, core):
+        result = maintctl("run-all", "--db", core.path, "--redis-url", "http://:hunter2@example.com/")
+
+        assert result.code == 2
+        assert "is not a Redis URL" in result.err
+        assert "hunter2" not in result.err
+
+    @pytest.mark.parametrize("name, value", [("MAINTCTL_TAG_EXPIRY", "seven days"), ("MAINTCTL_BATCH_SIZE", "0")])
+    def test_bad_settings_are_exit_2_naming_the_setting(self, maintctl, core, name, value):
+        result = maintctl("run-all", "--db", core.path, env={name: value})
+
+        assert result.code == 2
+        assert result.err.startswith(f"maintctl: error: {name}: ")
+
+
+class TestConfiguration:
+    def test_flag_beats_environment_beats_env_file(self, maintctl, core, tmp_path):
+        (tmp_path / ".env").write_text(f"MAINTCTL_DB={core.path}\nMAINTCTL_NOW=2026-01-01T00:00:00Z\n")
+
+        from_file = maintctl("run-all", "--json")
+        from_env = maintctl("run-all", "--json", env={"MAINTCTL_NOW": "2026-02-02T00:00:00Z"})
+        from_flag = maintctl("run-all", "--json", "--now", "2026-03-03T00:00:00Z", env={"MAINTCTL_NOW": "2026-02-02T00:00:00Z"})
+
+        assert from_file.code == 0, from_file
+        assert from_file.json()["now"] == "2026-01-01T00:00:00.000Z"
+        assert from_env.json()["now"] == "2026-02-02T00:00:00.000Z"
+        assert from_flag.json()["now"] == "2026-03-03T00:00:00.000Z"
+
+    def test_the_environment_redis_url_beats_the_env_file(self, maintctl, core, tmp_path, redis_url):
+        (tmp_path / ".env").write_text("MAINTCTL_REDIS_URL=redis://127.0.0.1:1/0\n")
+        core.reminder("r1")
+
+        result = maintctl("fire-reminders", "--db", core.path, "--now", NOW, env={"REDIS_URL": redis_url})
+
+        assert result.code == 0, result
+
+    def test_maintctl_env_file_names_another_file(self, maintctl, core, tmp_path):
+        other = tmp_path / "maintctl.env"
+        other.write_text(f"MAINTCTL_DB={core.path}\nMAINTCTL_NOW={NOW}\n")
+
+        result = maintctl("run-all", "--json", env={"MAINTCTL_ENV_FILE": str(other)})
+
+        assert result.code == 0, result
+        assert result.json()["now"] == NOW
+
+    def test_a_named_env_file_that_is_missing_is_exit_2(self, maintctl, core, tmp_path):
+        result = maintctl("run-all", "--db", core.path, env={"MAINTCTL_ENV_FILE": str(tmp_path / "gone.env")})
+
+        assert result.code == 2
+        assert "MAINTCTL_ENV_FILE" in result.err
+
+
+class TestOutput:
+    def test_plain_text_when_not_a_terminal(self, maintctl, core):
+        some_work(core)
+
+        result = maintctl("run-all", "--db", core.path, "--now", NOW)
+
+        assert result.code == 0, result
+        lines = result.out.splitlines()
+        assert lines[0].split() == ["fire-reminders", "ok", "fired", "1,", "created", "1"]
+        assert lines[1].split()[:2] == ["expire-pending", "ok"]
+        assert lines[2].split() == ["expire-tags", "ok", "expired", "1"]
+        assert lines[3].split() == ["requeue-events", "ok", "requeued", "1"]
+        assert "2 queued, not delivered" in lines[4]
+
+    def test_json_is_one_document_with_an_entry_per_action(self, maintctl, core):
+        some_work(core)
+
+        result = maintctl("run-all", "--db", core.path, "--now", NOW, "--json")
+
+        document = result.json()
+        assert [(a["action"], a["status"]) for a in document["actions"]] == [
+            ("fire-reminders", "ok"), ("expire-pending", "ok"), ("expire-tags", "ok"), ("requeue-events", "ok")
+        ]
+        assert document["actions"][0]["counts"] == {"fired": 1, "created": 1}
+        assert document["actions"][1]["counts"] == {"expired": 1, "files_deleted": 0}
+        assert document["actions"][2]["counts"] == {"expired": 1}
+        assert document["actions"][3]["counts"] == {"requeued": 1}
+        assert "planned" not in document["actions"][0]
+        assert result.err == ""
+
+    def test_quiet_prints_nothing_when_all_went_well(self, maintctl, core):
+        some_work(core)
+
+        result = maintctl("run-all", "--db", core.path, "--now", NOW, "--quiet")
+
+        assert (result.code, result.out, result.err) == (0, "", "")
+
+    def test_quiet_still_prints_warnings(self, maintctl, core):
+        core.reminder("bad", fire_at="tomorrow")
+
+        result = maintctl("run-all", "--db", core.path, "--now", NOW, "--quiet")
+
+        assert result.code == 0
+        assert result.out == ""
+        assert result.err == "maintctl: warning: fire-reminders: reminder bad: fire_at 'tomorrow' names no instant; not fired\n"
+
+    def test_quiet_still_prints_failures(self, maintctl, core):
+        core.sql("DROP TABLE memories_fts")
+
+        result = maintctl("run-all", "--db", core.path, "--now", NOW, "--quiet")
+
+        assert result.code == 1
+        assert result.out == ""
+        assert result.err == "maintctl: error: expire-pending failed: table memories_fts is missing\n"
+
+    def test_version(self, maintctl):
+        result = maintctl("--version")
+
+        assert result.code == 0 and result.out.startswith("maintctl ")
+
+
+class TestDryRun:
+    @pytest.mark.parametrize("command", ACTING)
+    def test_every_command_changes_not_a_byte_and_lists_its_plan(self, maintctl, core, command, redis_url):
+        some_work(core)
+        (core.path.parent / "media").mkdir()
+        (core.path.parent / "media" / "x.jpg").write_bytes(b"jpeg")
+        before = core.digest()
+
+        result = maintctl(command, "--db", core.path, "--now", NOW, "--dry-run", "--json", "--redis-url", redis_url)
+
+        assert result.code == 0, result
+        assert core.digest() == before
+        assert (core.path.parent / "media" / "x.jpg").exists()
+        assert not (core.path.parent / "core.db-journal").exists()
+        for action in result.json()["actions"]:
+            assert action["planned"], action
+            assert all("id" in item for item in action["planned"])
+
+    def test_works_on_a_read_only_database_file(self, maintctl, core):
+        some_work(core)
+        core.connection.close()
+        os.chmod(core.path, 0o444)
+
+        result = maintctl("run-all", "--db", core.path, "--now", NOW, "--dry-run")
+
+        assert result.code == 0, result
+
+
+class TestRunAllIsolation:
+    def test_an_aborting_trigger_fails_that_action_whole_and_the_others_still_run(self, maintctl, core):
+        some_work(core)
+        core.sql(
+            "CREATE TRIGGER no_firing BEFORE UPDATE OF fired ON reminders"
+            " BEGIN SELECT RAISE(ABORT, 'reminders are frozen'); END"
+        )
+
+        result = maintctl("run-all", "--db", core.path, "--now", NOW, "--json")
+
+        assert result.code == 1
+        statuses = {a["action"]: a["status"] for a in result.json()["actions"]}
+        assert statuses == {"fire-reminders": "failed", "expire-pending": "ok", "expire-tags": "ok", "requeue-events": "ok"}
+        assert "reminders are frozen" in result.action("fire-reminders")["error"]
+        assert core.sql("SELECT fired FROM reminders") == [(0,)]
+        assert core.audit("reminder") == []
+        assert core.sql("SELECT count(*) FROM maintctl_outbox WHERE msg_id LIKE 'reminder:%'") == [(0,)]
+        assert [row[:3] for row in core.audit("event")] == [("event", "e1", "requeued")]
+
+    def test_a_missing_column_is_named_and_the_others_still_run(self, maintctl, core):
+        some_work(core)
+        core.sql("DROP INDEX maintctl_events_pending")
+        core.sql("DROP INDEX maintctl_events_odd_pending_since")
+        core.sql("ALTER TABLE events DROP COLUMN pending_since")
+
+        result = maintctl("run-all", "--db", core.path, "--now", NOW)
+
+        assert result.code == 1
+        assert "maintctl: error: requeue-events failed: table events has no column pending_since" in result.err
+        assert result.out.splitlines()[3].split()[:2] == ["requeue-events", "failed"]
+        assert core.sql("SELECT fired FROM reminders WHERE id = 'r1'") == [(1,)]
+
+    def test_a_missing_table_is_named(self, maintctl, core):
+        core.sql("DROP TABLE events")
+
+        result = maintctl("requeue-events", "--db", core.path, "--now", NOW)
+
+        assert result.code == 1
+        assert "table events is missing" in result.err
+
+
+class TestInitDb:
+    def test_creates_a_new_database_with_every_table_and_index(self, maintctl, tmp_path):
+        path = tmp_path / "new.db"
+
+        result = maintctl("init-db", "--db", path, "--json")
+
+        assert result.code == 0, result
+        created = result.json()["created"]
+        for name in ["users", "memories", "memory_tags", "reminders", "events", "audit_log", "memories_fts",
+                     "maintctl_outbox", "maintctl_media_deletions", "maintctl_reminders_due", "maintctl_reminders_odd_fire_at"]:
+            assert name in created
+
+    def test_on_a_populated_database_changes_no_data_and_is_idempotent(self, maintctl, core):
+        some_work(core)
+        core.sql("DROP INDEX maintctl_reminders_due")
+        tables = ["users", "memories", "memory_tags", "reminders", "events", "audit_log", "memories_fts"]
+        before = {table: core.sql(f"SELECT * FROM {table} ORDER BY 1") for table in tables}
+
+        first = maintctl("init-db", "--db", core.path, "--json")
+        second = maintctl("init-db", "--db", core.path, "--json")
+
+        assert first.json()["created"] == ["maintctl_reminders_due"]
+        assert second.json()["created"] == []
+        assert {table: core.sql(f"SELECT * FROM {table} ORDER BY 1") for table in tables} == before
+
+    def test_sample_gives_every_action_work(self, maintctl, tmp_path):
+        path = tmp_path / "demo.db"
+
+        init = maintctl("init-db", "--db", path, "--sample")
+        result = maintctl("run-all", "--db", path, "--json")
+
+        assert init.code == 0, init
+        assert result.code == 0, result
+        counts = {a["action"]: a["counts"] for a in result.json()["actions"]}
+        assert counts["fire-reminders"] == {"fired": 2, "created": 1}
+        assert counts["expire-pending"] == {"expired": 1, "files_deleted": 1}
+        assert counts["expire-tags"] == {"expired": 1}
+        assert counts["requeue-events"] == {"requeued": 1}
+        assert not (tmp_path / "media" / "demo" / "receipt.jpg").exists()
+        assert (tmp_path / "media" / "demo" / "whiteboard.jpg").exists()
+
+    def test_sample_refuses_a_database_with_users_of_its_own(self, maintctl, core):
+        core.user(5555)
+
+        result = maintctl("init-db", "--db", core.path, "--sample")
+
+        assert result.code == 2
+        assert "users of its own" in result.err
+        assert core.sql("SELECT count(*) FROM memories") == [(0,)]

@@ -1,0 +1,169 @@
+"""Notifications reach the stream once: Redis unset, unreachable, refusing,
+a retry after a run died between XADD and commit, two runs delivering at once."""
+
+import subprocess
+import sys
+
+import pytest
+import redis
+
+from conftest import CLEAN_ENV, NOW, RedisServer, free_port, stream_entries
+from maintctl.outbox import DEDUP_PREFIX, SEND_ONCE_LUA
+
+
+def fire(maintctl, core, *extra, **kwargs):
+    return maintctl("fire-reminders", "--db", core.path, "--now", NOW, *extra, **kwargs)
+
+
+def test_without_a_redis_url_notifications_stay_queued_and_the_run_says_so(maintctl, core):
+    core.reminder("r1")
+    core.reminder("r2", memory_id="m2")
+
+    result = fire(maintctl, core)
+
+    assert result.code == 0, result
+    assert "2 queued, not delivered: no Redis URL is set" in result.out
+    assert [(msg_id, delivered) for msg_id, _, delivered in core.outbox()] == [("reminder:r1", None), ("reminder:r2", None)]
+
+
+def test_queued_notifications_are_delivered_once_by_the_next_run_that_reaches_redis(maintctl, core, redis_url):
+    core.reminder("r1")
+    fire(maintctl, core)
+
+    first = fire(maintctl, core, "--redis-url", redis_url)
+    second = fire(maintctl, core, "--redis-url", redis_url)
+
+    assert first.code == 0 and second.code == 0
+    assert "1 delivered" in first.out
+    assert [entry["msg_id"] for entry in stream_entries(redis_url)] == ["reminder:r1"]
+    assert [delivered for _, _, delivered in core.outbox()] == [NOW]
+
+
+def test_redis_url_from_the_environment(maintctl, core, redis_url):
+    core.reminder("r1")
+
+    result = fire(maintctl, core, env={"REDIS_URL": redis_url})
+
+    assert result.code == 0
+    assert len(stream_entries(redis_url)) == 1
+
+
+def test_unreachable_redis_keeps_them_queued_and_exits_1_then_the_next_run_delivers(maintctl, core, redis_url):
+    core.reminder("r1")
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+
+    down = fire(maintctl, core, "--redis-url", nowhere)
+
+    assert down.code == 1
+    assert core.sql("SELECT count(*) FROM reminders WHERE fired = 1") == [(1,)]
+    assert "notifications not delivered" in down.err and "1 stay queued" in down.err
+    assert "Traceback" not in down.err
+    up = fire(maintctl, core, "--redis-url", redis_url)
+    assert up.code == 0
+    assert [entry["msg_id"] for entry in stream_entries(redis_url)] == ["reminder:r1"]
+
+
+def test_a_retry_after_a_run_died_between_xadd_and_commit_adds_no_second_entry(maintctl, core, redis_url):
+    core.reminder("r1")
+    core.reminder("r2", memory_id="m2")
+    fire(maintctl, core)  # queued, not delivered
+    # What a run killed after its XADD of r1 and before marking it delivered leaves behind:
+    client = redis.Redis.from_url(redis_url)
+    msg_id, message, _ = core.outbox()[0]
+    client.register_script(SEND_ONCE_LUA)(keys=["notify:telegram", DEDUP_PREFIX + msg_id], args=[message, msg_id, 3600])
+
+    result = fire(maintctl, core, "--redis-url", redis_url, "--json")
+
+    assert result.code == 0
+    assert sorted(entry["msg_id"] for entry in stream_entries(redis_url)) == ["reminder:r1", "reminder:r2"]
+    assert result.json()["notifications"] == {
+        "stream": "notify:telegram", "redis": redis_url, "delivered": 2, "already_in_stream": 1, "queued": 0, "error": None,
+    }
+
+
+def test_two_runs_delivering_the_same_backlog_at_once_add_each_entry_once(core, redis_url, tmp_path):
+    core.memory("m1")
+    core.connection.executemany(
+        "INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, fired) VALUES (?, 'm1', 1001, ?, 0)",
+        [(f"r{index}", NOW) for index in range(3000)],
+    )
+    command = [sys.executable, "-m", "maintctl", "fire-reminders", "--db", str(core.path), "--now", NOW]
+    subprocess.run(command, env=CLEAN_ENV, cwd=tmp_path, check=True, capture_output=True)
+    env = {**CLEAN_ENV, "MAINTCTL_BATCH_SIZE": "200"}
+
+    runs = [subprocess.Popen([*command, "--redis-url", redis_url], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    codes = [run.wait(timeout=120) for run in runs]
+
+    assert codes == [0, 0]
+    entries = stream_entries(redis_url)
+    assert len(entries) == 3000
+    assert len({entry["msg_id"] for entry in entries}) == 3000
+
+
+def test_the_stream_can_be_named(maintctl, core, redis_url):
+    core.reminder("r1")
+
+    fire(maintctl, core, "--redis-url", redis_url, env={"MAINTCTL_STREAM": "notify:test"})
+
+    assert len(stream_entries(redis_url, "notify:test")) == 1
+    assert stream_entries(redis_url) == []
+
+
+def test_content_is_delivered_byte_exact(maintctl, core, redis_url):
+    content = "quotes \" ' -- DROP TABLE memories; emoji 🧠🎉 tab\t newline\n backslash \\ and a NUL \x00 end"
+    core.memory("m1", content=content)
+    core.reminder("r1", memory_id="m1")
+
+    fire(maintctl, core, "--redis-url", redis_url)
+
+    assert stream_entries(redis_url)[0]["data"]["content"]["memory_content"] == content
+
+
+@pytest.fixture
+def locked_redis(tmp_path):
+    server = RedisServer(tmp_path, "--requirepass", "s3cr3t-pw").start()
+    yield server
+    server.stop()
+
+
+def test_a_refused_password_exits_1_and_is_never_shown(maintctl, core, locked_redis):
+    core.reminder("r1")
+    url = f"redis://:wrong-pw-123@127.0.0.1:{locked_redis.port}/0"
+
+    result = fire(maintctl, core, "--redis-url", url)
+
+    assert result.code == 1
+    assert "wrong-pw-123" not in result.out + result.err
+    assert "redis://:***@127.0.0.1" in result.err
+    assert core.sql("SELECT count(*) FROM maintctl_outbox WHERE delivered_at IS NULL") == [(1,)]
+
+
+def test_the_right_password_delivers_and_is_never_shown(maintctl, core, locked_redis):
+    core.reminder("r1")
+    url = f"redis://:s3cr3t-pw@127.0.0.1:{locked_redis.port}/0"
+
+    result = fire(maintctl, core, "--redis-url", url, "--json")
+
+    assert result.code == 0, result
+    assert "s3cr3t-pw" not in result.out + result.err
+    assert len(redis.Redis(port=locked_redis.port, password="s3cr3t-pw").xrange("notify:telegram")) == 1
+
+
+def test_run_all_delivers_reminders_and_reprompts(maintctl, core, redis_url):
+    core.reminder("r1")
+    core.event("e1", pending_since="2026-11-20T00:00:00.000Z")
+
+    result = maintctl("run-all", "--db", core.path, "--now", NOW, "--redis-url", redis_url)
+
+    assert result.code == 0, result
+    assert [entry["data"]["message_type"] for entry in stream_entries(redis_url)] == ["reminder", "event_reprompt"]
+
+
+def test_expire_pending_alone_does_not_touch_redis(maintctl, core):
+    core.reminder("r1")
+    fire(maintctl, core)
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+
+    result = maintctl("expire-pending", "--db", core.path, "--now", NOW, "--redis-url", nowhere)
+
+    assert result.code == 0, result

@@ -1,0 +1,219 @@
+import os
+
+import pytest
+
+from conftest import NOW
+
+
+@pytest.fixture
+def media_dir(core):
+    directory = core.path.parent / "media"
+    directory.mkdir()
+    return directory
+
+
+def expire(maintctl, core, *extra, **kwargs):
+    return maintctl("expire-pending", "--db", core.path, "--now", NOW, "--json", *extra, **kwargs)
+
+
+def memory_ids(core):
+    return {memory_id for (memory_id,) in core.sql("SELECT id FROM memories")}
+
+
+def test_selection_boundaries(maintctl, core):
+    core.memory("before", status="pending", expires="2026-11-22T09:29:59.999Z")
+    core.memory("exactly", status="pending", expires=NOW)
+    core.memory("after", status="pending", expires="2026-11-22T09:30:00.001Z")
+    core.memory("confirmed", status="confirmed", expires="2026-11-01T00:00:00.000Z")
+
+    result = expire(maintctl, core)
+
+    assert result.code == 0, result
+    assert memory_ids(core) == {"after", "confirmed"}
+    assert result.action("expire-pending")["counts"] == {"expired": 2, "files_deleted": 0}
+    assert core.audit() == [
+        ("memory", "before", "expired", "system:scheduler", None, NOW),
+        ("memory", "exactly", "expired", "system:scheduler", None, NOW),
+    ]
+
+
+def test_the_memory_leaves_the_search_index_and_takes_its_tags_and_reminders(maintctl, core):
+    core.memory("gone", status="pending", expires="2026-11-22T09:00:00.000Z", content="old upload")
+    core.memory("kept", status="confirmed", content="keep me")
+    core.tag("gone", "receipts")
+    core.reminder("r-gone", memory_id="gone", fire_at="2026-12-01T00:00:00.000Z")
+    core.reminder("r-kept", memory_id="kept", fire_at="2026-12-01T00:00:00.000Z")
+
+    expire(maintctl, core)
+
+    assert core.sql("SELECT memory_id FROM memories_fts") == [("kept",)]
+    assert core.sql("SELECT memory_id FROM memories_fts WHERE memories_fts MATCH 'upload'") == []
+    assert core.sql("SELECT memory_id FROM memory_tags") == []
+    assert core.sql("SELECT id FROM reminders") == [("r-kept",)]
+
+
+def test_expiry_in_another_form_is_compared_by_instant(maintctl, core):
+    core.memory("offset", status="pending", expires="2026-11-22T11:00:00+01:30")  # = 09:30Z
+    core.memory("later", status="pending", expires="2026-11-22 09:31:00")
+
+    expire(maintctl, core)
+
+    assert memory_ids(core) == {"later"}
+
+
+def test_unreadable_expiry_is_reported_and_skipped(maintctl, core):
+    core.memory("bad", status="pending", expires="someday")
+    core.memory("due", status="pending", expires="2026-11-22T09:00:00.000Z")
+
+    result = expire(maintctl, core)
+
+    assert result.code == 0
+    assert memory_ids(core) == {"bad"}
+    assert result.action("expire-pending")["warnings"] == [
+        "memory bad: pending_expires_at 'someday' names no instant; not expired"
+    ]
+
+
+class TestMedia:
+    def test_a_file_inside_the_media_directory_is_deleted(self, maintctl, core, media_dir):
+        (media_dir / "uploads").mkdir()
+        upload = media_dir / "uploads" / "a.jpg"
+        upload.write_bytes(b"jpeg")
+        neighbour = media_dir / "uploads" / "b.jpg"
+        neighbour.write_bytes(b"jpeg")
+        core.memory("m1", status="pending", expires="2026-11-22T09:00:00.000Z", media="uploads/a.jpg")
+
+        result = expire(maintctl, core)
+
+        assert not upload.exists()
+        assert neighbour.exists()
+        assert result.action("expire-pending")["counts"] == {"expired": 1, "files_deleted": 1}
+        assert core.sql("SELECT count(*) FROM maintctl_media_deletions") == [(0,)]
+
+    def test_an_absolute_path_inside_the_media_directory_is_deleted(self, maintctl, core, media_dir):
+        upload = media_dir / "a.jpg"
+        upload.write_bytes(b"jpeg")
+        core.memory("m1", status="pending", expires=NOW, media=str(upload))
+
+        expire(maintctl, core)
+
+        assert not upload.exists()
+
+    def test_the_media_directory_can_be_named(self, maintctl, core, tmp_path):
+        elsewhere = tmp_path / "uploads"
+        elsewhere.mkdir()
+        (elsewhere / "a.jpg").write_bytes(b"jpeg")
+        core.memory("m1", status="pending", expires=NOW, media="a.jpg")
+
+        expire(maintctl, core, env={"MAINTCTL_MEDIA_DIR": str(elsewhere)})
+
+        assert not (elsewhere / "a.jpg").exists()
+
+    @pytest.mark.parametrize("kind", ["absolute", "dotdot", "link_out", "link_dir_out"])
+    def test_a_path_leading_outside_is_left_alone_and_reported_but_the_memory_expires(self, maintctl, core, media_dir, tmp_path, kind):
+        outside = tmp_path / "precious"
+        outside.mkdir()
+        target = outside / "keep.txt"
+        target.write_text("do not delete")
+        stored = {
+            "absolute": str(target),
+            "dotdot": "../precious/keep.txt",
+            "link_out": "link.txt",
+            "link_dir_out": "linked/keep.txt",
+        }[kind]
+        (media_dir / "link.txt").symlink_to(target)
+        (media_dir / "linked").symlink_to(outside)
+        core.memory("m1", status="pending", expires=NOW, media=stored)
+
+        result = expire(maintctl, core)
+
+        assert result.code == 0
+        assert target.read_text() == "do not delete"
+        assert (media_dir / "link.txt").is_symlink()
+        assert memory_ids(core) == set()
+        action = result.action("expire-pending")
+        assert action["counts"] == {"expired": 1, "files_deleted": 0}
+        assert action["warnings"] == [
+            f"memory m1: media file {stored!r} is outside the media directory {media_dir}; left alone"
+        ]
+
+    def test_a_link_inside_pointing_inside_deletes_the_file_it_leads_to(self, maintctl, core, media_dir):
+        real = media_dir / "real.jpg"
+        real.write_bytes(b"jpeg")
+        (media_dir / "alias.jpg").symlink_to(real)
+        core.memory("m1", status="pending", expires=NOW, media="alias.jpg")
+
+        expire(maintctl, core)
+
+        assert not real.exists()
+
+    def test_a_file_already_gone_is_no_problem(self, maintctl, core, media_dir):
+        core.memory("m1", status="pending", expires=NOW, media="never-written.jpg")
+
+        result = expire(maintctl, core)
+
+        assert result.code == 0
+        assert result.action("expire-pending")["warnings"] == []
+        assert memory_ids(core) == set()
+
+    def test_the_media_directory_itself_is_never_deleted(self, maintctl, core, media_dir):
+        core.memory("m1", status="pending", expires=NOW, media=".")
+
+        result = expire(maintctl, core)
+
+        assert media_dir.is_dir()
+        assert "left alone" in result.action("expire-pending")["warnings"][0]
+
+    def test_a_deletion_left_queued_by_a_killed_run_is_finished_by_the_next(self, maintctl, core, media_dir):
+        leftover = media_dir / "leftover.jpg"
+        leftover.write_bytes(b"jpeg")
+        core.sql(
+            "INSERT INTO maintctl_media_deletions (memory_id, path, queued_at) VALUES ('gone', 'leftover.jpg', ?)", NOW
+        )
+
+        result = expire(maintctl, core)
+
+        assert not leftover.exists()
+        assert result.action("expire-pending")["counts"]["files_deleted"] == 1
+
+    def test_dry_run_touches_no_file_and_no_byte(self, maintctl, core, media_dir):
+        upload = media_dir / "a.jpg"
+        upload.write_bytes(b"jpeg")
+        core.memory("m1", status="pending", expires=NOW, media="a.jpg")
+        before = core.digest()
+
+        result = expire(maintctl, core, "--dry-run")
+
+        assert result.code == 0
+        assert upload.exists()
+        assert core.digest() == before
+        action = result.action("expire-pending")
+        assert action["counts"] == {"expired": 1, "files_deleted": 1}
+        assert action["planned"] == [
+            {"id": "m1", "pending_expires_at": NOW, "media_local_path": "a.jpg", "delete_file": str(upload.resolve())}
+        ]
+
+
+def test_a_second_run_changes_nothing(maintctl, core):
+    core.memory("m1", status="pending", expires=NOW)
+    expire(maintctl, core)
+    before = core.digest()
+
+    result = expire(maintctl, core)
+
+    assert result.action("expire-pending")["counts"] == {"expired": 0, "files_deleted": 0}
+    assert core.digest() == before
+
+
+def test_missing_search_index_fails_the_action_by_name_and_changes_nothing(maintctl, core):
+    core.memory("m1", status="pending", expires=NOW)
+    core.sql("DROP TABLE memories_fts")
+
+    result = expire(maintctl, core)
+
+    assert result.code == 1
+    action = result.action("expire-pending")
+    assert action["status"] == "failed"
+    assert action["error"] == "table memories_fts is missing"
+    assert memory_ids(core) == {"m1"}
+    assert core.audit() == []

@@ -1,0 +1,89 @@
+import json
+
+from conftest import NOW
+
+SEVEN_DAYS_AGO = "2026-11-15T09:30:00.000Z"
+
+
+def expire_tags(maintctl, core, *extra, **kwargs):
+    return maintctl("expire-tags", "--db", core.path, "--now", NOW, "--json", *extra, **kwargs)
+
+
+def tags(core):
+    return set(core.sql("SELECT memory_id, tag FROM memory_tags"))
+
+
+def test_selection_boundaries_at_seven_days(maintctl, core):
+    core.tag("m1", "older", suggested_at="2026-11-15T09:29:59.999Z")
+    core.tag("m1", "exactly", suggested_at=SEVEN_DAYS_AGO)
+    core.tag("m1", "younger", suggested_at="2026-11-15T09:30:00.001Z")
+    core.tag("m2", "confirmed", suggested_at="2026-10-01T00:00:00.000Z", status="confirmed")
+
+    result = expire_tags(maintctl, core)
+
+    assert result.code == 0, result
+    assert tags(core) == {("m1", "younger"), ("m2", "confirmed")}
+    assert result.action("expire-tags")["counts"] == {"expired": 2}
+
+
+def test_each_expiry_is_audited_against_the_memory_with_the_tag(maintctl, core):
+    core.tag("m1", "café ☕", suggested_at="2026-11-01T00:00:00.000Z")
+
+    expire_tags(maintctl, core)
+
+    ((entity_type, entity_id, action, actor, details, created_at),) = core.audit()
+    assert (entity_type, entity_id, action, actor, created_at) == ("memory", "m1", "expired", "system:scheduler", NOW)
+    assert json.loads(details) == {"tag": "café ☕", "reason": "suggested_tag_expiry"}
+
+
+def test_the_memory_itself_is_kept(maintctl, core):
+    core.tag("m1", "old", suggested_at="2026-11-01T00:00:00.000Z")
+
+    expire_tags(maintctl, core)
+
+    assert core.sql("SELECT id FROM memories") == [("m1",)]
+
+
+def test_the_expiry_can_be_configured(maintctl, core):
+    core.tag("m1", "two-days", suggested_at="2026-11-20T09:30:00.000Z")
+    core.tag("m1", "one-day", suggested_at="2026-11-21T09:30:00.001Z")
+
+    expire_tags(maintctl, core, env={"MAINTCTL_TAG_EXPIRY": "2d"})
+
+    assert tags(core) == {("m1", "one-day")}
+
+
+def test_other_timestamp_forms_and_unreadable_ones(maintctl, core):
+    core.tag("m1", "space", suggested_at="2026-11-15 09:30:00")
+    core.tag("m1", "offset", suggested_at="2026-11-15T04:30:01-05:00")  # 1 s short of seven days
+    core.tag("m1", "garbage", suggested_at="last week")
+
+    result = expire_tags(maintctl, core)
+
+    assert tags(core) == {("m1", "offset"), ("m1", "garbage")}
+    assert result.action("expire-tags")["warnings"] == [
+        "tag 'garbage' on memory m1: suggested_at 'last week' names no instant; not expired"
+    ]
+
+
+def test_dry_run_lists_memory_and_tag_and_changes_nothing(maintctl, core):
+    core.tag("m1", "old", suggested_at="2026-11-01T00:00:00.000Z")
+    before = core.digest()
+
+    result = expire_tags(maintctl, core, "--dry-run")
+
+    assert core.digest() == before
+    assert result.action("expire-tags")["planned"] == [
+        {"id": "m1", "tag": "old", "suggested_at": "2026-11-01T00:00:00.000Z"}
+    ]
+
+
+def test_a_second_run_changes_nothing(maintctl, core):
+    core.tag("m1", "old", suggested_at="2026-11-01T00:00:00.000Z")
+    expire_tags(maintctl, core)
+    before = core.digest()
+
+    result = expire_tags(maintctl, core)
+
+    assert result.action("expire-tags")["counts"] == {"expired": 0}
+    assert core.digest() == before
