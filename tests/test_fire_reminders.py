@@ -262,3 +262,28 @@ def test_dry_run_text_shows_each_reminder(maintctl, core):
     assert "dry run" in result.out
     assert "reminder r1 for user 1001" in result.out
     assert fired_ids(core) == set()
+
+
+def test_concurrent_runs_fire_each_reminder_once(core, redis_url, tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import CLEAN_ENV
+
+    core.memory("m1")
+    core.connection.executemany(
+        "INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, recurrence_minutes, fired) VALUES (?, 'm1', 1001, ?, ?, 0)",
+        [(f"r{index}", NOW, 60 if index % 10 == 0 else None) for index in range(4000)],
+    )
+    command = [sys.executable, "-m", "maintctl", "fire-reminders", "--db", str(core.path), "--now", NOW, "--redis-url", redis_url]
+    env = {**CLEAN_ENV, "MAINTCTL_BATCH_SIZE": "250"}
+
+    runs = [subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(3)]
+    codes = [run.wait(timeout=120) for run in runs]
+
+    assert codes == [0, 0, 0], [run.stderr.read() for run in runs]
+    assert core.sql("SELECT count(*) FROM reminders WHERE fired = 1") == [(4000,)]
+    assert core.sql("SELECT count(*) FROM reminders WHERE fired = 0") == [(400,)]  # one successor each
+    assert core.sql("SELECT count(*), count(DISTINCT entity_id) FROM audit_log WHERE action = 'fired'") == [(4000, 4000)]
+    entries = stream_entries(redis_url)
+    assert len(entries) == 4000 and len({entry["msg_id"] for entry in entries}) == 4000
