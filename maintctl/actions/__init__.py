@@ -47,6 +47,9 @@ def keys_json(keys: Iterable[Sequence]) -> str:
 
 def keys_sql(width: int) -> str:
     """Given how many values each key tuple has, return a SELECT of those
-    columns from the JSON bound as :keys, for `(a, b) IN (...)` guards."""
+    columns from the JSON bound as :keys, for `(id, +seen) IN (...)` guards.
+    (The unary + on the guarded columns keeps SQLite on the primary key: an
+    index on (fired, fire_at) would otherwise be searched once per key, and a
+    backlog that shares one fire_at would make a batch quadratic.)"""
     columns = ", ".join(f"json_extract(value, '$[{index}]')" for index in range(width))
     return f"SELECT {columns} FROM json_each(:keys)"

@@ -39,7 +39,7 @@ _WHERE = "m.status = 'pending'"
 _DUE = timestamps.due_sql(_SELECT, _WHERE, "m.pending_expires_at", "instant <= :cutoff") + " LIMIT :limit"
 _UNREADABLE = timestamps.due_sql(_SELECT, _WHERE, "m.pending_expires_at", "instant IS NULL") + f" LIMIT {PROBLEMS_LISTED}"
 _CLAIM = (
-    f"DELETE FROM memories WHERE status = 'pending' AND (id, pending_expires_at) IN ({keys_sql(2)}) RETURNING id"
+    f"DELETE FROM memories WHERE +status = 'pending' AND (id, +pending_expires_at) IN ({keys_sql(2)}) RETURNING id"
 )
 _UNINDEX = f"DELETE FROM memories_fts WHERE memory_id IN ({keys_sql(1)})"
 

@@ -31,8 +31,8 @@ _WHERE = "t.status = 'suggested'"
 _DUE = timestamps.due_sql(_SELECT, _WHERE, "t.suggested_at", "instant <= :cutoff") + " LIMIT :limit"
 _UNREADABLE = timestamps.due_sql(_SELECT, _WHERE, "t.suggested_at", "instant IS NULL") + f" LIMIT {PROBLEMS_LISTED}"
 _CLAIM = (
-    "DELETE FROM memory_tags WHERE status = 'suggested'"
-    f" AND (memory_id, tag, suggested_at) IN ({keys_sql(3)}) RETURNING memory_id, tag"
+    "DELETE FROM memory_tags WHERE +status = 'suggested'"
+    f" AND (memory_id, tag, +suggested_at) IN ({keys_sql(3)}) RETURNING memory_id, tag"
 )
 
 

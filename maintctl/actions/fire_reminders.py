@@ -50,7 +50,7 @@ _PROBLEMS = timestamps.due_sql(
     "instant IS NULL OR (instant <= :cutoff AND memory_found IS NULL)",
 ) + f" LIMIT {PROBLEMS_LISTED}"
 
-_CLAIM = f"UPDATE reminders SET fired = 1 WHERE fired = 0 AND (id, fire_at) IN ({keys_sql(2)}) RETURNING id"
+_CLAIM = f"UPDATE reminders SET fired = 1 WHERE +fired = 0 AND (id, +fire_at) IN ({keys_sql(2)}) RETURNING id"
 
 
 @dataclass(frozen=True)

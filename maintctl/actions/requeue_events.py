@@ -32,8 +32,8 @@ _WHERE = "e.status = 'pending' AND EXISTS (SELECT 1 FROM users AS u WHERE u.tele
 _DUE = timestamps.due_sql(_SELECT, _WHERE, "e.pending_since", "instant <= :cutoff") + " LIMIT :limit"
 _UNREADABLE = timestamps.due_sql(_SELECT, _WHERE, "e.pending_since", "instant IS NULL") + f" LIMIT {PROBLEMS_LISTED}"
 _CLAIM = (
-    "UPDATE events SET pending_since = :now WHERE status = 'pending'"
-    f" AND (id, pending_since) IN ({keys_sql(2)}) RETURNING id"
+    "UPDATE events SET pending_since = :now WHERE +status = 'pending'"
+    f" AND (id, +pending_since) IN ({keys_sql(2)}) RETURNING id"
 )
 
 
