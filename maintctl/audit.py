@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import NamedTuple
 
 from maintctl import timestamps
 from maintctl.config import Settings
@@ -22,8 +23,7 @@ def record(connection: sqlite3.Connection, entries: Iterable[Entry], settings: S
     (inside the caller's transaction)."""
     created_at = timestamps.format_instant(settings.now)
     connection.executemany(
-        "INSERT INTO audit_log (entity_type, entity_id, action, actor, details, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit_log (entity_type, entity_id, action, actor, details, created_at) VALUES (?, ?, ?, ?, ?, ?)",
         (
             (
                 entry.entity_type,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -19,17 +19,28 @@ app = typer.Typer(
     help="Housekeeping for the Core app's SQLite database, one idempotent pass per run (made for cron).",
 )
 
-DbOption = Annotated[Optional[Path], typer.Option("--db", help="The database file [env: MAINTCTL_DB].", show_default=False)]
+DbOption = Annotated[
+    Path | None, typer.Option("--db", help="The database file [env: MAINTCTL_DB].", show_default=False)
+]
 RedisUrlOption = Annotated[
-    Optional[str],
-    typer.Option("--redis-url", help="Where notifications go [env: MAINTCTL_REDIS_URL, REDIS_URL]; unset: they stay queued.", show_default=False),
+    str | None,
+    typer.Option(
+        "--redis-url",
+        help="Where notifications go [env: MAINTCTL_REDIS_URL, REDIS_URL]; unset: they stay queued.",
+        show_default=False,
+    ),
 ]
 MediaDirOption = Annotated[
-    Optional[Path],
-    typer.Option("--media-dir", help="The media directory [env: MAINTCTL_MEDIA_DIR; default: media/ beside the database].", show_default=False),
+    Path | None,
+    typer.Option(
+        "--media-dir",
+        help="The media directory [env: MAINTCTL_MEDIA_DIR; default: media/ beside the database].",
+        show_default=False,
+    ),
 ]
 NowOption = Annotated[
-    Optional[str], typer.Option("--now", help="Act as if this instant were now [env: MAINTCTL_NOW].", show_default=False)
+    str | None,
+    typer.Option("--now", help="Act as if this instant were now [env: MAINTCTL_NOW].", show_default=False),
 ]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show what the pass would do and change nothing.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
@@ -81,13 +92,17 @@ def init_db(
     db: DbOption = None,
     media_dir: MediaDirOption = None,
     now: NowOption = None,
-    sample: Annotated[bool, typer.Option("--sample", help="Also add demo data (and its media files) with work for every action.")] = False,
+    sample: Annotated[
+        bool, typer.Option("--sample", help="Also add demo data (and its media files) with work for every action.")
+    ] = False,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Create the app's tables where missing, and maintctl's own tables and indexes.
     Safe on a populated database: it never drops or rewrites data."""
-    from maintctl import config, db as database, sample as demo, schema
+    from maintctl import config, schema
+    from maintctl import db as database
+    from maintctl import sample as demo
 
     try:
         settings = config.load(Flags(db=db, media_dir=media_dir, now=now, json=json_output, quiet=quiet))
@@ -106,7 +121,11 @@ def init_db(
     if json_output:
         print(json.dumps({"database": str(settings.db), "created": created, "sample": added}, indent=2))
         return
-    print(f"{settings.db}: created {', '.join(created)}" if created else f"{settings.db}: schema complete, nothing to create")
+    print(
+        f"{settings.db}: created {', '.join(created)}"
+        if created
+        else f"{settings.db}: schema complete, nothing to create"
+    )
     if added is not None:
         rows = ", ".join(f"{count} {table}" for table, count in added.items())
         print(f"added demo data: {rows}; media files in {settings.media_dir / 'demo'}")
@@ -120,7 +139,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
 ) -> None:
     pass
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 from maintctl import timestamps
@@ -132,8 +132,12 @@ def load(flags: Flags, environ: Mapping[str, str] | None = None) -> Settings:
         reprompt_after=_duration(sources, "MAINTCTL_REPROMPT_AFTER", Settings.reprompt_after),
         batch_size=_positive_int(sources, "MAINTCTL_BATCH_SIZE", Settings.batch_size),
         dedup_ttl=_duration(sources, "MAINTCTL_DEDUP_TTL", Settings.dedup_ttl),
-        redis_timeout=_duration(sources, "MAINTCTL_REDIS_TIMEOUT", timedelta(seconds=Settings.redis_timeout)).total_seconds(),
-        busy_timeout=_duration(sources, "MAINTCTL_BUSY_TIMEOUT", timedelta(seconds=Settings.busy_timeout)).total_seconds(),
+        redis_timeout=_duration(
+            sources, "MAINTCTL_REDIS_TIMEOUT", timedelta(seconds=Settings.redis_timeout)
+        ).total_seconds(),
+        busy_timeout=_duration(
+            sources, "MAINTCTL_BUSY_TIMEOUT", timedelta(seconds=Settings.busy_timeout)
+        ).total_seconds(),
     )
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, NamedTuple
+from typing import NamedTuple
 
 from maintctl import timestamps
 from maintctl.config import Settings
@@ -98,5 +99,7 @@ def delete_queued(connection: sqlite3.Connection, settings: Settings) -> Deleted
             except OSError as error:
                 warnings.append(f"memory {memory_id}: media file {path!r} could not be deleted ({error.strerror})")
         with transaction(connection):
-            connection.executemany("DELETE FROM maintctl_media_deletions WHERE id = ?", ((row_id,) for row_id, _, _ in batch))
+            connection.executemany(
+                "DELETE FROM maintctl_media_deletions WHERE id = ?", ((row_id,) for row_id, _, _ in batch)
+            )
     return Deleted(deleted, warnings)

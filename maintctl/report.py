@@ -128,7 +128,9 @@ def _problem_lines(report: Report) -> list[str]:
             lines.append(f"maintctl: error: {result.action} failed: {result.error}")
     notes = report.notifications
     if notes.error:
-        lines.append(f"maintctl: error: notifications not delivered: {notes.error}; {notes.queued} stay queued for the next run")
+        lines.append(
+            f"maintctl: error: notifications not delivered: {notes.error}; {notes.queued} stay queued for the next run"
+        )
     return lines
 
 
@@ -146,7 +148,9 @@ def _show_rich(report: Report) -> None:
     table.add_column("would do" if settings.dry_run else "done")
     styles = {"ok": "green", "failed": "bold red", "skipped": "yellow"}
     for result in report.actions:
-        table.add_row(result.action, f"[{styles[result.status]}]{result.status}[/]", _counts_text(result, settings.dry_run))
+        table.add_row(
+            result.action, f"[{styles[result.status]}]{result.status}[/]", _counts_text(result, settings.dry_run)
+        )
         for item in result.planned or ():
             table.add_row("", "", f"[dim]{escape(item.describe())}[/]")
         for note in result.notes:

@@ -87,19 +87,21 @@ def _run_action(connection: sqlite3.Connection, action: ModuleType, settings: Se
             for table_sql in action.OWN_TABLES:
                 connection.execute(table_sql)
             _apply_in_batches(connection, action, settings, result)
-    except Exception as error:  # one action's failure never stops the others
+    except Exception as error:  # noqa: BLE001 - one action's failure, a bug included, never stops the others
         result.status, result.error = "failed", _describe(error)
     if not settings.dry_run and hasattr(action, "after_commit"):
         try:
             counts, warnings = action.after_commit(connection, settings)
             result.counts.update(counts)
             result.warnings.extend(warnings)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - reported as the action's failure
             result.status, result.error = "failed", result.error or _describe(error)
     return result
 
 
-def _apply_in_batches(connection: sqlite3.Connection, action: ModuleType, settings: Settings, result: ActionResult) -> None:
+def _apply_in_batches(
+    connection: sqlite3.Connection, action: ModuleType, settings: Settings, result: ActionResult
+) -> None:
     """Plan and apply a batch at a time, one transaction each, until nothing
     is due. A batch of which nothing could be changed (another run got there
     first) ends the pass, so that it always ends."""

@@ -38,8 +38,17 @@ def add_sample(connection: sqlite3.Connection, settings: Settings) -> dict[str, 
             _memory("demo-m1", 1001, "Buy oat milk on the way home", "confirmed"),
             _memory("demo-m2", 1001, "Water the balcony plants", "confirmed"),
             _memory("demo-m3", 1002, "Call mum on Sunday", "confirmed"),
-            _memory("demo-m4", 1002, "Receipt for the new kettle", "pending", at(-timedelta(hours=1)), "demo/receipt.jpg"),
-            _memory("demo-m5", 1001, "Whiteboard from the planning meeting", "pending", at(timedelta(hours=2)), "demo/whiteboard.jpg"),
+            _memory(
+                "demo-m4", 1002, "Receipt for the new kettle", "pending", at(-timedelta(hours=1)), "demo/receipt.jpg"
+            ),
+            _memory(
+                "demo-m5",
+                1001,
+                "Whiteboard from the planning meeting",
+                "pending",
+                at(timedelta(hours=2)),
+                "demo/whiteboard.jpg",
+            ),
         ],
         "reminders": [
             # a one-off reminder five minutes late, written the way some apps write times

@@ -54,21 +54,23 @@ def due_sql(select: str, where: str, column: str, condition: str) -> str:
     The date-first values are found by an index range that ends at
     :scan_upper (the cutoff plus LARGEST_OFFSET), the odd ones by the partial
     index; both are then compared by the instant they name. The query is
-    bound with :cutoff and :scan_upper (see due_bounds)."""
+    bound with :cutoff, :scan_upper and :limit (see due_bounds)."""
     return (
         f"SELECT * FROM ("
         f"{select} WHERE {where} AND {column} < :scan_upper AND {column} GLOB {DATE_FIRST_GLOB}"
         f" UNION ALL "
         f"{select} WHERE {where} AND {odd_sql(column)}"
-        f") WHERE {condition}"
+        f") WHERE {condition} LIMIT :limit"
     )
 
 
-def due_bounds(cutoff: datetime) -> dict[str, str]:
-    """Given the cutoff instant, return the parameters due_sql's queries need."""
+def due_bounds(cutoff: datetime, limit: int | None = None) -> dict[str, str | int]:
+    """Given the cutoff instant and how many rows at most (None: all), return
+    the parameters due_sql's queries need."""
     return {
         "cutoff": format_instant(cutoff),
         "scan_upper": format_instant(min(cutoff + LARGEST_OFFSET, LATEST)),
+        "limit": -1 if limit is None else limit,
     }
 
 

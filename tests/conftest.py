@@ -47,11 +47,24 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> "RedisServer":
+    def start(self) -> RedisServer:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory), *self.extra],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+                *self.extra,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port, retry=Retry(NoBackoff(), 0))
         for _ in range(100):
@@ -112,7 +125,13 @@ class Core:
         self.user(owner)
         self.sql(
             "INSERT INTO memories (id, owner_user_id, content, status, pending_expires_at, media_local_path)"
-            " VALUES (?, ?, ?, ?, ?, ?)", memory_id, owner, content, status, expires, media,
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            memory_id,
+            owner,
+            content,
+            status,
+            expires,
+            media,
         )
         self.sql("INSERT INTO memories_fts (memory_id, content) VALUES (?, ?)", memory_id, content)
 
@@ -121,7 +140,13 @@ class Core:
             self.memory(memory_id, owner)
         self.sql(
             "INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, recurrence_minutes, fired)"
-            " VALUES (?, ?, ?, ?, ?, ?)", reminder_id, memory_id, owner, fire_at, recurrence, fired,
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            reminder_id,
+            memory_id,
+            owner,
+            fire_at,
+            recurrence,
+            fired,
         )
 
     def tag(self, memory_id="m1", tag="work", suggested_at=NOW, status="suggested"):
@@ -129,21 +154,37 @@ class Core:
             self.memory(memory_id)
         self.sql(
             "INSERT INTO memory_tags (memory_id, tag, status, suggested_at) VALUES (?, ?, ?, ?)",
-            memory_id, tag, status, suggested_at,
+            memory_id,
+            tag,
+            status,
+            suggested_at,
         )
 
-    def event(self, event_id="e1", owner=1001, pending_since=NOW, status="pending", description="Dentist", event_date="2026-12-01", user=True):
+    def event(
+        self,
+        event_id="e1",
+        owner=1001,
+        pending_since=NOW,
+        status="pending",
+        description="Dentist",
+        event_date="2026-12-01",
+        user=True,
+    ):
         if user:
             self.user(owner)
         self.sql(
             "INSERT INTO events (id, owner_user_id, description, event_date, status, pending_since)"
-            " VALUES (?, ?, ?, ?, ?, ?)", event_id, owner, description, event_date, status, pending_since,
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            event_id,
+            owner,
+            description,
+            event_date,
+            status,
+            pending_since,
         )
 
     def audit(self, entity_type: str | None = None):
-        rows = self.sql(
-            "SELECT entity_type, entity_id, action, actor, details, created_at FROM audit_log ORDER BY id"
-        )
+        rows = self.sql("SELECT entity_type, entity_id, action, actor, details, created_at FROM audit_log ORDER BY id")
         return [row for row in rows if entity_type is None or row[0] == entity_type]
 
     def outbox(self):
@@ -183,9 +224,7 @@ class Result:
         return f"Result(code={self.code}, out={self.out!r}, err={self.err!r})"
 
 
-CLEAN_ENV = {
-    key: value for key, value in os.environ.items() if not key.startswith("MAINTCTL_") and key != "REDIS_URL"
-}
+CLEAN_ENV = {key: value for key, value in os.environ.items() if not key.startswith("MAINTCTL_") and key != "REDIS_URL"}
 
 
 @pytest.fixture
@@ -193,9 +232,13 @@ def maintctl(tmp_path):
     """Run maintctl as a user would, in tmp_path (so that no stray .env is read)."""
 
     def run(*arguments: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 120) -> Result:
-        completed = subprocess.run(
+        completed = subprocess.run(  # noqa: PLW1510 - the exit code is what the tests assert
             [sys.executable, "-m", "maintctl", *map(str, arguments)],
-            capture_output=True, text=True, cwd=cwd or tmp_path, env={**CLEAN_ENV, **(env or {})}, timeout=timeout,
+            capture_output=True,
+            text=True,
+            cwd=cwd or tmp_path,
+            env={**CLEAN_ENV, **(env or {})},
+            timeout=timeout,
         )
         return Result(completed)
 

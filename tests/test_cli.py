@@ -4,7 +4,6 @@ modes, configuration precedence, run-all's isolation of failures, init-db."""
 import os
 
 import pytest
-
 from conftest import NOW
 
 ACTING = ["fire-reminders", "expire-pending", "expire-tags", "requeue-events", "run-all"]
@@ -25,7 +24,10 @@ class TestBadInput:
         result = maintctl(command, "--db", missing)
 
         assert result.code == 2
-        assert result.err == f"maintctl: error: {missing}: no such database (maintctl init-db --db {missing} creates one)\n"
+        assert (
+            result.err
+            == f"maintctl: error: {missing}: no such database (maintctl init-db --db {missing} creates one)\n"
+        )
         assert not missing.exists()
 
     def test_no_database_at_all_is_exit_2(self, maintctl):
@@ -69,7 +71,10 @@ class TestBadInput:
             result = maintctl("run-all", "--db", core.path, env={"MAINTCTL_NOW": "soonish"})
 
         assert result.code == 2
-        assert result.err == f"maintctl: error: {'--now' if source == 'flag' else 'MAINTCTL_NOW'}: 'soonish' is not a timestamp\n"
+        assert (
+            result.err
+            == f"maintctl: error: {'--now' if source == 'flag' else 'MAINTCTL_NOW'}: 'soonish' is not a timestamp\n"
+        )
 
     def test_a_redis_url_of_another_scheme_is_exit_2_without_its_password(self, maintctl, core):
         result = maintctl("run-all", "--db", core.path, "--redis-url", "http://:hunter2@example.com/")
@@ -92,7 +97,9 @@ class TestConfiguration:
 
         from_file = maintctl("run-all", "--json")
         from_env = maintctl("run-all", "--json", env={"MAINTCTL_NOW": "2026-02-02T00:00:00Z"})
-        from_flag = maintctl("run-all", "--json", "--now", "2026-03-03T00:00:00Z", env={"MAINTCTL_NOW": "2026-02-02T00:00:00Z"})
+        from_flag = maintctl(
+            "run-all", "--json", "--now", "2026-03-03T00:00:00Z", env={"MAINTCTL_NOW": "2026-02-02T00:00:00Z"}
+        )
 
         assert from_file.code == 0, from_file
         assert from_file.json()["now"] == "2026-01-01T00:00:00.000Z"
@@ -144,7 +151,10 @@ class TestOutput:
 
         document = result.json()
         assert [(a["action"], a["status"]) for a in document["actions"]] == [
-            ("fire-reminders", "ok"), ("expire-pending", "ok"), ("expire-tags", "ok"), ("requeue-events", "ok")
+            ("fire-reminders", "ok"),
+            ("expire-pending", "ok"),
+            ("expire-tags", "ok"),
+            ("requeue-events", "ok"),
         ]
         assert document["actions"][0]["counts"] == {"fired": 1, "created": 1}
         assert document["actions"][1]["counts"] == {"expired": 1, "files_deleted": 0}
@@ -167,7 +177,10 @@ class TestOutput:
 
         assert result.code == 0
         assert result.out == ""
-        assert result.err == "maintctl: warning: fire-reminders: reminder bad: fire_at 'tomorrow' names no instant; not fired\n"
+        assert (
+            result.err
+            == "maintctl: warning: fire-reminders: reminder bad: fire_at 'tomorrow' names no instant; not fired\n"
+        )
 
     def test_quiet_still_prints_failures(self, maintctl, core):
         core.sql("DROP TABLE memories_fts")
@@ -224,7 +237,12 @@ class TestRunAllIsolation:
 
         assert result.code == 1
         statuses = {a["action"]: a["status"] for a in result.json()["actions"]}
-        assert statuses == {"fire-reminders": "failed", "expire-pending": "ok", "expire-tags": "ok", "requeue-events": "ok"}
+        assert statuses == {
+            "fire-reminders": "failed",
+            "expire-pending": "ok",
+            "expire-tags": "ok",
+            "requeue-events": "ok",
+        }
         assert "reminders are frozen" in result.action("fire-reminders")["error"]
         assert core.sql("SELECT fired FROM reminders") == [(0,)]
         assert core.audit("reminder") == []
@@ -261,8 +279,19 @@ class TestInitDb:
 
         assert result.code == 0, result
         created = result.json()["created"]
-        for name in ["users", "memories", "memory_tags", "reminders", "events", "audit_log", "memories_fts",
-                     "maintctl_outbox", "maintctl_media_deletions", "maintctl_reminders_due", "maintctl_reminders_odd_fire_at"]:
+        for name in [
+            "users",
+            "memories",
+            "memory_tags",
+            "reminders",
+            "events",
+            "audit_log",
+            "memories_fts",
+            "maintctl_outbox",
+            "maintctl_media_deletions",
+            "maintctl_reminders_due",
+            "maintctl_reminders_odd_fire_at",
+        ]:
             assert name in created
 
     def test_on_a_populated_database_changes_no_data_and_is_idempotent(self, maintctl, core):
@@ -302,3 +331,39 @@ class TestInitDb:
         assert result.code == 2
         assert "users of its own" in result.err
         assert core.sql("SELECT count(*) FROM memories") == [(0,)]
+
+
+def test_a_terminal_gets_a_table(core, tmp_path):
+    import pty
+    import subprocess
+    import sys
+
+    from conftest import CLEAN_ENV
+
+    some_work(core)
+    primary, secondary = pty.openpty()
+    completed = subprocess.run(  # noqa: PLW1510 - the exit code is asserted
+        [sys.executable, "-m", "maintctl", "run-all", "--db", str(core.path), "--now", NOW],
+        stdout=secondary,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+        env={**CLEAN_ENV, "COLUMNS": "160", "TERM": "xterm"},
+        timeout=60,
+    )
+    os.close(secondary)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(primary)
+    text = shown.decode()
+
+    assert completed.returncode == 0
+    assert "━" in text  # the table's rule under its header
+    for name in ["fire-reminders", "expire-pending", "expire-tags", "requeue-events", "fired 1, created 1"]:
+        assert name in text

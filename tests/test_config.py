@@ -8,8 +8,14 @@ from maintctl.timestamps import NotAnInstant, format_instant, parse_instant
 
 @pytest.mark.parametrize(
     "text, expected",
-    [("30s", timedelta(seconds=30)), ("90m", timedelta(minutes=90)), ("24h", timedelta(hours=24)),
-     ("7d", timedelta(days=7)), ("2w", timedelta(weeks=2)), ("1.5h", timedelta(minutes=90))],
+    [
+        ("30s", timedelta(seconds=30)),
+        ("90m", timedelta(minutes=90)),
+        ("24h", timedelta(hours=24)),
+        ("7d", timedelta(days=7)),
+        ("2w", timedelta(weeks=2)),
+        ("1.5h", timedelta(minutes=90)),
+    ],
 )
 def test_durations(text, expected):
     assert parse_duration(text) == expected

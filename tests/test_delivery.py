@@ -6,8 +6,8 @@ import sys
 
 import pytest
 import redis
-
 from conftest import CLEAN_ENV, NOW, RedisServer, free_port, stream_entries
+
 from maintctl.outbox import DEDUP_PREFIX, SEND_ONCE_LUA
 
 
@@ -23,7 +23,10 @@ def test_without_a_redis_url_notifications_stay_queued_and_the_run_says_so(maint
 
     assert result.code == 0, result
     assert "2 queued, not delivered: no Redis URL is set" in result.out
-    assert [(msg_id, delivered) for msg_id, _, delivered in core.outbox()] == [("reminder:r1", None), ("reminder:r2", None)]
+    assert [(msg_id, delivered) for msg_id, _, delivered in core.outbox()] == [
+        ("reminder:r1", None),
+        ("reminder:r2", None),
+    ]
 
 
 def test_queued_notifications_are_delivered_once_by_the_next_run_that_reaches_redis(maintctl, core, redis_url):
@@ -77,7 +80,12 @@ def test_a_retry_after_a_run_died_between_xadd_and_commit_adds_no_second_entry(m
     assert result.code == 0
     assert sorted(entry["msg_id"] for entry in stream_entries(redis_url)) == ["reminder:r1", "reminder:r2"]
     assert result.json()["notifications"] == {
-        "stream": "notify:telegram", "redis": redis_url, "delivered": 2, "already_in_stream": 1, "queued": 0, "error": None,
+        "stream": "notify:telegram",
+        "redis": redis_url,
+        "delivered": 2,
+        "already_in_stream": 1,
+        "queued": 0,
+        "error": None,
     }
 
 
@@ -91,7 +99,12 @@ def test_two_runs_delivering_the_same_backlog_at_once_add_each_entry_once(core, 
     subprocess.run(command, env=CLEAN_ENV, cwd=tmp_path, check=True, capture_output=True)
     env = {**CLEAN_ENV, "MAINTCTL_BATCH_SIZE": "200"}
 
-    runs = [subprocess.Popen([*command, "--redis-url", redis_url], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    runs = [
+        subprocess.Popen(
+            [*command, "--redis-url", redis_url], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
     codes = [run.wait(timeout=120) for run in runs]
 
     assert codes == [0, 0]

@@ -1,7 +1,4 @@
-import os
-
 import pytest
-
 from conftest import NOW
 
 
@@ -110,7 +107,9 @@ class TestMedia:
         assert not (elsewhere / "a.jpg").exists()
 
     @pytest.mark.parametrize("kind", ["absolute", "dotdot", "link_out", "link_dir_out"])
-    def test_a_path_leading_outside_is_left_alone_and_reported_but_the_memory_expires(self, maintctl, core, media_dir, tmp_path, kind):
+    def test_a_path_leading_outside_is_left_alone_and_reported_but_the_memory_expires(
+        self, maintctl, core, media_dir, tmp_path, kind
+    ):
         outside = tmp_path / "precious"
         outside.mkdir()
         target = outside / "keep.txt"

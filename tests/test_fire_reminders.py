@@ -1,7 +1,6 @@
 import json
 
 import pytest
-
 from conftest import NOW, stream_entries
 
 
@@ -90,12 +89,21 @@ class TestRecurrence:
 
         result = fire(maintctl, core)
 
-        successors = core.sql("SELECT id, memory_id, owner_user_id, fire_at, recurrence_minutes, fired FROM reminders WHERE id != 'r1'")
+        successors = core.sql(
+            "SELECT id, memory_id, owner_user_id, fire_at, recurrence_minutes, fired FROM reminders WHERE id != 'r1'"
+        )
         assert len(successors) == 1
         new_id, memory_id, owner, fire_at, recurrence, fired = successors[0]
         assert (memory_id, owner, fire_at, recurrence, fired) == ("m1", 1001, "2026-11-22T10:00:00.000Z", 60, 0)
         assert result.action("fire-reminders")["counts"] == {"fired": 1, "created": 1}
-        assert core.audit("reminder")[1] == ("reminder", new_id, "created", "system:scheduler", json.dumps({"source": "recurrence"}), NOW)
+        assert core.audit("reminder")[1] == (
+            "reminder",
+            new_id,
+            "created",
+            "system:scheduler",
+            json.dumps({"source": "recurrence"}),
+            NOW,
+        )
 
     def test_missed_occurrences_are_coalesced_into_one_firing(self, maintctl, core, redis_url):
         # hourly, last due 09:00 three days ago: 72 occurrences since; the next after now is 10:00 today
@@ -275,15 +283,31 @@ def test_concurrent_runs_fire_each_reminder_once(core, redis_url, tmp_path):
         "INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, recurrence_minutes, fired) VALUES (?, 'm1', 1001, ?, ?, 0)",
         [(f"r{index}", NOW, 60 if index % 10 == 0 else None) for index in range(4000)],
     )
-    command = [sys.executable, "-m", "maintctl", "fire-reminders", "--db", str(core.path), "--now", NOW, "--redis-url", redis_url]
+    command = [
+        sys.executable,
+        "-m",
+        "maintctl",
+        "fire-reminders",
+        "--db",
+        str(core.path),
+        "--now",
+        NOW,
+        "--redis-url",
+        redis_url,
+    ]
     env = {**CLEAN_ENV, "MAINTCTL_BATCH_SIZE": "250"}
 
-    runs = [subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(3)]
+    runs = [
+        subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(3)
+    ]
     codes = [run.wait(timeout=120) for run in runs]
 
     assert codes == [0, 0, 0], [run.stderr.read() for run in runs]
     assert core.sql("SELECT count(*) FROM reminders WHERE fired = 1") == [(4000,)]
     assert core.sql("SELECT count(*) FROM reminders WHERE fired = 0") == [(400,)]  # one successor each
-    assert core.sql("SELECT count(*), count(DISTINCT entity_id) FROM audit_log WHERE action = 'fired'") == [(4000, 4000)]
+    assert core.sql("SELECT count(*), count(DISTINCT entity_id) FROM audit_log WHERE action = 'fired'") == [
+        (4000, 4000)
+    ]
     entries = stream_entries(redis_url)
     assert len(entries) == 4000 and len({entry["msg_id"] for entry in entries}) == 4000

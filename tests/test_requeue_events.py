@@ -40,7 +40,13 @@ def test_an_event_whose_owner_is_not_a_user_is_left_alone(maintctl, core):
 
 
 def test_the_reprompt_reaches_the_stream_with_the_contract_message(maintctl, core, redis_url):
-    core.event("e1", owner=1002, pending_since="2026-11-20T09:30:00.000Z", description="Dentist \"Dr. O'Neil\"", event_date="2026-12-01")
+    core.event(
+        "e1",
+        owner=1002,
+        pending_since="2026-11-20T09:30:00.000Z",
+        description='Dentist "Dr. O\'Neil"',
+        event_date="2026-12-01",
+    )
 
     result = requeue(maintctl, core, "--redis-url", redis_url)
 
@@ -49,7 +55,7 @@ def test_the_reprompt_reaches_the_stream_with_the_contract_message(maintctl, cor
     assert entry["data"] == {
         "user_id": 1002,
         "message_type": "event_reprompt",
-        "content": {"event_id": "e1", "description": "Dentist \"Dr. O'Neil\"", "event_date": "2026-12-01"},
+        "content": {"event_id": "e1", "description": 'Dentist "Dr. O\'Neil"', "event_date": "2026-12-01"},
     }
     assert entry["msg_id"] == f"event_reprompt:e1:{NOW}"
 
@@ -58,13 +64,18 @@ def test_requeued_again_only_after_another_interval(maintctl, core, redis_url):
     core.event("e1", pending_since="2026-11-20T09:30:00.000Z")
     requeue(maintctl, core, "--redis-url", redis_url)
 
-    same_day = maintctl("requeue-events", "--db", core.path, "--now", "2026-11-23T09:29:59.999Z", "--redis-url", redis_url, "--json")
-    next_day = maintctl("requeue-events", "--db", core.path, "--now", "2026-11-23T09:30:00.000Z", "--redis-url", redis_url, "--json")
+    same_day = maintctl(
+        "requeue-events", "--db", core.path, "--now", "2026-11-23T09:29:59.999Z", "--redis-url", redis_url, "--json"
+    )
+    next_day = maintctl(
+        "requeue-events", "--db", core.path, "--now", "2026-11-23T09:30:00.000Z", "--redis-url", redis_url, "--json"
+    )
 
     assert same_day.action("requeue-events")["counts"] == {"requeued": 0}
     assert next_day.action("requeue-events")["counts"] == {"requeued": 1}
     assert [entry["msg_id"] for entry in stream_entries(redis_url)] == [
-        f"event_reprompt:e1:{NOW}", "event_reprompt:e1:2026-11-23T09:30:00.000Z"
+        f"event_reprompt:e1:{NOW}",
+        "event_reprompt:e1:2026-11-23T09:30:00.000Z",
     ]
 
 
@@ -95,5 +106,7 @@ def test_dry_run_lists_the_events_and_changes_nothing(maintctl, core, redis_url)
 
     assert core.digest() == before
     assert stream_entries(redis_url) == []
-    assert result.action("requeue-events")["planned"] == [{"id": "e1", "user_id": 1001, "pending_since": "2026-11-20T09:30:00.000Z"}]
+    assert result.action("requeue-events")["planned"] == [
+        {"id": "e1", "user_id": 1001, "pending_since": "2026-11-20T09:30:00.000Z"}
+    ]
     assert result.json()["notifications"]["would_queue"] == 1

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Iterable, Sequence
 from types import ModuleType
-from typing import Iterable, Sequence
 
 SUMMARIES = {
     "fire-reminders": "Fire the reminders that are due and notify their owners.",

@@ -24,8 +24,10 @@ REQUIRES = {
 }
 INDEXES = (
     "CREATE INDEX IF NOT EXISTS maintctl_memories_pending ON memories (status, pending_expires_at)",
-    f"CREATE INDEX IF NOT EXISTS maintctl_memories_odd_expiry ON memories (status)"
-    f" WHERE {timestamps.odd_sql('pending_expires_at')}",
+    (
+        f"CREATE INDEX IF NOT EXISTS maintctl_memories_odd_expiry ON memories (status)"
+        f" WHERE {timestamps.odd_sql('pending_expires_at')}"
+    ),
 )
 COUNTS = ("expired", "files_deleted")
 NOTIFIES = False
@@ -36,11 +38,9 @@ _SELECT = (
     f" {timestamps.instant_sql('m.pending_expires_at')} AS instant FROM memories AS m"
 )
 _WHERE = "m.status = 'pending'"
-_DUE = timestamps.due_sql(_SELECT, _WHERE, "m.pending_expires_at", "instant <= :cutoff") + " LIMIT :limit"
-_UNREADABLE = timestamps.due_sql(_SELECT, _WHERE, "m.pending_expires_at", "instant IS NULL") + f" LIMIT {PROBLEMS_LISTED}"
-_CLAIM = (
-    f"DELETE FROM memories WHERE +status = 'pending' AND (id, +pending_expires_at) IN ({keys_sql(2)}) RETURNING id"
-)
+_DUE = timestamps.due_sql(_SELECT, _WHERE, "m.pending_expires_at", "instant <= :cutoff")
+_UNREADABLE = timestamps.due_sql(_SELECT, _WHERE, "m.pending_expires_at", "instant IS NULL")
+_CLAIM = f"DELETE FROM memories WHERE +status = 'pending' AND (id, +pending_expires_at) IN ({keys_sql(2)}) RETURNING id"
 _UNINDEX = f"DELETE FROM memories_fts WHERE memory_id IN ({keys_sql(1)})"
 
 
@@ -74,7 +74,7 @@ class Expiry:
 
 def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) -> list[Expiry]:
     """Given the run's settings, return up to `limit` (None: all) expired pending memories."""
-    parameters = {**timestamps.due_bounds(settings.now), "limit": -1 if limit is None else limit}
+    parameters = timestamps.due_bounds(settings.now, limit)
     expiries = []
     for memory_id, expires_at, stored_path, instant in connection.execute(_DUE, parameters):
         located = media.locate(stored_path, settings.media_dir)
@@ -85,13 +85,18 @@ def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) 
 
 def apply(connection: sqlite3.Connection, expiries: list[Expiry], settings: Settings) -> list[Expiry]:
     """Expire the planned memories that are still pending and unchanged; return those."""
-    claimed = {memory_id for (memory_id,) in connection.execute(
-        _CLAIM, {"keys": keys_json((expiry.memory_id, expiry.pending_expires_at) for expiry in expiries)}
-    ).fetchall()}
+    claimed = {
+        memory_id
+        for (memory_id,) in connection.execute(
+            _CLAIM, {"keys": keys_json((expiry.memory_id, expiry.pending_expires_at) for expiry in expiries)}
+        ).fetchall()
+    }
     expired = [expiry for expiry in expiries if expiry.memory_id in claimed]
     connection.execute(_UNINDEX, {"keys": keys_json((expiry.memory_id,) for expiry in expired)})
     audit.record(connection, (audit.Entry("memory", expiry.memory_id, "expired") for expiry in expired), settings)
-    media.queue(connection, ((expiry.memory_id, expiry.media_local_path) for expiry in expired if expiry.file), settings)
+    media.queue(
+        connection, ((expiry.memory_id, expiry.media_local_path) for expiry in expired if expiry.file), settings
+    )
     return expired
 
 
@@ -112,5 +117,7 @@ def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
     """Return the pending memories whose pending_expires_at names no instant."""
     return [
         f"memory {memory_id}: pending_expires_at {expires_at!r} names no instant; not expired"
-        for memory_id, expires_at, _, _ in connection.execute(_UNREADABLE, timestamps.due_bounds(settings.now))
+        for memory_id, expires_at, _, _ in connection.execute(
+            _UNREADABLE, timestamps.due_bounds(settings.now, PROBLEMS_LISTED)
+        )
     ]

@@ -16,8 +16,10 @@ REQUIRES = {
 }
 INDEXES = (
     "CREATE INDEX IF NOT EXISTS maintctl_memory_tags_suggested ON memory_tags (status, suggested_at)",
-    f"CREATE INDEX IF NOT EXISTS maintctl_memory_tags_odd_suggested_at ON memory_tags (status)"
-    f" WHERE {timestamps.odd_sql('suggested_at')}",
+    (
+        f"CREATE INDEX IF NOT EXISTS maintctl_memory_tags_odd_suggested_at ON memory_tags (status)"
+        f" WHERE {timestamps.odd_sql('suggested_at')}"
+    ),
 )
 COUNTS = ("expired",)
 NOTIFIES = False
@@ -28,8 +30,8 @@ _SELECT = (
     f" {timestamps.instant_sql('t.suggested_at')} AS instant FROM memory_tags AS t"
 )
 _WHERE = "t.status = 'suggested'"
-_DUE = timestamps.due_sql(_SELECT, _WHERE, "t.suggested_at", "instant <= :cutoff") + " LIMIT :limit"
-_UNREADABLE = timestamps.due_sql(_SELECT, _WHERE, "t.suggested_at", "instant IS NULL") + f" LIMIT {PROBLEMS_LISTED}"
+_DUE = timestamps.due_sql(_SELECT, _WHERE, "t.suggested_at", "instant <= :cutoff")
+_UNREADABLE = timestamps.due_sql(_SELECT, _WHERE, "t.suggested_at", "instant IS NULL")
 _CLAIM = (
     "DELETE FROM memory_tags WHERE +status = 'suggested'"
     f" AND (memory_id, tag, +suggested_at) IN ({keys_sql(3)}) RETURNING memory_id, tag"
@@ -51,25 +53,30 @@ class StaleTag:
         return f"tag {self.tag!r} on memory {self.memory_id}, suggested {self.suggested_instant}"
 
 
-def _cutoff_bounds(settings: Settings) -> dict[str, str]:
-    return timestamps.due_bounds(settings.now - settings.tag_expiry)
+def _cutoff_bounds(settings: Settings, limit: int | None) -> dict[str, str | int]:
+    return timestamps.due_bounds(settings.now - settings.tag_expiry, limit)
 
 
 def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) -> list[StaleTag]:
     """Given the run's settings, return up to `limit` (None: all) suggestions older than the tag expiry."""
-    parameters = {**_cutoff_bounds(settings), "limit": -1 if limit is None else limit}
+    parameters = _cutoff_bounds(settings, limit)
     return [StaleTag(*row) for row in connection.execute(_DUE, parameters)]
 
 
 def apply(connection: sqlite3.Connection, stale: list[StaleTag], settings: Settings) -> list[StaleTag]:
     """Delete the planned suggestions that are still suggested and unchanged; return those."""
-    claimed = set(connection.execute(
-        _CLAIM, {"keys": keys_json((tag.memory_id, tag.tag, tag.suggested_at) for tag in stale)}
-    ).fetchall())
+    claimed = set(
+        connection.execute(
+            _CLAIM, {"keys": keys_json((tag.memory_id, tag.tag, tag.suggested_at) for tag in stale)}
+        ).fetchall()
+    )
     expired = [tag for tag in stale if (tag.memory_id, tag.tag) in claimed]
     audit.record(
         connection,
-        (audit.Entry("memory", tag.memory_id, "expired", {"tag": tag.tag, "reason": "suggested_tag_expiry"}) for tag in expired),
+        (
+            audit.Entry("memory", tag.memory_id, "expired", {"tag": tag.tag, "reason": "suggested_tag_expiry"})
+            for tag in expired
+        ),
         settings,
     )
     return expired
@@ -83,5 +90,7 @@ def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
     """Return the suggestions whose suggested_at names no instant."""
     return [
         f"tag {tag!r} on memory {memory_id}: suggested_at {suggested_at!r} names no instant; not expired"
-        for memory_id, tag, suggested_at, _ in connection.execute(_UNREADABLE, _cutoff_bounds(settings))
+        for memory_id, tag, suggested_at, _ in connection.execute(
+            _UNREADABLE, _cutoff_bounds(settings, PROBLEMS_LISTED)
+        )
     ]

@@ -25,8 +25,10 @@ REQUIRES = {
 }
 INDEXES = (
     "CREATE INDEX IF NOT EXISTS maintctl_reminders_due ON reminders (fired, fire_at)",
-    f"CREATE INDEX IF NOT EXISTS maintctl_reminders_odd_fire_at ON reminders (fired)"
-    f" WHERE {timestamps.odd_sql('fire_at')}",
+    (
+        f"CREATE INDEX IF NOT EXISTS maintctl_reminders_odd_fire_at ON reminders (fired)"
+        f" WHERE {timestamps.odd_sql('fire_at')}"
+    ),
 )
 COUNTS = ("fired", "created")
 NOTIFIES = True
@@ -39,7 +41,7 @@ _DUE = timestamps.due_sql(
     "r.fired = 0",
     "r.fire_at",
     "instant <= :cutoff",
-) + " LIMIT :limit"
+)
 
 _PROBLEMS = timestamps.due_sql(
     "SELECT r.id AS reminder_id, r.memory_id, r.fire_at, m.id AS memory_found,"
@@ -48,7 +50,7 @@ _PROBLEMS = timestamps.due_sql(
     "r.fired = 0",
     "r.fire_at",
     "instant IS NULL OR (instant <= :cutoff AND memory_found IS NULL)",
-) + f" LIMIT {PROBLEMS_LISTED}"
+)
 
 _CLAIM = f"UPDATE reminders SET fired = 1 WHERE +fired = 0 AND (id, +fire_at) IN ({keys_sql(2)}) RETURNING id"
 
@@ -69,9 +71,16 @@ class Firing:
     warning: str | None = None
 
     def planned(self) -> dict:
-        item = {"id": self.reminder_id, "memory_id": self.memory_id, "user_id": self.user_id, "fire_at": self.fire_instant}
+        item = {
+            "id": self.reminder_id,
+            "memory_id": self.memory_id,
+            "user_id": self.user_id,
+            "fire_at": self.fire_instant,
+        }
         if self.next_fire_at:
-            item.update(next_id=self.next_id, next_fire_at=self.next_fire_at, skipped_occurrences=self.skipped_occurrences)
+            item.update(
+                next_id=self.next_id, next_fire_at=self.next_fire_at, skipped_occurrences=self.skipped_occurrences
+            )
         return item
 
     def describe(self) -> str:
@@ -125,19 +134,28 @@ def _firing(row: sqlite3.Row, settings: Settings) -> Firing:
     if isinstance(minutes, float) and minutes.is_integer():
         minutes = int(minutes)
     if not isinstance(minutes, int) or minutes <= 0:
-        return replace(firing, warning=f"reminder {firing.reminder_id}: recurrence_minutes {minutes!r} is not a positive whole number; fired once, no next reminder")
+        return replace(
+            firing,
+            warning=f"reminder {firing.reminder_id}: recurrence_minutes {minutes!r} is not a positive whole number; fired once, no next reminder",
+        )
     upcoming = next_occurrence(timestamps.from_canonical(firing.fire_instant), minutes, settings.now)
     if upcoming is None:
-        return replace(firing, warning=f"reminder {firing.reminder_id}: recurrence_minutes {minutes} puts the next one past year 9999; fired once, no next reminder")
+        return replace(
+            firing,
+            warning=f"reminder {firing.reminder_id}: recurrence_minutes {minutes} puts the next one past year 9999; fired once, no next reminder",
+        )
     next_fire_at, skipped = upcoming
     return replace(
-        firing, next_id=str(uuid.uuid4()), next_fire_at=timestamps.format_instant(next_fire_at), skipped_occurrences=skipped
+        firing,
+        next_id=str(uuid.uuid4()),
+        next_fire_at=timestamps.format_instant(next_fire_at),
+        skipped_occurrences=skipped,
     )
 
 
 def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) -> list[Firing]:
     """Given the run's settings, return up to `limit` (None: all) due reminders whose memory exists."""
-    parameters = {**timestamps.due_bounds(settings.now), "limit": -1 if limit is None else limit}
+    parameters = timestamps.due_bounds(settings.now, limit)
     cursor = connection.cursor()
     cursor.row_factory = sqlite3.Row
     return [_firing(row, settings) for row in cursor.execute(_DUE, parameters)]
@@ -145,9 +163,12 @@ def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) 
 
 def apply(connection: sqlite3.Connection, firings: list[Firing], settings: Settings) -> list[Firing]:
     """Fire the planned reminders that are still unfired and unchanged; return those."""
-    claimed = {reminder_id for (reminder_id,) in connection.execute(
-        _CLAIM, {"keys": keys_json((firing.reminder_id, firing.fire_at) for firing in firings)}
-    ).fetchall()}
+    claimed = {
+        reminder_id
+        for (reminder_id,) in connection.execute(
+            _CLAIM, {"keys": keys_json((firing.reminder_id, firing.fire_at) for firing in firings)}
+        ).fetchall()
+    }
     fired = [firing for firing in firings if firing.reminder_id in claimed]
     successors = [firing for firing in fired if firing.next_id]
     if successors:
@@ -177,7 +198,7 @@ def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
     instant, a memory that is gone."""
     found = []
     for reminder_id, memory_id, fire_at, memory_found, instant in connection.execute(
-        _PROBLEMS, timestamps.due_bounds(settings.now)
+        _PROBLEMS, timestamps.due_bounds(settings.now, PROBLEMS_LISTED)
     ):
         if instant is None:
             found.append(f"reminder {reminder_id}: fire_at {fire_at!r} names no instant; not fired")

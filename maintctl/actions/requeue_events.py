@@ -17,8 +17,10 @@ REQUIRES = {
 }
 INDEXES = (
     "CREATE INDEX IF NOT EXISTS maintctl_events_pending ON events (status, pending_since)",
-    f"CREATE INDEX IF NOT EXISTS maintctl_events_odd_pending_since ON events (status)"
-    f" WHERE {timestamps.odd_sql('pending_since')}",
+    (
+        f"CREATE INDEX IF NOT EXISTS maintctl_events_odd_pending_since ON events (status)"
+        f" WHERE {timestamps.odd_sql('pending_since')}"
+    ),
 )
 COUNTS = ("requeued",)
 NOTIFIES = True
@@ -29,8 +31,8 @@ _SELECT = (
     f" {timestamps.instant_sql('e.pending_since')} AS instant FROM events AS e"
 )
 _WHERE = "e.status = 'pending' AND EXISTS (SELECT 1 FROM users AS u WHERE u.telegram_user_id = e.owner_user_id)"
-_DUE = timestamps.due_sql(_SELECT, _WHERE, "e.pending_since", "instant <= :cutoff") + " LIMIT :limit"
-_UNREADABLE = timestamps.due_sql(_SELECT, _WHERE, "e.pending_since", "instant IS NULL") + f" LIMIT {PROBLEMS_LISTED}"
+_DUE = timestamps.due_sql(_SELECT, _WHERE, "e.pending_since", "instant <= :cutoff")
+_UNREADABLE = timestamps.due_sql(_SELECT, _WHERE, "e.pending_since", "instant IS NULL")
 _CLAIM = (
     "UPDATE events SET pending_since = :now WHERE +status = 'pending'"
     f" AND (id, +pending_since) IN ({keys_sql(2)}) RETURNING id"
@@ -61,23 +63,26 @@ class Reprompt:
         }
 
 
-def _cutoff_bounds(settings: Settings) -> dict[str, str]:
-    return timestamps.due_bounds(settings.now - settings.reprompt_after)
+def _cutoff_bounds(settings: Settings, limit: int | None) -> dict[str, str | int]:
+    return timestamps.due_bounds(settings.now - settings.reprompt_after, limit)
 
 
 def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) -> list[Reprompt]:
     """Given the run's settings, return up to `limit` (None: all) events left
     pending for longer than the re-prompt interval, whose owner is a user."""
-    parameters = {**_cutoff_bounds(settings), "limit": -1 if limit is None else limit}
+    parameters = _cutoff_bounds(settings, limit)
     return [Reprompt(*row) for row in connection.execute(_DUE, parameters)]
 
 
 def apply(connection: sqlite3.Connection, reprompts: list[Reprompt], settings: Settings) -> list[Reprompt]:
     """Re-prompt the planned events that are still pending and unchanged; return those."""
     now = timestamps.format_instant(settings.now)
-    claimed = {event_id for (event_id,) in connection.execute(
-        _CLAIM, {"now": now, "keys": keys_json((event.event_id, event.pending_since) for event in reprompts)}
-    ).fetchall()}
+    claimed = {
+        event_id
+        for (event_id,) in connection.execute(
+            _CLAIM, {"now": now, "keys": keys_json((event.event_id, event.pending_since) for event in reprompts)}
+        ).fetchall()
+    }
     requeued = [event for event in reprompts if event.event_id in claimed]
     audit.record(connection, (audit.Entry("event", event.event_id, "requeued") for event in requeued), settings)
     outbox.queue(
@@ -94,5 +99,7 @@ def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
     """Return the pending events whose pending_since names no instant."""
     return [
         f"event {event_id}: pending_since {pending_since!r} names no instant; not re-prompted"
-        for event_id, _, _, _, pending_since, _ in connection.execute(_UNREADABLE, _cutoff_bounds(settings))
+        for event_id, _, _, _, pending_since, _ in connection.execute(
+            _UNREADABLE, _cutoff_bounds(settings, PROBLEMS_LISTED)
+        )
     ]
