@@ -20,13 +20,13 @@ app = typer.Typer(
 )
 
 DbOption = Annotated[
-    Path | None, typer.Option("--db", help="The database file [env: MAINTCTL_DB].", show_default=False)
+    Path | None, typer.Option("--db", help="The database file (env MAINTCTL_DB).", show_default=False)
 ]
 RedisUrlOption = Annotated[
     str | None,
     typer.Option(
         "--redis-url",
-        help="Where notifications go [env: MAINTCTL_REDIS_URL, REDIS_URL]; unset: they stay queued.",
+        help="Where notifications go (env MAINTCTL_REDIS_URL, then REDIS_URL); unset, they stay queued.",
         show_default=False,
     ),
 ]
@@ -34,13 +34,13 @@ MediaDirOption = Annotated[
     Path | None,
     typer.Option(
         "--media-dir",
-        help="The media directory [env: MAINTCTL_MEDIA_DIR; default: media/ beside the database].",
+        help="The media directory (env MAINTCTL_MEDIA_DIR; default media/ beside the database).",
         show_default=False,
     ),
 ]
 NowOption = Annotated[
     str | None,
-    typer.Option("--now", help="Act as if this instant were now [env: MAINTCTL_NOW].", show_default=False),
+    typer.Option("--now", help="Act as if this instant were now (env MAINTCTL_NOW).", show_default=False),
 ]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show what the pass would do and change nothing.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]

@@ -367,3 +367,49 @@ def test_a_terminal_gets_a_table(core, tmp_path):
     assert "━" in text  # the table's rule under its header
     for name in ["fire-reminders", "expire-pending", "expire-tags", "requeue-events", "fired 1, created 1"]:
         assert name in text
+
+
+@pytest.mark.parametrize("command", ACTING)
+def test_help_names_every_option_and_its_environment_variable(maintctl, command):
+    result = maintctl(command, "--help", env={"COLUMNS": "200"})
+
+    assert result.code == 0
+    for text in [
+        "--db",
+        "MAINTCTL_DB",
+        "--redis-url",
+        "MAINTCTL_REDIS_URL",
+        "--media-dir",
+        "MAINTCTL_MEDIA_DIR",
+        "--now",
+        "MAINTCTL_NOW",
+        "--dry-run",
+        "--json",
+        "--quiet",
+    ]:
+        assert text in result.out
+
+
+def test_an_app_database_that_never_saw_init_db_works(maintctl, tmp_path):
+    import sqlite3
+
+    from maintctl.schema import APP_TABLES
+
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as app:
+        for statement in APP_TABLES:
+            app.execute(statement)
+        app.execute("INSERT INTO memories (id, owner_user_id, content, status) VALUES ('m1', 1001, 'x', 'confirmed')")
+        app.execute(
+            "INSERT INTO reminders (id, memory_id, owner_user_id, fire_at) VALUES ('r1', 'm1', 1001, ?)", (NOW,)
+        )
+    app.close()
+
+    dry = maintctl("run-all", "--db", path, "--now", NOW, "--dry-run", "--json")
+    real = maintctl("run-all", "--db", path, "--now", NOW, "--json")
+
+    assert dry.code == 0, dry
+    assert [item["id"] for item in dry.action("fire-reminders")["planned"]] == ["r1"]
+    assert real.code == 0, real
+    assert real.action("fire-reminders")["counts"] == {"fired": 1, "created": 0}
+    assert real.json()["notifications"]["queued"] == 1
