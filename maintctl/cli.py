@@ -19,9 +19,7 @@ app = typer.Typer(
     help="Housekeeping for the Core app's SQLite database, one idempotent pass per run (made for cron).",
 )
 
-DbOption = Annotated[
-    Path | None, typer.Option("--db", help="The database file (env MAINTCTL_DB).", show_default=False)
-]
+DbOption = Annotated[Path | None, typer.Option("--db", help="The database file (env MAINTCTL_DB).", show_default=False)]
 RedisUrlOption = Annotated[
     str | None,
     typer.Option(
@@ -45,6 +43,15 @@ NowOption = Annotated[
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show what the pass would do and change nothing.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing when all went well.")]
+WaitOption = Annotated[
+    float | None,
+    typer.Option(
+        "--wait",
+        metavar="SECONDS",
+        help="Wait this long for another run's lock (default: exit 75 at once).",
+        show_default=False,
+    ),
+]
 
 
 def _fail(message: str) -> int:
@@ -53,13 +60,17 @@ def _fail(message: str) -> int:
 
 
 def _run(names: tuple[str, ...], flags: Flags) -> int:
-    from maintctl import config, report, runner
+    from maintctl import config, lock, report, runner
 
     try:
         settings = config.load(flags)
         outcome = runner.run(list(names), settings)
     except ConfigError as error:
         return _fail(str(error))
+    except lock.Busy as busy:
+        if not flags.quiet:
+            print(f"maintctl: {busy}; this run did nothing", file=sys.stderr)
+        return runner.EXIT_LOCKED
     report.show(outcome)
     return outcome.exit_code
 
@@ -73,8 +84,9 @@ def _acting_command(names: tuple[str, ...]):
         dry_run: DryRunOption = False,
         json: JsonOption = False,
         quiet: QuietOption = False,
+        wait: WaitOption = None,
     ) -> None:
-        raise typer.Exit(_run(names, Flags(db, redis_url, media_dir, now, dry_run, json, quiet)))
+        raise typer.Exit(_run(names, Flags(db, redis_url, media_dir, now, dry_run, json, quiet, wait)))
 
     return command
 

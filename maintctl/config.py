@@ -37,6 +37,8 @@ class Settings:
     dedup_ttl: timedelta = timedelta(days=7)
     redis_timeout: float = 5.0
     busy_timeout: float = 30.0
+    lock_wait: float = 0.0
+    lock_file: Path | None = None  # None: beside the database
 
     @property
     def redis_display(self) -> str:
@@ -55,6 +57,7 @@ class Flags:
     dry_run: bool = False
     json: bool = False
     quiet: bool = False
+    wait: float | None = None
 
 
 class _Sources:
@@ -132,12 +135,10 @@ def load(flags: Flags, environ: Mapping[str, str] | None = None) -> Settings:
         reprompt_after=_duration(sources, "MAINTCTL_REPROMPT_AFTER", Settings.reprompt_after),
         batch_size=_positive_int(sources, "MAINTCTL_BATCH_SIZE", Settings.batch_size),
         dedup_ttl=_duration(sources, "MAINTCTL_DEDUP_TTL", Settings.dedup_ttl),
-        redis_timeout=_duration(
-            sources, "MAINTCTL_REDIS_TIMEOUT", timedelta(seconds=Settings.redis_timeout)
-        ).total_seconds(),
-        busy_timeout=_duration(
-            sources, "MAINTCTL_BUSY_TIMEOUT", timedelta(seconds=Settings.busy_timeout)
-        ).total_seconds(),
+        redis_timeout=_seconds(sources, "MAINTCTL_REDIS_TIMEOUT", Settings.redis_timeout),
+        busy_timeout=_seconds(sources, "MAINTCTL_BUSY_TIMEOUT", Settings.busy_timeout),
+        lock_wait=_non_negative(flags.wait, "--wait"),
+        lock_file=Path(lock_file) if (lock_file := sources.get("MAINTCTL_LOCK_FILE")[0]) else None,
     )
 
 
@@ -164,6 +165,10 @@ def _duration(sources: _Sources, name: str, default: timedelta) -> timedelta:
         raise ConfigError(f"{source}: {error}") from None
 
 
+def _seconds(sources: _Sources, name: str, default: float) -> float:
+    return _duration(sources, name, timedelta(seconds=default)).total_seconds()
+
+
 def _positive_int(sources: _Sources, name: str, default: int) -> int:
     text, source = sources.get(name)
     if text is None:
@@ -171,6 +176,14 @@ def _positive_int(sources: _Sources, name: str, default: int) -> int:
     if not text.strip().isdigit() or int(text) < 1:
         raise ConfigError(f"{source}: {text!r} is not a positive whole number")
     return int(text)
+
+
+def _non_negative(seconds: float | None, source: str) -> float:
+    if seconds is None:
+        return 0.0
+    if seconds < 0:
+        raise ConfigError(f"{source}: {seconds:g} is negative")
+    return seconds
 
 
 def _check_redis_url(url: str, source: str) -> None:

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from maintctl import actions, outbox
+from maintctl import actions, lock, outbox
 from maintctl.config import Settings
 from maintctl.db import SchemaError, check_schema, open_database, transaction
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 75
 
 
 @dataclass
@@ -55,23 +55,31 @@ class Report:
 def run(names: list[str], settings: Settings) -> Report:
     """Given the actions to run, in order, run each once (each isolated from
     the others' failures) and return what happened. Raises ConfigError when
-    the database cannot be used at all."""
+    the database cannot be used at all, lock.Busy when another run holds it
+    (a dry run changes nothing, and takes no lock)."""
     connection = open_database(settings.db, read_only=settings.dry_run, busy_timeout=settings.busy_timeout)
-    report = Report(settings)
     try:
-        for name in names:
-            action = actions.load(name)
-            result = _run_action(connection, action, settings)
-            report.actions.append(result)
-            if action.NOTIFIES:
-                report.notifications.involved = True
-                if settings.dry_run:
-                    report.notifications.would_queue += len(result.planned or ())
-                else:
-                    _deliver(connection, settings, report.notifications)
-        report.notifications.queued = _undelivered(connection)
+        if settings.dry_run:
+            return _run_actions(connection, names, settings)
+        with lock.held(settings.db, settings.lock_file or lock.default_path(settings.db), settings.lock_wait):
+            return _run_actions(connection, names, settings)
     finally:
         connection.close()
+
+
+def _run_actions(connection: sqlite3.Connection, names: list[str], settings: Settings) -> Report:
+    report = Report(settings)
+    for name in names:
+        action = actions.load(name)
+        result = _run_action(connection, action, settings)
+        report.actions.append(result)
+        if action.NOTIFIES:
+            report.notifications.involved = True
+            if settings.dry_run:
+                report.notifications.would_queue += len(result.planned or ())
+            else:
+                _deliver(connection, settings, report.notifications)
+    report.notifications.queued = _undelivered(connection)
     return report
 
 

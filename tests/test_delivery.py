@@ -90,6 +90,7 @@ def test_a_retry_after_a_run_died_between_xadd_and_commit_adds_no_second_entry(m
 
 
 def test_two_runs_delivering_the_same_backlog_at_once_add_each_entry_once(core, redis_url, tmp_path):
+    """Each run has a lock file of its own: as on a filesystem where locking does not work."""
     core.memory("m1")
     core.connection.executemany(
         "INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, fired) VALUES (?, 'm1', 1001, ?, 0)",
@@ -101,9 +102,13 @@ def test_two_runs_delivering_the_same_backlog_at_once_add_each_entry_once(core, 
 
     runs = [
         subprocess.Popen(
-            [*command, "--redis-url", redis_url], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            [*command, "--redis-url", redis_url],
+            env={**env, "MAINTCTL_LOCK_FILE": str(tmp_path / f"lock{index}")},
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
-        for _ in range(2)
+        for index in range(2)
     ]
     codes = [run.wait(timeout=120) for run in runs]
 

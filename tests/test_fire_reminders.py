@@ -272,7 +272,8 @@ def test_dry_run_text_shows_each_reminder(maintctl, core):
     assert fired_ids(core) == set()
 
 
-def test_concurrent_runs_fire_each_reminder_once(core, redis_url, tmp_path):
+def test_concurrent_runs_past_the_lock_fire_each_reminder_once(core, redis_url, tmp_path):
+    """Each run has a lock file of its own: as on a filesystem where locking does not work."""
     import subprocess
     import sys
 
@@ -298,8 +299,14 @@ def test_concurrent_runs_fire_each_reminder_once(core, redis_url, tmp_path):
     env = {**CLEAN_ENV, "MAINTCTL_BATCH_SIZE": "250"}
 
     runs = [
-        subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        for _ in range(3)
+        subprocess.Popen(
+            command,
+            env={**env, "MAINTCTL_LOCK_FILE": str(tmp_path / f"lock{index}")},
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for index in range(3)
     ]
     codes = [run.wait(timeout=120) for run in runs]
 

@@ -1,0 +1,59 @@
+"""One run per database at a time.
+
+An advisory lock (flock) on a file beside the database, `<db>.maintctl.lock`
+(MAINTCTL_LOCK_FILE names another, for a database in a directory maintctl may
+not write to).
+The kernel releases it when the process ends, however it ends, so a run killed
+with SIGKILL never leaves a lock behind. The lock is an optimisation: every
+change is guarded in SQL, so two runs that both get past it (a filesystem
+where locking does not work, say) still make each change once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from maintctl.config import ConfigError
+
+
+class Busy(Exception):
+    """Another run holds the lock; the message says which."""
+
+
+def default_path(database: Path) -> Path:
+    return database.with_name(database.name + ".maintctl.lock")
+
+
+@contextmanager
+def held(database: Path, path: Path, wait: float = 0.0) -> Iterator[None]:
+    """Hold the database's lock (the file at path) for the block; wait up to
+    `wait` seconds for it, then raise Busy naming the holder."""
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot create the lock file ({error.strerror})") from None
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise Busy(f"another maintctl run ({_holder(descriptor)}) holds the lock on {database}") from None
+                time.sleep(0.05)
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def _holder(descriptor: int) -> str:
+    text = os.pread(descriptor, 32, 0).decode(errors="replace").strip()
+    return f"pid {text}" if text.isdigit() else "pid unknown"

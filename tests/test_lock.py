@@ -1,0 +1,155 @@
+"""One run per database: a second run exits 75 at once and does nothing."""
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import CLEAN_ENV, NOW, stream_entries
+
+
+def hold_lock(path):
+    """Take the lock as another maintctl run would; return the open file."""
+    handle = open(path, "a+")  # noqa: SIM115 - held until the test closes it
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    handle.truncate(0)
+    handle.write("4242\n")
+    handle.flush()
+    return handle
+
+
+HOLD = "import fcntl, sys, time; f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(float(sys.argv[2]))"
+
+
+def process_holding_lock(path, seconds):
+    """Start another process that takes the lock and keeps it for `seconds`."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(path), str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "held\n"
+    return holder
+
+
+def lock_of(core):
+    return core.path.with_name("core.db.maintctl.lock")
+
+
+def test_a_second_run_exits_75_at_once_and_changes_nothing(maintctl, core):
+    core.reminder("r1")
+    holder = hold_lock(lock_of(core))
+    before = core.digest()
+
+    started = time.monotonic()
+    result = maintctl("run-all", "--db", core.path, "--now", NOW)
+
+    assert result.code == 75
+    assert time.monotonic() - started < 5
+    assert (
+        result.err == f"maintctl: another maintctl run (pid 4242) holds the lock on {core.path}; this run did nothing\n"
+    )
+    assert core.digest() == before
+    holder.close()
+
+
+def test_quiet_keeps_the_lock_refusal_silent(maintctl, core):
+    holder = hold_lock(lock_of(core))
+
+    result = maintctl("run-all", "--db", core.path, "--quiet")
+
+    assert (result.code, result.out, result.err) == (75, "", "")
+    holder.close()
+
+
+def test_wait_waits_for_the_lock(maintctl, core, tmp_path):
+    core.reminder("r1")
+    releaser = process_holding_lock(lock_of(core), seconds=1.5)
+
+    result = maintctl("fire-reminders", "--db", core.path, "--now", NOW, "--wait", "30")
+
+    assert result.code == 0, result
+    assert core.sql("SELECT fired FROM reminders") == [(1,)]
+    releaser.wait()
+
+
+def test_wait_gives_up_after_its_seconds(maintctl, core):
+    holder = hold_lock(lock_of(core))
+
+    started = time.monotonic()
+    result = maintctl("run-all", "--db", core.path, "--wait", "0.5")
+
+    assert result.code == 75
+    assert 0.5 <= time.monotonic() - started < 10
+    holder.close()
+
+
+def test_a_run_killed_with_sigkill_leaves_no_lock_behind(maintctl, core):
+    core.reminder("r1")
+    killed = process_holding_lock(lock_of(core), seconds=60)
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+
+    result = maintctl("fire-reminders", "--db", core.path, "--now", NOW)
+
+    assert result.code == 0, result
+    assert lock_of(core).exists()
+
+
+def test_a_dry_run_needs_no_lock(maintctl, core):
+    core.reminder("r1")
+    holder = hold_lock(lock_of(core))
+
+    result = maintctl("fire-reminders", "--db", core.path, "--now", NOW, "--dry-run")
+
+    assert result.code == 0, result
+    holder.close()
+
+
+def test_the_lock_file_can_be_named(maintctl, core, tmp_path):
+    elsewhere = tmp_path / "run" / "maintctl.lock"
+    elsewhere.parent.mkdir()
+    holder = hold_lock(elsewhere)
+
+    result = maintctl("run-all", "--db", core.path, env={"MAINTCTL_LOCK_FILE": str(elsewhere)})
+
+    assert result.code == 75
+    holder.close()
+
+
+def test_six_concurrent_runs_on_ten_thousand_due_reminders(core, redis_url, tmp_path):
+    core.memory("m1")
+    core.connection.executemany(
+        "INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, recurrence_minutes, fired)"
+        " VALUES (?, 'm1', 1001, ?, ?, 0)",
+        [(f"r{index:05d}", NOW, 60 if index % 10 == 0 else None) for index in range(10_000)],
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "maintctl",
+        "fire-reminders",
+        "--db",
+        str(core.path),
+        "--now",
+        NOW,
+        "--redis-url",
+        redis_url,
+    ]
+    env = {**CLEAN_ENV, "MAINTCTL_BATCH_SIZE": "500"}
+
+    runs = [
+        subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(6)
+    ]
+    codes = [run.wait(timeout=120) for run in runs]
+
+    assert set(codes) <= {0, 75} and 0 in codes, codes
+    assert core.sql("SELECT count(*) FROM reminders WHERE fired = 1") == [(10_000,)]
+    assert core.sql("SELECT count(*) FROM reminders WHERE fired = 0") == [(1_000,)]
+    assert core.sql("SELECT count(*), count(DISTINCT entity_id) FROM audit_log WHERE action = 'fired'") == [
+        (10_000, 10_000)
+    ]
+    entries = stream_entries(redis_url)
+    assert len(entries) == 10_000
+    assert {entry["data"]["content"]["reminder_id"] for entry in entries} == {
+        f"r{index:05d}" for index in range(10_000)
+    }
