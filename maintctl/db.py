@@ -3,18 +3,44 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from maintctl.config import ConfigError
 
+# How long one statement may wait for a lock. Waiting for the write lock is
+# done in steps of this in `transaction`, so that a stop request is heard
+# between them (SQLite's own busy wait cannot be interrupted).
+STEP_WAIT = 0.5
+
 
 class SchemaError(Exception):
     """A table or column an action needs is missing; the message names it."""
 
 
-def open_database(path: Path, *, read_only: bool, busy_timeout: float) -> sqlite3.Connection:
+class Stopped(Exception):
+    """The run was asked to stop (SIGTERM) before this work began."""
+
+
+class Connection(sqlite3.Connection):
+    """A connection that knows how long to wait for the write lock, and what
+    tells it to stop waiting and starting new work."""
+
+    busy_timeout: float = 30.0
+    stop: threading.Event = threading.Event()
+
+    def check_stop(self) -> None:
+        """Raise Stopped where the run has been asked to stop."""
+        if self.stop.is_set():
+            raise Stopped("stopped by SIGTERM")
+
+
+def open_database(
+    path: Path, *, read_only: bool, busy_timeout: float, stop: threading.Event | None = None
+) -> Connection:
     """Given the database path, return a connection in autocommit mode (each
     change is made inside an explicit `transaction`). A path that does not
     exist is never created; one that is not a SQLite database is left as it
@@ -26,10 +52,16 @@ def open_database(path: Path, *, read_only: bool, busy_timeout: float) -> sqlite
     mode = "ro" if read_only else "rw"
     try:
         connection = sqlite3.connect(
-            f"{path.resolve().as_uri()}?mode={mode}", uri=True, isolation_level=None, timeout=busy_timeout
+            f"{path.resolve().as_uri()}?mode={mode}",
+            uri=True,
+            isolation_level=None,
+            timeout=min(STEP_WAIT, busy_timeout),
+            factory=Connection,
         )
     except sqlite3.Error as error:
         raise ConfigError(f"{path}: cannot be opened ({error})") from None
+    connection.busy_timeout = busy_timeout
+    connection.stop = stop or threading.Event()
     try:
         connection.execute("SELECT count(*) FROM sqlite_schema").fetchone()
         if not read_only:
@@ -42,7 +74,7 @@ def open_database(path: Path, *, read_only: bool, busy_timeout: float) -> sqlite
     return connection
 
 
-def create_database(path: Path) -> sqlite3.Connection:
+def create_database(path: Path) -> Connection:
     """Given a path, return a connection to the database there, creating the
     file if it is missing (init-db only)."""
     if path.exists() and not path.is_file():
@@ -58,17 +90,47 @@ def create_database(path: Path) -> sqlite3.Connection:
 
 
 @contextmanager
-def transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+def transaction(connection: Connection) -> Iterator[Connection]:
     """Run the block in one write transaction: all of it is committed, or on
-    any exception none of it."""
-    connection.execute("BEGIN IMMEDIATE")
+    any exception none of it. Beginning and committing each wait up to the
+    connection's busy_timeout for other processes' locks; a stop request
+    while waiting raises Stopped, with nothing of the block committed."""
+    _begin(connection)
     try:
         yield connection
+        _commit(connection)
     except BaseException:
         if connection.in_transaction:
             connection.execute("ROLLBACK")
         raise
-    connection.execute("COMMIT")
+
+
+def _begin(connection: Connection) -> None:
+    _while_busy(connection, "BEGIN IMMEDIATE")
+
+
+def _commit(connection: Connection) -> None:
+    _while_busy(connection, "COMMIT")  # a COMMIT refused as busy leaves the transaction open, to try again
+
+
+def _while_busy(connection: Connection, statement: str) -> None:
+    """Run the statement, trying again while another process holds the lock
+    it needs, for up to the connection's busy_timeout; raise Stopped where
+    the run is asked to stop meanwhile."""
+    deadline = time.monotonic() + connection.busy_timeout
+    while True:
+        connection.check_stop()
+        try:
+            connection.execute(statement)
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) and "busy" not in str(error):
+                raise
+            if time.monotonic() >= deadline:
+                raise sqlite3.OperationalError(
+                    f"database is locked: another process held its lock for {connection.busy_timeout:g} s"
+                    " (MAINTCTL_BUSY_TIMEOUT)"
+                ) from None
 
 
 def columns_of(connection: sqlite3.Connection, table: str) -> list[str]:

@@ -82,9 +82,11 @@ def delete_queued(connection: sqlite3.Connection, settings: Settings) -> Deleted
     deleted, warnings = 0, []
     if not table_exists(connection, "maintctl_media_deletions"):
         return Deleted(0, [])
-    while batch := connection.execute(
-        "SELECT id, memory_id, path FROM maintctl_media_deletions ORDER BY id LIMIT ?", (settings.batch_size,)
-    ).fetchall():
+    while not connection.check_stop() and (
+        batch := connection.execute(
+            "SELECT id, memory_id, path FROM maintctl_media_deletions ORDER BY id LIMIT ?", (settings.batch_size,)
+        ).fetchall()
+    ):
         for _, memory_id, path in batch:
             located = locate(path, settings.media_dir)
             if located.problem:

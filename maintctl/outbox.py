@@ -98,10 +98,12 @@ def deliver(connection: sqlite3.Connection, settings: Settings) -> Delivery:
     ttl = max(1, int(settings.dedup_ttl.total_seconds()))
     delivered_at = timestamps.format_instant(settings.now)
     try:
-        while batch := connection.execute(
-            "SELECT id, msg_id, message FROM maintctl_outbox WHERE delivered_at IS NULL ORDER BY id LIMIT ?",
-            (settings.batch_size,),
-        ).fetchall():
+        while not connection.check_stop() and (
+            batch := connection.execute(
+                "SELECT id, msg_id, message FROM maintctl_outbox WHERE delivered_at IS NULL ORDER BY id LIMIT ?",
+                (settings.batch_size,),
+            ).fetchall()
+        ):
             pipe = client.pipeline(transaction=False)
             for _, msg_id, message in batch:
                 send_once(keys=[settings.stream, DEDUP_PREFIX + msg_id], args=[message, msg_id, ttl], client=pipe)

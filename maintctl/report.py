@@ -126,6 +126,8 @@ def _problem_lines(report: Report) -> list[str]:
     for result in report.actions:
         if result.error:
             lines.append(f"maintctl: error: {result.action} failed: {result.error}")
+    if report.stopped:
+        lines.append("maintctl: stopped by SIGTERM: the batch in hand was finished, the rest is left for the next run")
     notes = report.notifications
     if notes.error:
         lines.append(

@@ -3,16 +3,18 @@ commit) → deliver notifications → report. Exceptions become exit codes here 
 
 from __future__ import annotations
 
+import signal
 import sqlite3
+import threading
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
 from maintctl import actions, lock, outbox
 from maintctl.config import Settings
-from maintctl.db import SchemaError, check_schema, open_database, transaction
+from maintctl.db import SchemaError, Stopped, check_schema, open_database, transaction
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 75
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_TERMINATED = 0, 1, 2, 75, 143
 
 
 @dataclass
@@ -41,9 +43,12 @@ class Report:
     settings: Settings
     actions: list[ActionResult] = field(default_factory=list)
     notifications: Notifications = field(default_factory=Notifications)
+    stopped: bool = False  # by SIGTERM: the batch in hand was finished or rolled back, the rest left
 
     @property
     def exit_code(self) -> int:
+        if self.stopped:
+            return EXIT_TERMINATED
         failed = any(result.status == "failed" for result in self.actions)
         return EXIT_FAILED if failed or self.notifications.error else EXIT_OK
 
@@ -57,20 +62,34 @@ def run(names: list[str], settings: Settings) -> Report:
     the others' failures) and return what happened. Raises ConfigError when
     the database cannot be used at all, lock.Busy when another run holds it
     (a dry run changes nothing, and takes no lock)."""
-    connection = open_database(settings.db, read_only=settings.dry_run, busy_timeout=settings.busy_timeout)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        if settings.dry_run:
-            return _run_actions(connection, names, settings)
-        with lock.held(settings.db, settings.lock_file or lock.default_path(settings.db), settings.lock_wait):
-            return _run_actions(connection, names, settings)
+        connection = open_database(
+            settings.db, read_only=settings.dry_run, busy_timeout=settings.busy_timeout, stop=stop
+        )
+        try:
+            if settings.dry_run:
+                return _run_actions(connection, names, settings)
+            with lock.held(settings.db, settings.lock_file or lock.default_path(settings.db), settings.lock_wait):
+                return _run_actions(connection, names, settings)
+        finally:
+            connection.close()
     finally:
-        connection.close()
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run_actions(connection: sqlite3.Connection, names: list[str], settings: Settings) -> Report:
     report = Report(settings)
     for name in names:
         action = actions.load(name)
+        if connection.stop.is_set():
+            report.actions.append(
+                ActionResult(
+                    name, dict.fromkeys(action.COUNTS, 0), "skipped", notes=["stopped by SIGTERM before it began"]
+                )
+            )
+            continue
         result = _run_action(connection, action, settings)
         report.actions.append(result)
         if action.NOTIFIES:
@@ -80,6 +99,7 @@ def _run_actions(connection: sqlite3.Connection, names: list[str], settings: Set
             else:
                 _deliver(connection, settings, report.notifications)
     report.notifications.queued = _undelivered(connection)
+    report.stopped = connection.stop.is_set()
     return report
 
 
@@ -95,13 +115,17 @@ def _run_action(connection: sqlite3.Connection, action: ModuleType, settings: Se
             for table_sql in action.OWN_TABLES:
                 connection.execute(table_sql)
             _apply_in_batches(connection, action, settings, result)
+    except Stopped:
+        result.notes.append("stopped by SIGTERM: the batches done are kept, the rest is left for the next run")
     except Exception as error:  # noqa: BLE001 - one action's failure, a bug included, never stops the others
         result.status, result.error = "failed", _describe(error)
-    if not settings.dry_run and hasattr(action, "after_commit"):
+    if not settings.dry_run and hasattr(action, "after_commit") and not connection.stop.is_set():
         try:
             counts, warnings = action.after_commit(connection, settings)
             result.counts.update(counts)
             result.warnings.extend(warnings)
+        except Stopped:
+            pass  # what is left stays queued for the next run
         except Exception as error:  # noqa: BLE001 - reported as the action's failure
             result.status, result.error = "failed", result.error or _describe(error)
     return result
@@ -113,7 +137,7 @@ def _apply_in_batches(
     """Plan and apply a batch at a time, one transaction each, until nothing
     is due. A batch of which nothing could be changed (another run got there
     first) ends the pass, so that it always ends."""
-    while items := action.plan(connection, settings, settings.batch_size):
+    while not connection.check_stop() and (items := action.plan(connection, settings, settings.batch_size)):
         with transaction(connection):
             changed = action.apply(connection, items, settings)
         _add(result, action.tally(changed), changed)
@@ -134,6 +158,8 @@ def _deliver(connection: sqlite3.Connection, settings: Settings, notifications: 
         return  # not configured, or already failed in this run: they stay queued
     try:
         delivery = outbox.deliver(connection, settings)
+    except Stopped:
+        return  # they stay queued for the next run
     except (outbox.DeliveryError, sqlite3.Error) as error:
         notifications.error = _describe(error)
         return

@@ -118,6 +118,12 @@ class Core:
     def sql(self, statement: str, *parameters):
         return self.connection.execute(statement, parameters).fetchall()
 
+    def insert_many(self, statement: str, rows) -> None:
+        """Run the statement for each row, in one transaction (as the app's bulk writes would)."""
+        self.connection.execute("BEGIN")
+        self.connection.executemany(statement, rows)
+        self.connection.execute("COMMIT")
+
     def user(self, telegram_user_id: int = 1001):
         self.sql("INSERT OR IGNORE INTO users (telegram_user_id) VALUES (?)", telegram_user_id)
 

@@ -92,7 +92,7 @@ def test_a_retry_after_a_run_died_between_xadd_and_commit_adds_no_second_entry(m
 def test_two_runs_delivering_the_same_backlog_at_once_add_each_entry_once(core, redis_url, tmp_path):
     """Each run has a lock file of its own: as on a filesystem where locking does not work."""
     core.memory("m1")
-    core.connection.executemany(
+    core.insert_many(
         "INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, fired) VALUES (?, 'm1', 1001, ?, 0)",
         [(f"r{index}", NOW) for index in range(3000)],
     )

@@ -228,7 +228,7 @@ def test_a_reminder_whose_memory_is_gone_is_reported_not_fired(maintctl, core):
 
 def test_many_due_reminders_are_fired_across_batches(maintctl, core, redis_url):
     core.memory("m1")
-    core.connection.executemany(
+    core.insert_many(
         "INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, recurrence_minutes, fired) VALUES (?, 'm1', 1001, ?, ?, 0)",
         [(f"r{index:04d}", NOW, 60 if index % 10 == 0 else None) for index in range(1234)],
     )
@@ -280,7 +280,7 @@ def test_concurrent_runs_past_the_lock_fire_each_reminder_once(core, redis_url, 
     from conftest import CLEAN_ENV
 
     core.memory("m1")
-    core.connection.executemany(
+    core.insert_many(
         "INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, recurrence_minutes, fired) VALUES (?, 'm1', 1001, ?, ?, 0)",
         [(f"r{index}", NOW, 60 if index % 10 == 0 else None) for index in range(4000)],
     )

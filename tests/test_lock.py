@@ -117,7 +117,7 @@ def test_the_lock_file_can_be_named(maintctl, core, tmp_path):
 
 def test_six_concurrent_runs_on_ten_thousand_due_reminders(core, redis_url, tmp_path):
     core.memory("m1")
-    core.connection.executemany(
+    core.insert_many(
         "INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, recurrence_minutes, fired)"
         " VALUES (?, 'm1', 1001, ?, ?, 0)",
         [(f"r{index:05d}", NOW, 60 if index % 10 == 0 else None) for index in range(10_000)],

@@ -1,0 +1,118 @@
+"""Faults an on-call operator meets: SIGTERM mid-pass, the app holding the write lock."""
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+from conftest import CLEAN_ENV, NOW
+
+
+def start(core, tmp_path, *extra, env=None):
+    command = [sys.executable, "-m", "maintctl", "fire-reminders", "--db", str(core.path), "--now", NOW, *extra]
+    return subprocess.Popen(
+        command,
+        env={**CLEAN_ENV, **(env or {})},
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def due_backlog(core, count):
+    core.memory("m1")
+    core.insert_many(
+        "INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, recurrence_minutes, fired)"
+        " VALUES (?, 'm1', 1001, ?, ?, 0)",
+        [(f"r{index:06d}", NOW, 60 if index % 10 == 0 else None) for index in range(count)],
+    )
+
+
+def wait_for(condition, seconds=30):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def assert_each_change_has_its_audit_row_and_notification(core):
+    fired = core.sql("SELECT count(*) FROM reminders WHERE fired = 1")[0][0]
+    assert core.sql("SELECT count(*), count(DISTINCT entity_id) FROM audit_log WHERE action = 'fired'") == [
+        (fired, fired)
+    ]
+    assert core.sql("SELECT count(*) FROM maintctl_outbox WHERE msg_id LIKE 'reminder:%'") == [(fired,)]
+    recurring_fired = core.sql("SELECT count(*) FROM reminders WHERE fired = 1 AND recurrence_minutes = 60")[0][0]
+    successors = core.sql("SELECT count(*) FROM audit_log WHERE action = 'created'")[0][0]
+    assert successors == recurring_fired
+    return fired
+
+
+def test_sigterm_mid_pass_finishes_the_batch_in_hand_and_exits_143(maintctl, core, tmp_path):
+    due_backlog(core, 40_000)
+    run = start(core, tmp_path, env={"MAINTCTL_BATCH_SIZE": "200"})
+    wait_for(lambda: core.sql("SELECT count(*) FROM audit_log")[0][0] > 0)
+
+    run.send_signal(signal.SIGTERM)
+    sent = time.monotonic()
+    code = run.wait(timeout=30)
+
+    assert time.monotonic() - sent < 3
+    assert code == 143, run.stderr.read()
+    assert "stopped by SIGTERM" in run.stderr.read()
+    fired = assert_each_change_has_its_audit_row_and_notification(core)
+    assert 0 < fired < 40_000
+    rest = maintctl("fire-reminders", "--db", core.path, "--now", NOW, "--json")
+    assert rest.action("fire-reminders")["counts"]["fired"] == 40_000 - fired
+    assert assert_each_change_has_its_audit_row_and_notification(core) == 40_000
+
+
+class TestAppHoldsTheWriteLock:
+    def hold_write_lock(self, core):
+        holder = sqlite3.connect(core.path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        return holder
+
+    def test_a_run_waits_for_it_and_then_succeeds(self, core, tmp_path):
+        core.reminder("r1")
+        holder = self.hold_write_lock(core)
+        run = start(core, tmp_path)
+        time.sleep(1.0)
+        assert run.poll() is None  # still waiting
+        holder.execute("COMMIT")
+
+        assert run.wait(timeout=30) == 0
+        assert core.sql("SELECT fired FROM reminders") == [(1,)]
+
+    def test_past_the_busy_timeout_the_action_fails_clearly_and_nothing_changes(self, maintctl, core):
+        core.reminder("r1")
+        holder = self.hold_write_lock(core)
+
+        result = maintctl("fire-reminders", "--db", core.path, "--now", NOW, env={"MAINTCTL_BUSY_TIMEOUT": "1s"})
+        holder.execute("ROLLBACK")
+
+        assert result.code == 1
+        assert (
+            "maintctl: error: fire-reminders failed: database error: database is locked:"
+            " another process held its lock for 1 s (MAINTCTL_BUSY_TIMEOUT)"
+        ) in result.err
+        assert "Traceback" not in result.err
+        assert core.sql("SELECT fired FROM reminders") == [(0,)]
+        assert core.audit() == []
+
+    def test_sigterm_while_waiting_exits_at_once_having_changed_nothing(self, core, tmp_path):
+        core.reminder("r1")
+        holder = self.hold_write_lock(core)
+        run = start(core, tmp_path)
+        time.sleep(1.0)
+
+        run.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        code = run.wait(timeout=30)
+        holder.execute("ROLLBACK")
+
+        assert time.monotonic() - sent < 2
+        assert code == 143
+        assert core.sql("SELECT fired FROM reminders") == [(0,)]
+        assert core.audit() == []
