@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -49,6 +50,10 @@ def open_database(
         raise ConfigError(f"{path}: no such database (maintctl init-db --db {path} creates one)")
     if not path.is_file():
         raise ConfigError(f"{path}: not a file")
+    if not read_only and not os.access(path, os.W_OK):
+        raise ConfigError(f"{path}: read-only: maintctl needs to write it (--dry-run only reads)")
+    if not read_only and not os.access(path.parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{path.parent}: not writable: SQLite writes its journal beside the database")
     mode = "ro" if read_only else "rw"
     try:
         connection = sqlite3.connect(

@@ -208,7 +208,9 @@ class Core:
 def core(tmp_path) -> Core:
     """A new database with the app's schema and maintctl's tables and indexes."""
     path = tmp_path / "core.db"
-    init_db(create_database(path))
+    connection = create_database(path)
+    init_db(connection)
+    connection.close()
     database = Core(path)
     yield database
     database.connection.close()

@@ -1,5 +1,6 @@
 """Faults an on-call operator meets: SIGTERM mid-pass, the app holding the write lock."""
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -149,3 +150,90 @@ def test_sigkill_at_random_moments_loses_nothing_and_doubles_nothing(maintctl, c
     assert len({entry["msg_id"] for entry in entries}) == total
     assert len({entry["data"]["content"]["reminder_id"] for entry in entries}) == total
     assert core.sql("SELECT count(*) FROM maintctl_outbox WHERE delivered_at IS NULL") == [(0,)]
+
+
+class TestDatabaseFaults:
+    def test_a_read_only_database_is_exit_2_and_left_as_it_was(self, maintctl, core):
+        core.reminder("r1")
+        core.connection.close()
+        if subprocess.run(["chattr", "+i", str(core.path)], capture_output=True).returncode:  # noqa: PLW1510
+            import pytest
+
+            pytest.skip("chattr +i is not supported here (root ignores permission bits)")
+        try:
+            before = core.path.read_bytes()
+            result = maintctl("run-all", "--db", core.path, "--now", NOW)
+            dry = maintctl("run-all", "--db", core.path, "--now", NOW, "--dry-run")
+        finally:
+            subprocess.run(["chattr", "-i", str(core.path)], check=True)
+
+        assert result.code == 2
+        assert (
+            result.err
+            == f"maintctl: error: {core.path}: read-only: maintctl needs to write it (--dry-run only reads)\n"
+        )
+        assert core.path.read_bytes() == before
+        assert dry.code == 0, dry
+
+    def test_a_corrupt_database_fails_clearly_and_is_left_as_it_was(self, maintctl, core):
+        core.reminder("r1")
+        (page,) = core.sql("SELECT rootpage FROM sqlite_schema WHERE name = 'reminders'")[0]
+        (size,) = core.sql("PRAGMA page_size")[0]
+        core.connection.close()
+        damaged = bytearray(core.path.read_bytes())
+        damaged[(page - 1) * size : page * size] = b"\xff" * size  # the reminders table's root page
+        core.path.write_bytes(bytes(damaged))
+
+        result = maintctl("run-all", "--db", core.path, "--now", NOW)
+
+        assert result.code in (1, 2)
+        assert "malformed" in result.err or "not a SQLite database" in result.err
+        assert "Traceback" not in result.err
+        assert core.path.read_bytes() == bytes(damaged)
+
+    def test_a_full_disk_fails_the_batch_whole_and_the_next_run_succeeds(self, maintctl, tmp_path):
+        import pytest
+        from conftest import Core
+
+        from maintctl.db import create_database
+        from maintctl.schema import init_db
+
+        disk = tmp_path / "disk"
+        disk.mkdir()
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], check=False)
+        if mounted.returncode:
+            pytest.skip("cannot mount a small tmpfs here")
+        try:
+            connection = create_database(disk / "core.db")
+            init_db(connection)
+            connection.close()
+            core = Core(disk / "core.db")
+            core.memory("m1")
+            core.insert_many(
+                "INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, fired) VALUES (?, 'm1', 1001, ?, 0)",
+                [(f"reminder-{index:05d}", NOW) for index in range(3000)],
+            )
+            core.connection.close()
+            filler = disk / "filler"
+            with open(filler, "wb") as handle:  # leave about 16 KiB free
+                free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+                handle.write(b"\0" * max(0, free - 16 * 1024))
+            before = (disk / "core.db").read_bytes()
+
+            full = maintctl("fire-reminders", "--db", disk / "core.db", "--now", NOW)
+            after = (disk / "core.db").read_bytes()
+            filler.unlink()
+            freed = maintctl("fire-reminders", "--db", disk / "core.db", "--now", NOW, "--json")
+            core = Core(disk / "core.db")
+            fired = core.sql("SELECT count(*) FROM reminders WHERE fired = 1")
+            audited = core.sql("SELECT count(*) FROM audit_log")
+            core.connection.close()
+        finally:
+            subprocess.run(["umount", str(disk)], check=True)
+
+        assert full.code == 1, full
+        assert "database or disk is full" in full.err
+        assert "Traceback" not in full.err
+        assert after == before
+        assert freed.code == 0, freed
+        assert fired == [(3000,)] and audited == [(3000,)]
