@@ -53,3 +53,16 @@ def keys_sql(width: int) -> str:
     backlog that shares one fire_at would make a batch quadratic.)"""
     columns = ", ".join(f"json_extract(value, '$[{index}]')" for index in range(width))
     return f"SELECT {columns} FROM json_each(:keys)"
+
+
+def app_text(raw: bytes | None) -> tuple[str | None, bool]:
+    """Given a text column of the app's read as bytes (CAST(... AS BLOB)),
+    return it as text, and whether it held bytes that are not UTF-8 (those
+    become U+FFFD: JSON cannot carry them, and one such row must not stop the
+    pass)."""
+    if raw is None:
+        return None, False
+    try:
+        return raw.decode(), False
+    except UnicodeDecodeError:
+        return raw.decode(errors="replace"), True

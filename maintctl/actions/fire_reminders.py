@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from maintctl import audit, outbox, timestamps
-from maintctl.actions import PROBLEMS_LISTED, keys_json, keys_sql
+from maintctl.actions import PROBLEMS_LISTED, app_text, keys_json, keys_sql
 from maintctl.config import Settings
 from maintctl.db import columns_of
 
@@ -35,7 +35,7 @@ NOTIFIES = True
 OWN_TABLES = (outbox.TABLE_SQL,)
 
 _DUE = timestamps.due_sql(
-    "SELECT r.id AS reminder_id, r.memory_id, m.owner_user_id AS user_id, m.content AS memory_content,"
+    "SELECT r.id AS reminder_id, r.memory_id, m.owner_user_id AS user_id, CAST(m.content AS BLOB) AS memory_content,"
     f" r.fire_at, r.recurrence_minutes, {timestamps.instant_sql('r.fire_at')} AS instant"
     " FROM reminders AS r JOIN memories AS m ON m.id = r.memory_id",
     "r.fired = 0",
@@ -120,13 +120,18 @@ def next_occurrence(fire_at: datetime, minutes: int, now: datetime) -> tuple[dat
 
 
 def _firing(row: sqlite3.Row, settings: Settings) -> Firing:
+    reminder_id = row["reminder_id"]
+    content, mangled = app_text(row["memory_content"])
     firing = Firing(
-        reminder_id=row["reminder_id"],
+        reminder_id=reminder_id,
         memory_id=row["memory_id"],
         user_id=row["user_id"],
-        memory_content=row["memory_content"],
+        memory_content=content,
         fire_at=row["fire_at"],
         fire_instant=row["instant"],
+        warning=f"reminder {reminder_id}: its memory's content is not valid UTF-8; sent with U+FFFD for the bad bytes"
+        if mangled
+        else None,
     )
     minutes = row["recurrence_minutes"]
     if minutes is None:
@@ -134,23 +139,19 @@ def _firing(row: sqlite3.Row, settings: Settings) -> Firing:
     if isinstance(minutes, float) and minutes.is_integer():
         minutes = int(minutes)
     if not isinstance(minutes, int) or minutes <= 0:
+        problem = f"recurrence_minutes {minutes!r} is not a positive whole number"
+    elif (upcoming := next_occurrence(timestamps.from_canonical(firing.fire_instant), minutes, settings.now)) is None:
+        problem = f"recurrence_minutes {minutes} puts the next one past year 9999"
+    else:
+        next_fire_at, skipped = upcoming
         return replace(
             firing,
-            warning=f"reminder {firing.reminder_id}: recurrence_minutes {minutes!r} is not a positive whole number; fired once, no next reminder",
+            next_id=str(uuid.uuid4()),
+            next_fire_at=timestamps.format_instant(next_fire_at),
+            skipped_occurrences=skipped,
         )
-    upcoming = next_occurrence(timestamps.from_canonical(firing.fire_instant), minutes, settings.now)
-    if upcoming is None:
-        return replace(
-            firing,
-            warning=f"reminder {firing.reminder_id}: recurrence_minutes {minutes} puts the next one past year 9999; fired once, no next reminder",
-        )
-    next_fire_at, skipped = upcoming
-    return replace(
-        firing,
-        next_id=str(uuid.uuid4()),
-        next_fire_at=timestamps.format_instant(next_fire_at),
-        skipped_occurrences=skipped,
-    )
+    warning = f"reminder {reminder_id}: {problem}; fired once, no next reminder"
+    return replace(firing, warning=f"{firing.warning}; {warning}" if firing.warning else warning)
 
 
 def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) -> list[Firing]:

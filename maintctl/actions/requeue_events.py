@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from maintctl import audit, outbox, timestamps
-from maintctl.actions import PROBLEMS_LISTED, keys_json, keys_sql
+from maintctl.actions import PROBLEMS_LISTED, app_text, keys_json, keys_sql
 from maintctl.config import Settings
 
 NAME = "requeue-events"
@@ -27,7 +27,7 @@ NOTIFIES = True
 OWN_TABLES = (outbox.TABLE_SQL,)
 
 _SELECT = (
-    "SELECT e.id AS event_id, e.owner_user_id, e.description, e.event_date, e.pending_since,"
+    "SELECT e.id AS event_id, e.owner_user_id, CAST(e.description AS BLOB), CAST(e.event_date AS BLOB), e.pending_since,"
     f" {timestamps.instant_sql('e.pending_since')} AS instant FROM events AS e"
 )
 _WHERE = "e.status = 'pending' AND EXISTS (SELECT 1 FROM users AS u WHERE u.telegram_user_id = e.owner_user_id)"
@@ -71,7 +71,15 @@ def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) 
     """Given the run's settings, return up to `limit` (None: all) events left
     pending for longer than the re-prompt interval, whose owner is a user."""
     parameters = _cutoff_bounds(settings, limit)
-    return [Reprompt(*row) for row in connection.execute(_DUE, parameters)]
+    return [_reprompt(*row) for row in connection.execute(_DUE, parameters)]
+
+
+def _reprompt(event_id, user_id, raw_description, raw_event_date, pending_since, instant) -> Reprompt:
+    (description, bad_description), (event_date, bad_date) = app_text(raw_description), app_text(raw_event_date)
+    warning = None
+    if bad_description or bad_date:
+        warning = f"event {event_id}: text that is not valid UTF-8; sent with U+FFFD for the bad bytes"
+    return Reprompt(event_id, user_id, description, event_date, pending_since, instant, warning)
 
 
 def apply(connection: sqlite3.Connection, reprompts: list[Reprompt], settings: Settings) -> list[Reprompt]:
