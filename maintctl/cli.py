@@ -11,6 +11,7 @@ import typer
 
 from maintctl import __version__, actions
 from maintctl.config import ConfigError, Flags
+from maintctl.db import Stopped
 
 app = typer.Typer(
     add_completion=False,
@@ -71,6 +72,8 @@ def _run(names: tuple[str, ...], flags: Flags) -> int:
         if not flags.quiet:
             print(f"maintctl: {busy}; this run did nothing", file=sys.stderr)
         return runner.EXIT_LOCKED
+    except Stopped:
+        return runner.EXIT_TERMINATED  # while waiting for the lock: nothing was begun
     report.show(outcome)
     return outcome.exit_code
 

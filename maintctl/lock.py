@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from maintctl.config import ConfigError
+from maintctl.db import Stopped
 
 
 class Busy(Exception):
@@ -30,9 +32,10 @@ def default_path(database: Path) -> Path:
 
 
 @contextmanager
-def held(database: Path, path: Path, wait: float = 0.0) -> Iterator[None]:
+def held(database: Path, path: Path, wait: float = 0.0, stop: threading.Event | None = None) -> Iterator[None]:
     """Hold the database's lock (the file at path) for the block; wait up to
-    `wait` seconds for it, then raise Busy naming the holder."""
+    `wait` seconds for it, then raise Busy naming the holder (or Stopped,
+    where `stop` is set meanwhile)."""
     try:
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as error:
@@ -44,6 +47,8 @@ def held(database: Path, path: Path, wait: float = 0.0) -> Iterator[None]:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if stop is not None and stop.is_set():
+                    raise Stopped("stopped by SIGTERM while waiting for the lock") from None
                 if time.monotonic() >= deadline:
                     raise Busy(f"another maintctl run ({_holder(descriptor)}) holds the lock on {database}") from None
                 time.sleep(0.05)

@@ -71,7 +71,8 @@ def run(names: list[str], settings: Settings) -> Report:
         try:
             if settings.dry_run:
                 return _run_actions(connection, names, settings)
-            with lock.held(settings.db, settings.lock_file or lock.default_path(settings.db), settings.lock_wait):
+            lock_file = settings.lock_file or lock.default_path(settings.db)
+            with lock.held(settings.db, lock_file, settings.lock_wait, stop):
                 return _run_actions(connection, names, settings)
         finally:
             connection.close()

@@ -153,3 +153,23 @@ def test_six_concurrent_runs_on_ten_thousand_due_reminders(core, redis_url, tmp_
     assert {entry["data"]["content"]["reminder_id"] for entry in entries} == {
         f"r{index:05d}" for index in range(10_000)
     }
+
+
+def test_sigterm_while_waiting_for_the_lock_exits_at_once(core, tmp_path):
+    holder = hold_lock(lock_of(core))
+    run = subprocess.Popen(
+        [sys.executable, "-m", "maintctl", "run-all", "--db", str(core.path), "--wait", "60"],
+        env=CLEAN_ENV,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(1.0)
+
+    run.send_signal(signal.SIGTERM)
+    sent = time.monotonic()
+    code = run.wait(timeout=30)
+
+    assert code == 143
+    assert time.monotonic() - sent < 2
+    holder.close()
