@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
@@ -30,31 +31,62 @@ CREATE TABLE IF NOT EXISTS maintctl_media_deletions (
 class Located(NamedTuple):
     """Where a stored media path leads: the file that may be deleted, or why none may."""
 
-    file: Path | None
+    file: str | None
     problem: str | None = None
 
 
-def locate(stored: str | None, media_dir: Path) -> Located:
-    """Given a memory's media_local_path (relative paths are taken from the
-    media directory), return the file it resolves to, links followed, where
-    that is a regular file inside the media directory; otherwise no file and,
-    where the path leads somewhere it must not, the problem."""
-    if not stored:
-        return Located(None)
-    try:
-        candidate = Path(stored) if os.path.isabs(stored) else media_dir / stored
-        root = os.path.realpath(media_dir)
-        real = os.path.realpath(candidate)
-        inside = real != root and os.path.commonpath([root, real]) == root
-        if not inside:
-            return Located(None, f"media file {stored!r} is outside the media directory {media_dir}; left alone")
-        if not os.path.lexists(candidate) and not os.path.lexists(real):
+class MediaDirectory:
+    """The media directory, resolved once, with the directories under it
+    resolved once each (a batch's files mostly share a few directories)."""
+
+    def __init__(self, path: Path):
+        self.path = str(path)
+        self.root = os.path.realpath(path)
+        self._resolved: dict[str, str] = {}
+
+    def locate(self, stored: str | None) -> Located:
+        """Given a memory's media_local_path (relative paths are taken from the
+        media directory), return the file it resolves to, links followed,
+        where that is a regular file inside the media directory; otherwise no
+        file and, where the path leads somewhere it must not, the problem."""
+        if not stored:
+            return Located(None)
+        try:
+            real, status = self._resolve(os.path.join(self.path, stored))  # an absolute stored path stays as it is
+        except FileNotFoundError:
             return Located(None)  # already gone
-        if not os.path.isfile(real):
+        except (ValueError, OSError) as error:
+            return Located(None, f"media path {stored!r} cannot be used ({error}); left alone")
+        if not real.startswith(self.root + os.sep):
+            return Located(None, f"media file {stored!r} is outside the media directory {self.path}; left alone")
+        if status is None:
+            return Located(None)  # already gone
+        if not stat.S_ISREG(status.st_mode):
             return Located(None, f"media path {stored!r} is not a regular file; left alone")
-    except (ValueError, OSError) as error:
-        return Located(None, f"media path {stored!r} cannot be used ({error}); left alone")
-    return Located(Path(real))
+        return Located(real)
+
+    def _resolve(self, candidate: str) -> tuple[str, os.stat_result | None]:
+        """Return the real path of candidate and the status of what is there
+        (None where nothing is), following links as realpath does."""
+        parent, name = os.path.split(candidate)
+        if name in ("", ".", ".."):
+            real = os.path.realpath(candidate)
+            return real, _status(real)
+        if parent not in self._resolved:
+            self._resolved[parent] = os.path.realpath(parent)
+        joined = os.path.join(self._resolved[parent], name)
+        status = _status(joined, follow=False)
+        if status is not None and stat.S_ISLNK(status.st_mode):
+            real = os.path.realpath(joined)
+            return real, _status(real)
+        return joined, status
+
+
+def _status(path: str, follow: bool = True) -> os.stat_result | None:
+    try:
+        return os.stat(path, follow_symlinks=follow)
+    except FileNotFoundError:
+        return None
 
 
 def ensure_table(connection: sqlite3.Connection) -> None:
@@ -87,14 +119,15 @@ def delete_queued(connection: sqlite3.Connection, settings: Settings) -> Deleted
             "SELECT id, memory_id, path FROM maintctl_media_deletions ORDER BY id LIMIT ?", (settings.batch_size,)
         ).fetchall()
     ):
+        media_dir = MediaDirectory(settings.media_dir)  # resolved afresh for each batch, just before its deletions
         for _, memory_id, path in batch:
-            located = locate(path, settings.media_dir)
+            located = media_dir.locate(path)
             if located.problem:
                 warnings.append(f"memory {memory_id}: {located.problem}")
             if located.file is None:
                 continue
             try:
-                located.file.unlink()
+                os.unlink(located.file)
                 deleted += 1
             except FileNotFoundError:
                 pass

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
 
 from maintctl import audit, media, timestamps
 from maintctl.actions import PROBLEMS_LISTED, keys_json, keys_sql
@@ -52,7 +51,7 @@ class Expiry:
     pending_expires_at: str  # as stored: the claim is guarded on it
     expires_instant: str
     media_local_path: str | None
-    file: Path | None  # the file to delete, where there is one inside the media directory
+    file: str | None  # the file to delete, where there is one inside the media directory
     warning: str | None = None
 
     def planned(self) -> dict:
@@ -60,7 +59,7 @@ class Expiry:
             "id": self.memory_id,
             "pending_expires_at": self.expires_instant,
             "media_local_path": self.media_local_path,
-            "delete_file": str(self.file) if self.file else None,
+            "delete_file": self.file,
         }
 
     def describe(self) -> str:
@@ -76,8 +75,9 @@ def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) 
     """Given the run's settings, return up to `limit` (None: all) expired pending memories."""
     parameters = timestamps.due_bounds(settings.now, limit)
     expiries = []
+    media_dir = media.MediaDirectory(settings.media_dir)
     for memory_id, expires_at, stored_path, instant in connection.execute(_DUE, parameters):
-        located = media.locate(stored_path, settings.media_dir)
+        located = media_dir.locate(stored_path)
         warning = f"memory {memory_id}: {located.problem}" if located.problem else None
         expiries.append(Expiry(memory_id, expires_at, instant, stored_path, located.file, warning))
     return expiries

@@ -1,0 +1,192 @@
+"""maintctl's benchmark: whole processes against the floor and the hand-written way.
+
+    python bench/run.py                       # the default sizes: a couple of minutes
+    python bench/run.py --sizes 10000,100000,1000000 --idle 1000000
+
+Builds each database once per size (bench/build.py), copies it for every run, starts its
+own redis-server on a free loopback port, and prints a Markdown table of medians, peak
+memory and ratios."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import build
+
+BENCH = Path(__file__).resolve().parent
+NOW = "2026-11-22T09:30:00.000Z"
+ENV = {key: value for key, value in os.environ.items() if not key.startswith("MAINTCTL_") and key != "REDIS_URL"}
+
+
+class Redis:
+    def __init__(self, directory: Path):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(directory)], stdout=subprocess.DEVNULL,
+        )
+        for _ in range(100):
+            if subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True).stdout == b"PONG\n":
+                return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def flush(self) -> None:
+        subprocess.run(["redis-cli", "-p", str(self.port), "flushall"], check=True, capture_output=True)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait()
+
+
+def measure(command: list[str], cwd: Path) -> tuple[float, float]:
+    """Run a whole process; return its wall time (s) and peak resident memory (MiB)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(command)} exited {os.waitstatus_to_exitcode(status)}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def maintctl(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "maintctl", *arguments, "--now", NOW, "--quiet"]
+
+
+def floor(*arguments: str) -> list[str]:
+    return [sys.executable, str(BENCH / "floors.py"), *arguments]
+
+
+def runs(template: Path, work: Path, command, runs: int, redis: Redis, prepare=None) -> tuple[float, float]:
+    """Copy the template for each run, prepare it, time the command; return the median time and the peak memory."""
+    times, peaks = [], []
+    for _ in range(runs):
+        database = work / "run.db"
+        shutil.copyfile(template, database)
+        media = work / "media"
+        shutil.rmtree(media, ignore_errors=True)
+        media.mkdir()
+        if prepare:
+            prepare(media)
+        redis.flush()
+        elapsed, peak = measure(command(database, media), work)
+        times.append(elapsed)
+        peaks.append(peak)
+    return statistics.median(times), max(peaks)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000", help="due items per scenario (default 10000,100000)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per measurement (default 3)")
+    parser.add_argument("--idle", type=int, default=1_000_000, help="reminders and memories for the idle run (default 1000000)")
+    parser.add_argument("--one-at-a-time", type=int, default=100_000, help="due reminders for the hand-written comparison")
+    options = parser.parse_args()
+    sizes = [int(size) for size in options.sizes.split(",")]
+
+    with tempfile.TemporaryDirectory(prefix="maintctl-bench-") as scratch:
+        work = Path(scratch)
+        redis = Redis(work)
+        rows = []
+        try:
+            for size in sizes:
+                rows += scenarios(work, size, options.runs, redis)
+            rows.append(one_at_a_time(work, options.one_at_a_time, redis))
+            rows.append(idle(work, options.idle, options.runs, redis))
+        finally:
+            redis.stop()
+    print(f"\n{os.cpu_count()} cores; medians of {options.runs} runs; whole processes, start-up included\n")
+    print("| scenario | items | maintctl | comparison | ratio | target | maintctl peak memory |")
+    print("| --- | ---: | ---: | ---: | ---: | --- | ---: |")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    growth(rows, sizes)
+
+
+def _row(name, size, ours, theirs, against, target, peak):
+    ratio = ours / theirs
+    return [name, f"{size:,}", f"{ours:.2f} s", f"{theirs:.2f} s ({against})", f"{ratio:.2f}×", target, f"{peak:.0f} MiB"]
+
+
+def scenarios(work: Path, size: int, count: int, redis: Redis) -> list[list[str]]:
+    made = []
+    template = work / f"reminders-{size}.db"
+    build.reminders(template, size, size)
+    ours = runs(template, work, lambda db, _: maintctl("fire-reminders", "--db", str(db), "--redis-url", redis.url), count, redis)
+    theirs = runs(template, work, lambda db, _: floor("fire", str(db), redis.url), count, redis)
+    made.append(_row("fire-reminders", size, ours[0], theirs[0], "floor", "≤ 1.5× floor, ≤ 100 MiB", ours[1]))
+
+    template = work / f"pending-{size}.db"
+    build.pending(template, size, size)
+    files = lambda media: build.media_files(media, size)  # noqa: E731
+    ours = runs(template, work, lambda db, media: maintctl("expire-pending", "--db", str(db), "--media-dir", str(media)), count, redis, files)
+    theirs = runs(template, work, lambda db, media: floor("expire-pending", str(db), str(media)), count, redis, files)
+    made.append(_row("expire-pending (with files)", size, ours[0], theirs[0], "floor", "≤ 2× floor", ours[1]))
+
+    template = work / f"tags-{size}.db"
+    build.tags(template, size, size)
+    ours = runs(template, work, lambda db, _: maintctl("expire-tags", "--db", str(db)), count, redis)
+    theirs = runs(template, work, lambda db, _: floor("expire-tags", str(db)), count, redis)
+    made.append(_row("expire-tags", size, ours[0], theirs[0], "floor", "≤ 2× floor", ours[1]))
+
+    template = work / f"events-{size}.db"
+    build.events(template, size, size)
+    ours = runs(template, work, lambda db, _: maintctl("requeue-events", "--db", str(db), "--redis-url", redis.url), count, redis)
+    theirs = runs(template, work, lambda db, _: floor("requeue-events", str(db), redis.url), count, redis)
+    made.append(_row("requeue-events", size, ours[0], theirs[0], "floor", "≤ 2× floor", ours[1]))
+    for scenario in made:
+        print(" | ".join(scenario), flush=True)
+    return made
+
+
+def one_at_a_time(work: Path, size: int, redis: Redis) -> list[str]:
+    template = work / f"reminders-{size}.db"
+    if not template.exists():
+        build.reminders(template, size, size)
+    ours = runs(template, work, lambda db, _: maintctl("fire-reminders", "--db", str(db), "--redis-url", redis.url), 1, redis)
+    theirs = runs(template, work, lambda db, _: floor("fire_one_at_a_time", str(db), redis.url), 1, redis)
+    row = _row("fire-reminders vs one at a time", size, ours[0], theirs[0], "one at a time", "≤ 0.2× (5× faster)", ours[1])
+    print(" | ".join(row), flush=True)
+    return row
+
+
+def idle(work: Path, size: int, count: int, redis: Redis) -> list[str]:
+    template = work / f"idle-{size}.db"
+    build.idle(template, size)
+    ours = runs(template, work, lambda db, _: maintctl("run-all", "--db", str(db), "--redis-url", redis.url), count, redis)
+    theirs = runs(template, work, lambda db, _: floor("idle", str(db)), count, redis)
+    row = _row("run-all, nothing due", size, ours[0], theirs[0], "bare script", "≤ 8× bare script", ours[1])
+    print(" | ".join(row), flush=True)
+    return row
+
+
+def growth(rows: list[list[str]], sizes: list[int]) -> None:
+    if len(sizes) < 2:
+        return
+    print("\nGrowth (time per item, µs, by size):\n")
+    names = [row[0] for row in rows if row[1] == f"{sizes[0]:,}"]
+    print("| scenario | " + " | ".join(f"{size:,}" for size in sizes) + " |")
+    print("| --- |" + " ---: |" * len(sizes))
+    for name in names:
+        cells = []
+        for size in sizes:
+            row = next(row for row in rows if row[0] == name and row[1] == f"{size:,}")
+            cells.append(f"{float(row[2].split()[0]) / size * 1e6:.1f}")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
