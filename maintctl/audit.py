@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from maintctl import timestamps
+from maintctl import json_text, timestamps
 from maintctl.config import Settings
 
 
@@ -30,7 +29,7 @@ def record(connection: sqlite3.Connection, entries: Iterable[Entry], settings: S
                 entry.entity_id,
                 entry.action,
                 settings.actor,
-                None if entry.details is None else json.dumps(entry.details, ensure_ascii=False),
+                None if entry.details is None else json_text.encode(entry.details),
                 created_at,
             )
             for entry in entries

@@ -10,7 +10,6 @@ once, never put an entry in the stream twice.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,8 +21,8 @@ from maintctl.db import table_exists, transaction
 
 TABLE_SQL = """
 CREATE TABLE IF NOT EXISTS maintctl_outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    msg_id TEXT NOT NULL UNIQUE,
+    id INTEGER PRIMARY KEY,
+    msg_id TEXT NOT NULL,
     message TEXT NOT NULL,
     queued_at TEXT NOT NULL,
     delivered_at TEXT,
@@ -32,18 +31,29 @@ CREATE TABLE IF NOT EXISTS maintctl_outbox (
 
 INDEXES = ("CREATE INDEX IF NOT EXISTS maintctl_outbox_undelivered ON maintctl_outbox (id) WHERE delivered_at IS NULL",)
 
-# KEYS[1] the stream, KEYS[2] the msg_id's dedup key; ARGV: data, msg_id, TTL.
-# Returns the stream entry id and 1 when it added the entry, 0 when the
-# msg_id had been sent already.
+# KEYS[1]: the stream. ARGV[1]: the dedup keys' prefix, ARGV[2]: their TTL in
+# seconds, then a msg_id and its data for each notification. Adds each entry
+# unless its msg_id was sent already (the dedup keys are not declared in KEYS:
+# a standalone Redis, or one shard, is assumed). Returns the stream entry ids,
+# an id that was there already marked with a leading '='.
 SEND_ONCE_LUA = """
-local sent = redis.call('GET', KEYS[2])
-if sent then return {sent, 0} end
-local entry = redis.call('XADD', KEYS[1], '*', 'data', ARGV[1], 'msg_id', ARGV[2])
-redis.call('SET', KEYS[2], entry, 'EX', ARGV[3])
-return {entry, 1}
+local ids = {}
+for i = 3, #ARGV, 2 do
+  local key = ARGV[1] .. ARGV[i]
+  local sent = redis.call('GET', key)
+  if sent then
+    ids[#ids + 1] = '=' .. sent
+  else
+    local entry = redis.call('XADD', KEYS[1], '*', 'data', ARGV[i + 1], 'msg_id', ARGV[i])
+    redis.call('SET', key, entry, 'EX', ARGV[2])
+    ids[#ids + 1] = entry
+  end
+end
+return ids
 """
 
 DEDUP_PREFIX = "maintctl:sent:"
+SCRIPT_CHUNK = 500  # notifications per script call: Redis is busy with one call for about a millisecond
 
 
 class DeliveryError(Exception):
@@ -60,12 +70,12 @@ def ensure_table(connection: sqlite3.Connection) -> None:
     connection.execute(TABLE_SQL)
 
 
-def queue(connection: sqlite3.Connection, notifications: Iterable[tuple[str, dict]], settings: Settings) -> None:
-    """Given (msg_id, message) pairs, queue them (inside the caller's transaction)."""
+def queue(connection: sqlite3.Connection, notifications: Iterable[tuple[str, str]], settings: Settings) -> None:
+    """Given (msg_id, message JSON) pairs, queue them (inside the caller's transaction)."""
     queued_at = timestamps.format_instant(settings.now)
     connection.executemany(
         "INSERT INTO maintctl_outbox (msg_id, message, queued_at) VALUES (?, ?, ?)",
-        ((msg_id, json.dumps(message, ensure_ascii=False), queued_at) for msg_id, message in notifications),
+        ((msg_id, message, queued_at) for msg_id, message in notifications),
     )
 
 
@@ -105,16 +115,19 @@ def deliver(connection: sqlite3.Connection, settings: Settings) -> Delivery:
             ).fetchall()
         ):
             pipe = client.pipeline(transaction=False)
-            for _, msg_id, message in batch:
-                send_once(keys=[settings.stream, DEDUP_PREFIX + msg_id], args=[message, msg_id, ttl], client=pipe)
-            results = pipe.execute()
+            for start in range(0, len(batch), SCRIPT_CHUNK):
+                pairs = [
+                    field for _, msg_id, message in batch[start : start + SCRIPT_CHUNK] for field in (msg_id, message)
+                ]
+                send_once(keys=[settings.stream], args=[DEDUP_PREFIX, ttl, *pairs], client=pipe)
+            entries = [entry.decode() for chunk in pipe.execute() for entry in chunk]
             with transaction(connection):
                 connection.executemany(
                     "UPDATE maintctl_outbox SET delivered_at = ?, stream_id = ? WHERE id = ? AND delivered_at IS NULL",
-                    ((delivered_at, entry.decode(), row_id) for (row_id, _, _), (entry, _) in zip(batch, results)),
+                    ((delivered_at, entry.lstrip("="), row_id) for (row_id, _, _), entry in zip(batch, entries)),
                 )
             delivery.delivered += len(batch)
-            delivery.already_sent += sum(1 for _, added in results if not added)
+            delivery.already_sent += sum(1 for entry in entries if entry.startswith("="))
     except redis.RedisError as error:
         raise DeliveryError(_describe(error, settings)) from None
     finally:

@@ -45,18 +45,18 @@ def odd_sql(column: str) -> str:
     return f"({column} IS NULL OR {column} NOT GLOB {DATE_FIRST_GLOB})"
 
 
-def due_sql(select: str, where: str, column: str, condition: str) -> str:
+def due_sql(select: str, where: str, column: str, condition: str, columns: str = "*") -> str:
     """Given `SELECT ... FROM ...` whose rows carry the column `instant`
     (see instant_sql), the filter that rows must pass and the timestamp
-    column, return SQL for those rows whose instant meets `condition`
-    (such as ``instant <= :cutoff``).
+    column, return SQL for the `columns` of those rows whose instant meets
+    `condition` (such as ``instant <= :cutoff``).
 
     The date-first values are found by an index range that ends at
     :scan_upper (the cutoff plus LARGEST_OFFSET), the odd ones by the partial
     index; both are then compared by the instant they name. The query is
     bound with :cutoff, :scan_upper and :limit (see due_bounds)."""
     return (
-        f"SELECT * FROM ("
+        f"SELECT {columns} FROM ("
         f"{select} WHERE {where} AND {column} < :scan_upper AND {column} GLOB {DATE_FIRST_GLOB}"
         f" UNION ALL "
         f"{select} WHERE {where} AND {odd_sql(column)}"

@@ -73,7 +73,7 @@ def test_a_retry_after_a_run_died_between_xadd_and_commit_adds_no_second_entry(m
     # What a run killed after its XADD of r1 and before marking it delivered leaves behind:
     client = redis.Redis.from_url(redis_url)
     msg_id, message, _ = core.outbox()[0]
-    client.register_script(SEND_ONCE_LUA)(keys=["notify:telegram", DEDUP_PREFIX + msg_id], args=[message, msg_id, 3600])
+    client.register_script(SEND_ONCE_LUA)(keys=["notify:telegram"], args=[DEDUP_PREFIX, 3600, msg_id, message])
 
     result = fire(maintctl, core, "--redis-url", redis_url, "--json")
 

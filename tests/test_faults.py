@@ -120,29 +120,42 @@ class TestAppHoldsTheWriteLock:
 
 
 def test_sigkill_at_random_moments_loses_nothing_and_doubles_nothing(maintctl, core, tmp_path, redis_url):
+    """Seeded kills: six while reminders are being fired, four while notifications are being delivered,
+    each at a random point of the pass (reached by watching its progress) plus a random few milliseconds."""
     import random
 
+    import redis
     from conftest import stream_entries
 
     total = 30_000
     due_backlog(core, total)
     chance = random.Random(20261122)
-    env = {"MAINTCTL_BATCH_SIZE": "500"}
-    killed_firing = killed_delivering = 0
-    for _ in range(12):
-        run = start(core, tmp_path, "--redis-url", redis_url, env=env)
-        time.sleep(chance.uniform(0.2, 0.6))
-        if run.poll() is None:
-            run.kill()
-            run.wait(timeout=30)
-            fired = core.sql("SELECT count(*) FROM reminders WHERE fired = 1")[0][0]
-            undelivered = core.sql("SELECT count(*) FROM maintctl_outbox WHERE delivered_at IS NULL")[0][0]
-            killed_firing += fired < total
-            killed_delivering += fired == total and 0 < undelivered < total
+    stream = redis.Redis.from_url(redis_url)
+
+    def fired():
+        return core.sql("SELECT count(*) FROM reminders WHERE fired = 1")[0][0]
+
+    def kill_when(progress, target):
+        run = start(core, tmp_path, "--redis-url", redis_url, env={"MAINTCTL_BATCH_SIZE": "500"})
+        while run.poll() is None and progress() < target:
+            time.sleep(0.001)
+        time.sleep(chance.uniform(0, 0.02))
+        killed = run.poll() is None
+        run.kill()
         run.wait(timeout=30)
+        return killed
+
+    kills = [kill_when(fired, target) for target in sorted(chance.sample(range(1, total), 6))]
+    assert fired() < total, "the firing kills came too late: make the backlog larger"
+    while fired() < total:  # finish firing without delivering
+        assert maintctl("fire-reminders", "--db", core.path, "--now", NOW, "--quiet").code == 0
+    kills += [
+        kill_when(lambda: stream.xlen("notify:telegram"), target)
+        for target in sorted(chance.sample(range(1, total), 4))
+    ]
     final = maintctl("fire-reminders", "--db", core.path, "--now", NOW, "--redis-url", redis_url, "--json")
 
-    assert killed_firing >= 3 and killed_delivering >= 1, (killed_firing, killed_delivering)
+    assert sum(kills) >= 8, kills  # nearly every kill found the run at work
     assert final.code == 0, final
     assert assert_each_change_has_its_audit_row_and_notification(core) == total
     assert core.sql("SELECT count(*) FROM reminders WHERE fired = 0") == [(total // 10,)]  # a successor each

@@ -18,9 +18,10 @@
 from __future__ import annotations
 
 import importlib
-import json
 from collections.abc import Iterable, Sequence
 from types import ModuleType
+
+from maintctl import json_text
 
 SUMMARIES = {
     "fire-reminders": "Fire the reminders that are due and notify their owners.",
@@ -42,7 +43,7 @@ def load(name: str) -> ModuleType:
 def keys_json(keys: Iterable[Sequence]) -> str:
     """Given the key tuples of planned rows, return them as the JSON that
     keys_sql reads back (bound as :keys)."""
-    return json.dumps([list(key) for key in keys], ensure_ascii=False)
+    return json_text.encode([list(key) for key in keys])
 
 
 def keys_sql(width: int) -> str:

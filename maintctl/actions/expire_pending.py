@@ -43,7 +43,7 @@ _CLAIM = f"DELETE FROM memories WHERE +status = 'pending' AND (id, +pending_expi
 _UNINDEX = f"DELETE FROM memories_fts WHERE memory_id IN ({keys_sql(1)})"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Expiry:
     """One expired pending memory, and the file that goes with it."""
 

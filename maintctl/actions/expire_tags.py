@@ -38,7 +38,7 @@ _CLAIM = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StaleTag:
     memory_id: str
     tag: str

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from maintctl import audit, outbox, timestamps
@@ -34,13 +34,19 @@ COUNTS = ("fired", "created")
 NOTIFIES = True
 OWN_TABLES = (outbox.TABLE_SQL,)
 
+# The notification is built here, by SQLite, as bytes: the app's text may hold
+# bytes that are not UTF-8 (see app_text).
 _DUE = timestamps.due_sql(
-    "SELECT r.id AS reminder_id, r.memory_id, m.owner_user_id AS user_id, CAST(m.content AS BLOB) AS memory_content,"
+    "SELECT r.id AS reminder_id, r.memory_id, m.owner_user_id AS user_id, m.content AS memory_content,"
     f" r.fire_at, r.recurrence_minutes, {timestamps.instant_sql('r.fire_at')} AS instant"
     " FROM reminders AS r JOIN memories AS m ON m.id = r.memory_id",
     "r.fired = 0",
     "r.fire_at",
     "instant <= :cutoff",
+    "reminder_id, memory_id, user_id, fire_at, recurrence_minutes, instant,"
+    " CAST(json_object('user_id', user_id, 'message_type', 'reminder', 'content', json_object("
+    "'reminder_id', reminder_id, 'memory_id', memory_id, 'memory_content', memory_content, 'fire_at', instant"
+    ")) AS BLOB) AS message",
 )
 
 _PROBLEMS = timestamps.due_sql(
@@ -55,14 +61,14 @@ _PROBLEMS = timestamps.due_sql(
 _CLAIM = f"UPDATE reminders SET fired = 1 WHERE +fired = 0 AND (id, +fire_at) IN ({keys_sql(2)}) RETURNING id"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Firing:
     """One due reminder, and what firing it makes."""
 
     reminder_id: str
     memory_id: str
     user_id: int
-    memory_content: str
+    message: str  # the notification's JSON
     fire_at: str  # as stored: the claim is guarded on it
     fire_instant: str  # canonical
     next_id: str | None = None
@@ -91,18 +97,6 @@ class Firing:
                 text += f" ({self.skipped_occurrences} missed occurrences coalesced)"
         return text
 
-    def message(self) -> dict:
-        return {
-            "user_id": self.user_id,
-            "message_type": "reminder",
-            "content": {
-                "reminder_id": self.reminder_id,
-                "memory_id": self.memory_id,
-                "memory_content": self.memory_content,
-                "fire_at": self.fire_instant,
-            },
-        }
-
 
 def next_occurrence(fire_at: datetime, minutes: int, now: datetime) -> tuple[datetime, int] | None:
     """Given a due fire_at, its recurrence in minutes (> 0) and now, return
@@ -121,37 +115,30 @@ def next_occurrence(fire_at: datetime, minutes: int, now: datetime) -> tuple[dat
 
 def _firing(row: sqlite3.Row, settings: Settings) -> Firing:
     reminder_id = row["reminder_id"]
-    content, mangled = app_text(row["memory_content"])
-    firing = Firing(
-        reminder_id=reminder_id,
-        memory_id=row["memory_id"],
-        user_id=row["user_id"],
-        memory_content=content,
-        fire_at=row["fire_at"],
-        fire_instant=row["instant"],
-        warning=f"reminder {reminder_id}: its memory's content is not valid UTF-8; sent with U+FFFD for the bad bytes"
-        if mangled
-        else None,
-    )
-    minutes = row["recurrence_minutes"]
-    if minutes is None:
-        return firing
+    message, mangled = app_text(row["message"])
+    firing = Firing(reminder_id, row["memory_id"], row["user_id"], message, row["fire_at"], row["instant"])
+    minutes, problem = row["recurrence_minutes"], None
     if isinstance(minutes, float) and minutes.is_integer():
         minutes = int(minutes)
-    if not isinstance(minutes, int) or minutes <= 0:
+    if minutes is None:
+        pass
+    elif not isinstance(minutes, int) or minutes <= 0:
         problem = f"recurrence_minutes {minutes!r} is not a positive whole number"
     elif (upcoming := next_occurrence(timestamps.from_canonical(firing.fire_instant), minutes, settings.now)) is None:
         problem = f"recurrence_minutes {minutes} puts the next one past year 9999"
     else:
-        next_fire_at, skipped = upcoming
-        return replace(
-            firing,
-            next_id=str(uuid.uuid4()),
-            next_fire_at=timestamps.format_instant(next_fire_at),
-            skipped_occurrences=skipped,
+        firing.next_id = str(uuid.uuid4())
+        firing.next_fire_at = timestamps.format_instant(upcoming[0])
+        firing.skipped_occurrences = upcoming[1]
+    warnings = []
+    if mangled:
+        warnings.append(
+            f"reminder {reminder_id}: its memory's content is not valid UTF-8; sent with U+FFFD for the bad bytes"
         )
-    warning = f"reminder {reminder_id}: {problem}; fired once, no next reminder"
-    return replace(firing, warning=f"{firing.warning}; {warning}" if firing.warning else warning)
+    if problem:
+        warnings.append(f"reminder {reminder_id}: {problem}; fired once, no next reminder")
+    firing.warning = "; ".join(warnings) or None
+    return firing
 
 
 def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) -> list[Firing]:
@@ -186,7 +173,7 @@ def apply(connection: sqlite3.Connection, firings: list[Firing], settings: Setti
             details["skipped_occurrences"] = firing.skipped_occurrences
         entries.append(audit.Entry("reminder", firing.next_id, "created", details))
     audit.record(connection, entries, settings)
-    outbox.queue(connection, ((f"reminder:{firing.reminder_id}", firing.message()) for firing in fired), settings)
+    outbox.queue(connection, ((f"reminder:{firing.reminder_id}", firing.message) for firing in fired), settings)
     return fired
 
 

@@ -27,24 +27,33 @@ NOTIFIES = True
 OWN_TABLES = (outbox.TABLE_SQL,)
 
 _SELECT = (
-    "SELECT e.id AS event_id, e.owner_user_id, CAST(e.description AS BLOB), CAST(e.event_date AS BLOB), e.pending_since,"
+    "SELECT e.id AS event_id, e.owner_user_id, e.description, e.event_date, e.pending_since,"
     f" {timestamps.instant_sql('e.pending_since')} AS instant FROM events AS e"
 )
 _WHERE = "e.status = 'pending' AND EXISTS (SELECT 1 FROM users AS u WHERE u.telegram_user_id = e.owner_user_id)"
-_DUE = timestamps.due_sql(_SELECT, _WHERE, "e.pending_since", "instant <= :cutoff")
-_UNREADABLE = timestamps.due_sql(_SELECT, _WHERE, "e.pending_since", "instant IS NULL")
+# The notification is built here, by SQLite, as bytes: the app's text may hold
+# bytes that are not UTF-8 (see app_text).
+_DUE = timestamps.due_sql(
+    _SELECT,
+    _WHERE,
+    "e.pending_since",
+    "instant <= :cutoff",
+    "event_id, owner_user_id, pending_since, instant,"
+    " CAST(json_object('user_id', owner_user_id, 'message_type', 'event_reprompt', 'content', json_object("
+    "'event_id', event_id, 'description', description, 'event_date', event_date)) AS BLOB)",
+)
+_UNREADABLE = timestamps.due_sql(_SELECT, _WHERE, "e.pending_since", "instant IS NULL", "event_id, pending_since")
 _CLAIM = (
     "UPDATE events SET pending_since = :now WHERE +status = 'pending'"
     f" AND (id, +pending_since) IN ({keys_sql(2)}) RETURNING id"
 )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Reprompt:
     event_id: str
     user_id: int
-    description: str
-    event_date: str
+    message: str  # the notification's JSON
     pending_since: str  # as stored: the claim is guarded on it
     pending_instant: str
     warning: str | None = None
@@ -54,13 +63,6 @@ class Reprompt:
 
     def describe(self) -> str:
         return f"event {self.event_id} for user {self.user_id}, pending since {self.pending_instant}"
-
-    def message(self) -> dict:
-        return {
-            "user_id": self.user_id,
-            "message_type": "event_reprompt",
-            "content": {"event_id": self.event_id, "description": self.description, "event_date": self.event_date},
-        }
 
 
 def _cutoff_bounds(settings: Settings, limit: int | None) -> dict[str, str | int]:
@@ -74,12 +76,10 @@ def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) 
     return [_reprompt(*row) for row in connection.execute(_DUE, parameters)]
 
 
-def _reprompt(event_id, user_id, raw_description, raw_event_date, pending_since, instant) -> Reprompt:
-    (description, bad_description), (event_date, bad_date) = app_text(raw_description), app_text(raw_event_date)
-    warning = None
-    if bad_description or bad_date:
-        warning = f"event {event_id}: text that is not valid UTF-8; sent with U+FFFD for the bad bytes"
-    return Reprompt(event_id, user_id, description, event_date, pending_since, instant, warning)
+def _reprompt(event_id, user_id, pending_since, instant, raw_message) -> Reprompt:
+    message, mangled = app_text(raw_message)
+    warning = f"event {event_id}: text that is not valid UTF-8; sent with U+FFFD for the bad bytes" if mangled else None
+    return Reprompt(event_id, user_id, message, pending_since, instant, warning)
 
 
 def apply(connection: sqlite3.Connection, reprompts: list[Reprompt], settings: Settings) -> list[Reprompt]:
@@ -94,7 +94,7 @@ def apply(connection: sqlite3.Connection, reprompts: list[Reprompt], settings: S
     requeued = [event for event in reprompts if event.event_id in claimed]
     audit.record(connection, (audit.Entry("event", event.event_id, "requeued") for event in requeued), settings)
     outbox.queue(
-        connection, ((f"event_reprompt:{event.event_id}:{now}", event.message()) for event in requeued), settings
+        connection, ((f"event_reprompt:{event.event_id}:{now}", event.message) for event in requeued), settings
     )
     return requeued
 
@@ -107,7 +107,5 @@ def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
     """Return the pending events whose pending_since names no instant."""
     return [
         f"event {event_id}: pending_since {pending_since!r} names no instant; not re-prompted"
-        for event_id, _, _, _, pending_since, _ in connection.execute(
-            _UNREADABLE, _cutoff_bounds(settings, PROBLEMS_LISTED)
-        )
+        for event_id, pending_since in connection.execute(_UNREADABLE, _cutoff_bounds(settings, PROBLEMS_LISTED))
     ]
