@@ -14,7 +14,7 @@ class Entry(NamedTuple):
     entity_type: str
     entity_id: str
     action: str
-    details: dict | None = None
+    details: dict | str | None = None  # a dict, or its JSON already
 
 
 def record(connection: sqlite3.Connection, entries: Iterable[Entry], settings: Settings) -> None:
@@ -29,7 +29,9 @@ def record(connection: sqlite3.Connection, entries: Iterable[Entry], settings: S
                 entry.entity_id,
                 entry.action,
                 settings.actor,
-                None if entry.details is None else json_text.encode(entry.details),
+                entry.details
+                if entry.details is None or isinstance(entry.details, str)
+                else json_text.encode(entry.details),
                 created_at,
             )
             for entry in entries

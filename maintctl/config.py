@@ -33,7 +33,7 @@ class Settings:
     stream: str = "notify:telegram"
     tag_expiry: timedelta = timedelta(days=7)
     reprompt_after: timedelta = timedelta(hours=24)
-    batch_size: int = 5000
+    batch_size: int = 10000
     dedup_ttl: timedelta = timedelta(days=7)
     redis_timeout: float = 5.0
     busy_timeout: float = 30.0

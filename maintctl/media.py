@@ -94,8 +94,9 @@ def ensure_table(connection: sqlite3.Connection) -> None:
 
 
 def queue(connection: sqlite3.Connection, files: Iterable[tuple[str, str]], settings: Settings) -> None:
-    """Given (memory_id, stored path) pairs of memories just expired, queue
-    their files for deletion (inside the caller's transaction)."""
+    """Given (memory_id, file) pairs of memories just expired, the files as
+    MediaDirectory.locate resolved them, queue them for deletion (inside the
+    caller's transaction)."""
     queued_at = timestamps.format_instant(settings.now)
     connection.executemany(
         "INSERT INTO maintctl_media_deletions (memory_id, path, queued_at) VALUES (?, ?, ?)",
@@ -109,25 +110,32 @@ class Deleted(NamedTuple):
 
 
 def delete_queued(connection: sqlite3.Connection, settings: Settings) -> Deleted:
-    """Delete the queued files, checking each again just before it goes, and
-    clear them from the queue; return how many were deleted and what was not."""
+    """Delete the queued files and clear them from the queue; return how many
+    were deleted and what was not.
+
+    Each file was resolved, links followed, when it was queued. Unlinking
+    never follows the last component of a path, so what could since have
+    changed is a directory on the way: each directory is checked again (once
+    per batch) to be inside the media directory and free of links."""
     deleted, warnings = 0, []
     if not table_exists(connection, "maintctl_media_deletions"):
         return Deleted(0, [])
+    root = os.path.realpath(settings.media_dir) + os.sep
     while not connection.check_stop() and (
         batch := connection.execute(
             "SELECT id, memory_id, path FROM maintctl_media_deletions ORDER BY id LIMIT ?", (settings.batch_size,)
         ).fetchall()
     ):
-        media_dir = MediaDirectory(settings.media_dir)  # resolved afresh for each batch, just before its deletions
+        trusted: dict[str, bool] = {}
         for _, memory_id, path in batch:
-            located = media_dir.locate(path)
-            if located.problem:
-                warnings.append(f"memory {memory_id}: {located.problem}")
-            if located.file is None:
+            directory = os.path.dirname(path)
+            if directory not in trusted:
+                trusted[directory] = (directory + os.sep).startswith(root) and os.path.realpath(directory) == directory
+            if not trusted[directory]:
+                warnings.append(f"memory {memory_id}: media file {path!r} left alone: its directory changed")
                 continue
             try:
-                os.unlink(located.file)
+                os.unlink(path)
                 deleted += 1
             except FileNotFoundError:
                 pass

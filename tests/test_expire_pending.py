@@ -167,13 +167,34 @@ class TestMedia:
         leftover = media_dir / "leftover.jpg"
         leftover.write_bytes(b"jpeg")
         core.sql(
-            "INSERT INTO maintctl_media_deletions (memory_id, path, queued_at) VALUES ('gone', 'leftover.jpg', ?)", NOW
+            "INSERT INTO maintctl_media_deletions (memory_id, path, queued_at) VALUES ('gone', ?, ?)",
+            str(leftover.resolve()),
+            NOW,
         )
 
         result = expire(maintctl, core)
 
         assert not leftover.exists()
         assert result.action("expire-pending")["counts"]["files_deleted"] == 1
+
+    def test_a_queued_deletion_whose_directory_became_a_link_leaves_the_file_alone(
+        self, maintctl, core, media_dir, tmp_path
+    ):
+        (media_dir / "sub").mkdir()
+        queued = (media_dir / "sub" / "x.jpg").resolve()
+        core.sql(
+            "INSERT INTO maintctl_media_deletions (memory_id, path, queued_at) VALUES ('m1', ?, ?)", str(queued), NOW
+        )
+        outside = tmp_path / "outside"
+        outside.mkdir()
+        (outside / "x.jpg").write_text("keep")
+        (media_dir / "sub").rmdir()
+        (media_dir / "sub").symlink_to(outside)  # swapped after the file was checked and queued
+
+        result = expire(maintctl, core)
+
+        assert (outside / "x.jpg").read_text() == "keep"
+        assert "its directory changed" in result.action("expire-pending")["warnings"][0]
 
     def test_dry_run_touches_no_file_and_no_byte(self, maintctl, core, media_dir):
         upload = media_dir / "a.jpg"

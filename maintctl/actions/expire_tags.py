@@ -34,7 +34,8 @@ _DUE = timestamps.due_sql(_SELECT, _WHERE, "t.suggested_at", "instant <= :cutoff
 _UNREADABLE = timestamps.due_sql(_SELECT, _WHERE, "t.suggested_at", "instant IS NULL")
 _CLAIM = (
     "DELETE FROM memory_tags WHERE +status = 'suggested'"
-    f" AND (memory_id, tag, +suggested_at) IN ({keys_sql(3)}) RETURNING memory_id, tag"
+    f" AND (memory_id, tag, +suggested_at) IN ({keys_sql(3)})"
+    " RETURNING memory_id, tag, json_object('tag', tag, 'reason', 'suggested_tag_expiry')"
 )
 
 
@@ -65,18 +66,16 @@ def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) 
 
 def apply(connection: sqlite3.Connection, stale: list[StaleTag], settings: Settings) -> list[StaleTag]:
     """Delete the planned suggestions that are still suggested and unchanged; return those."""
-    claimed = set(
-        connection.execute(
+    details = {
+        (memory_id, tag): details
+        for memory_id, tag, details in connection.execute(
             _CLAIM, {"keys": keys_json((tag.memory_id, tag.tag, tag.suggested_at) for tag in stale)}
         ).fetchall()
-    )
-    expired = [tag for tag in stale if (tag.memory_id, tag.tag) in claimed]
+    }
+    expired = [tag for tag in stale if (tag.memory_id, tag.tag) in details]
     audit.record(
         connection,
-        (
-            audit.Entry("memory", tag.memory_id, "expired", {"tag": tag.tag, "reason": "suggested_tag_expiry"})
-            for tag in expired
-        ),
+        (audit.Entry("memory", tag.memory_id, "expired", details[tag.memory_id, tag.tag]) for tag in expired),
         settings,
     )
     return expired
