@@ -45,13 +45,20 @@ def _finish(connection: sqlite3.Connection) -> None:
 
 def _memories(connection: sqlite3.Connection, count: int, status="confirmed", expires=None, media=None, offset=0):
     rows = [
-        (f"m{offset + index}", 1000 + index % USERS, f"memory {offset + index}: buy milk, call mum, the usual",
-         status, expires(index) if expires else None, media(index) if media else None)
+        (
+            f"m{offset + index}",
+            1000 + index % USERS,
+            f"memory {offset + index}: buy milk, call mum, the usual",
+            status,
+            expires(index) if expires else None,
+            media(index) if media else None,
+        )
         for index in range(count)
     ]
     connection.executemany(
         "INSERT INTO memories (id, owner_user_id, content, status, pending_expires_at, media_local_path)"
-        " VALUES (?, ?, ?, ?, ?, ?)", rows,
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        rows,
     )
     connection.executemany("INSERT INTO memories_fts (memory_id, content) VALUES (?, ?)", ((r[0], r[2]) for r in rows))
 
@@ -62,8 +69,16 @@ def reminders(path: Path, due: int, later: int) -> None:
     _memories(connection, due + later)
     connection.executemany(
         "INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, recurrence_minutes, fired) VALUES (?, ?, ?, ?, ?, 0)",
-        ((f"r{index}", f"m{index}", 1000 + index % USERS, past(index, timedelta(hours=1)) if index < due else future(index),
-          60 if index < due and index % 10 == 0 else None) for index in range(due + later)),
+        (
+            (
+                f"r{index}",
+                f"m{index}",
+                1000 + index % USERS,
+                past(index, timedelta(hours=1)) if index < due else future(index),
+                60 if index < due and index % 10 == 0 else None,
+            )
+            for index in range(due + later)
+        ),
     )
     _finish(connection)
 
@@ -88,8 +103,15 @@ def tags(path: Path, stale: int, fresh: int) -> None:
     _memories(connection, stale + fresh)
     connection.executemany(
         "INSERT INTO memory_tags (memory_id, tag, status, suggested_at) VALUES (?, 'idea', 'suggested', ?)",
-        ((f"m{index}", past(index, timedelta(days=3)) if index >= stale else stamp(NOW - timedelta(days=8, seconds=index % 997)))
-         for index in range(stale + fresh)),
+        (
+            (
+                f"m{index}",
+                past(index, timedelta(days=3))
+                if index >= stale
+                else stamp(NOW - timedelta(days=8, seconds=index % 997)),
+            )
+            for index in range(stale + fresh)
+        ),
     )
     _finish(connection)
 
@@ -98,9 +120,18 @@ def events(path: Path, stale: int, fresh: int) -> None:
     connection = _database(path)
     connection.executemany(
         "INSERT INTO events (id, owner_user_id, description, event_date, status, pending_since) VALUES (?, ?, ?, ?, 'pending', ?)",
-        ((f"e{index}", 1000 + index % USERS, f"event {index}: dentist", "2026-12-01",
-          stamp(NOW - timedelta(hours=25, seconds=index % 997)) if index < stale else past(index, timedelta(hours=12)))
-         for index in range(stale + fresh)),
+        (
+            (
+                f"e{index}",
+                1000 + index % USERS,
+                f"event {index}: dentist",
+                "2026-12-01",
+                stamp(NOW - timedelta(hours=25, seconds=index % 997))
+                if index < stale
+                else past(index, timedelta(hours=12)),
+            )
+            for index in range(stale + fresh)
+        ),
     )
     _finish(connection)
 
@@ -111,7 +142,15 @@ def idle(path: Path, size: int) -> None:
     _memories(connection, size)
     connection.executemany(
         "INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, recurrence_minutes, fired) VALUES (?, ?, ?, ?, NULL, ?)",
-        ((f"r{index}", f"m{index}", 1000 + index % USERS, future(index) if index % 2 else past(index, timedelta(days=30)),
-          index % 2 == 0) for index in range(size)),
+        (
+            (
+                f"r{index}",
+                f"m{index}",
+                1000 + index % USERS,
+                future(index) if index % 2 else past(index, timedelta(days=30)),
+                index % 2 == 0,
+            )
+            for index in range(size)
+        ),
     )
     _finish(connection)

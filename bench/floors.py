@@ -44,14 +44,22 @@ def fire(database: str, redis_url: str) -> None:
     connection.execute("BEGIN IMMEDIATE")
     claimed = connection.execute(
         "UPDATE reminders SET fired = 1 WHERE fired = 0 AND fire_at <= ?"
-        " RETURNING id, memory_id, fire_at, recurrence_minutes", (NOW,)
+        " RETURNING id, memory_id, fire_at, recurrence_minutes",
+        (NOW,),
     ).fetchall()
     memory_ids = json.dumps([memory_id for _, memory_id, _, _ in claimed])
-    memories = {row[0]: row[1:] for row in connection.execute(
-        "SELECT id, owner_user_id, content FROM memories WHERE id IN (SELECT value FROM json_each(?))", (memory_ids,)
-    )}
-    successors = [(str(uuid.uuid4()), memory_id, memories[memory_id][0], _next(fire_at, minutes), minutes, reminder_id)
-                  for reminder_id, memory_id, fire_at, minutes in claimed if minutes]
+    memories = {
+        row[0]: row[1:]
+        for row in connection.execute(
+            "SELECT id, owner_user_id, content FROM memories WHERE id IN (SELECT value FROM json_each(?))",
+            (memory_ids,),
+        )
+    }
+    successors = [
+        (str(uuid.uuid4()), memory_id, memories[memory_id][0], _next(fire_at, minutes), minutes, reminder_id)
+        for reminder_id, memory_id, fire_at, minutes in claimed
+        if minutes
+    ]
     connection.executemany(
         "INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, recurrence_minutes, fired) VALUES (?, ?, ?, ?, ?, 0)",
         (row[:5] for row in successors),
@@ -59,17 +67,32 @@ def fire(database: str, redis_url: str) -> None:
     audit = [("reminder", reminder_id, "fired", ACTOR, None, NOW) for reminder_id, _, _, _ in claimed]
     audit += [("reminder", row[0], "created", ACTOR, '{"source": "recurrence"}', NOW) for row in successors]
     connection.executemany(
-        "INSERT INTO audit_log (entity_type, entity_id, action, actor, details, created_at) VALUES (?, ?, ?, ?, ?, ?)", audit
+        "INSERT INTO audit_log (entity_type, entity_id, action, actor, details, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        audit,
     )
     connection.execute("COMMIT")
-    _xadd_all(redis_url, [
-        (f"reminder:{reminder_id}", json.dumps({
-            "user_id": memories[memory_id][0], "message_type": "reminder",
-            "content": {"reminder_id": reminder_id, "memory_id": memory_id, "memory_content": memories[memory_id][1],
-                        "fire_at": fire_at},
-        }, ensure_ascii=False))
-        for reminder_id, memory_id, fire_at, _ in claimed
-    ])
+    _xadd_all(
+        redis_url,
+        [
+            (
+                f"reminder:{reminder_id}",
+                json.dumps(
+                    {
+                        "user_id": memories[memory_id][0],
+                        "message_type": "reminder",
+                        "content": {
+                            "reminder_id": reminder_id,
+                            "memory_id": memory_id,
+                            "memory_content": memories[memory_id][1],
+                            "fire_at": fire_at,
+                        },
+                    },
+                    ensure_ascii=False,
+                ),
+            )
+            for reminder_id, memory_id, fire_at, _ in claimed
+        ],
+    )
 
 
 def fire_one_at_a_time(database: str, redis_url: str) -> None:
@@ -80,11 +103,20 @@ def fire_one_at_a_time(database: str, redis_url: str) -> None:
     connection = sqlite3.connect(database, isolation_level=None)
     due = connection.execute(
         "SELECT r.id, r.memory_id, m.owner_user_id, m.content, r.fire_at, r.recurrence_minutes"
-        " FROM reminders r JOIN memories m ON m.id = r.memory_id WHERE r.fired = 0 AND r.fire_at <= ?", (NOW,)
+        " FROM reminders r JOIN memories m ON m.id = r.memory_id WHERE r.fired = 0 AND r.fire_at <= ?",
+        (NOW,),
     ).fetchall()
     for reminder_id, memory_id, user_id, content, fire_at, minutes in due:
-        message = {"user_id": user_id, "message_type": "reminder", "content": {
-            "reminder_id": reminder_id, "memory_id": memory_id, "memory_content": content, "fire_at": fire_at}}
+        message = {
+            "user_id": user_id,
+            "message_type": "reminder",
+            "content": {
+                "reminder_id": reminder_id,
+                "memory_id": memory_id,
+                "memory_content": content,
+                "fire_at": fire_at,
+            },
+        }
         client.xadd(STREAM, {"data": json.dumps(message, ensure_ascii=False), "msg_id": f"reminder:{reminder_id}"})
         connection.execute("BEGIN IMMEDIATE")
         connection.execute("UPDATE reminders SET fired = 1 WHERE id = ? AND fired = 0", (reminder_id,))
@@ -92,13 +124,19 @@ def fire_one_at_a_time(database: str, redis_url: str) -> None:
             new_id = str(uuid.uuid4())
             connection.execute(
                 "INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, recurrence_minutes, fired)"
-                " VALUES (?, ?, ?, ?, ?, 0)", (new_id, memory_id, user_id, _next(fire_at, minutes), minutes))
+                " VALUES (?, ?, ?, ?, ?, 0)",
+                (new_id, memory_id, user_id, _next(fire_at, minutes), minutes),
+            )
             connection.execute(
                 "INSERT INTO audit_log (entity_type, entity_id, action, actor, details, created_at)"
-                " VALUES ('reminder', ?, 'created', ?, '{\"source\": \"recurrence\"}', ?)", (new_id, ACTOR, NOW))
+                " VALUES ('reminder', ?, 'created', ?, '{\"source\": \"recurrence\"}', ?)",
+                (new_id, ACTOR, NOW),
+            )
         connection.execute(
             "INSERT INTO audit_log (entity_type, entity_id, action, actor, details, created_at)"
-            " VALUES ('reminder', ?, 'fired', ?, NULL, ?)", (reminder_id, ACTOR, NOW))
+            " VALUES ('reminder', ?, 'fired', ?, NULL, ?)",
+            (reminder_id, ACTOR, NOW),
+        )
         connection.execute("COMMIT")
 
 
@@ -107,10 +145,13 @@ def expire_pending(database: str, media_dir: str) -> None:
     connection.execute("PRAGMA foreign_keys = ON")
     connection.execute("BEGIN IMMEDIATE")
     expired = connection.execute(
-        "DELETE FROM memories WHERE status = 'pending' AND pending_expires_at <= ? RETURNING id, media_local_path", (NOW,)
+        "DELETE FROM memories WHERE status = 'pending' AND pending_expires_at <= ? RETURNING id, media_local_path",
+        (NOW,),
     ).fetchall()
-    connection.execute("DELETE FROM memories_fts WHERE memory_id IN (SELECT value FROM json_each(?))",
-                       (json.dumps([memory_id for memory_id, _ in expired]),))
+    connection.execute(
+        "DELETE FROM memories_fts WHERE memory_id IN (SELECT value FROM json_each(?))",
+        (json.dumps([memory_id for memory_id, _ in expired]),),
+    )
     connection.executemany(
         "INSERT INTO audit_log (entity_type, entity_id, action, actor, details, created_at) VALUES ('memory', ?, 'expired', ?, NULL, ?)",
         ((memory_id, ACTOR, NOW) for memory_id, _ in expired),
@@ -130,7 +171,10 @@ def expire_tags(database: str) -> None:
     ).fetchall()
     connection.executemany(
         "INSERT INTO audit_log (entity_type, entity_id, action, actor, details, created_at) VALUES ('memory', ?, 'expired', ?, ?, ?)",
-        ((memory_id, ACTOR, json.dumps({"tag": tag, "reason": "suggested_tag_expiry"}), NOW) for memory_id, tag in expired),
+        (
+            (memory_id, ACTOR, json.dumps({"tag": tag, "reason": "suggested_tag_expiry"}), NOW)
+            for memory_id, tag in expired
+        ),
     )
     connection.execute("COMMIT")
 
@@ -149,11 +193,23 @@ def requeue_events(database: str, redis_url: str) -> None:
         ((event_id, ACTOR, NOW) for event_id, _, _, _ in requeued),
     )
     connection.execute("COMMIT")
-    _xadd_all(redis_url, [
-        (f"event_reprompt:{event_id}:{NOW}", json.dumps({"user_id": user_id, "message_type": "event_reprompt",
-         "content": {"event_id": event_id, "description": description, "event_date": event_date}}, ensure_ascii=False))
-        for event_id, user_id, description, event_date in requeued
-    ])
+    _xadd_all(
+        redis_url,
+        [
+            (
+                f"event_reprompt:{event_id}:{NOW}",
+                json.dumps(
+                    {
+                        "user_id": user_id,
+                        "message_type": "event_reprompt",
+                        "content": {"event_id": event_id, "description": description, "event_date": event_date},
+                    },
+                    ensure_ascii=False,
+                ),
+            )
+            for event_id, user_id, description, event_date in requeued
+        ],
+    )
 
 
 def idle(database: str) -> None:
@@ -162,7 +218,10 @@ def idle(database: str) -> None:
     questions = [
         ("SELECT 1 FROM reminders WHERE fired = 0 AND fire_at <= ? LIMIT 1", NOW),
         ("SELECT 1 FROM memories WHERE status = 'pending' AND pending_expires_at <= ? LIMIT 1", NOW),
-        ("SELECT 1 FROM memory_tags WHERE status = 'suggested' AND suggested_at <= ? LIMIT 1", "2026-11-15T09:30:00.000Z"),
+        (
+            "SELECT 1 FROM memory_tags WHERE status = 'suggested' AND suggested_at <= ? LIMIT 1",
+            "2026-11-15T09:30:00.000Z",
+        ),
         ("SELECT 1 FROM events WHERE status = 'pending' AND pending_since <= ? LIMIT 1", "2026-11-21T09:30:00.000Z"),
     ]
     for sql, cutoff in questions:

@@ -34,11 +34,26 @@ class Redis:
             self.port = probe.getsockname()[1]
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(directory)], stdout=subprocess.DEVNULL,
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(directory),
+            ],
+            stdout=subprocess.DEVNULL,
         )
         for _ in range(100):
-            if subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True).stdout == b"PONG\n":
+            if (
+                subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True, check=False).stdout
+                == b"PONG\n"
+            ):
                 return
             time.sleep(0.05)
         raise RuntimeError("redis-server did not start")
@@ -102,10 +117,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000", help="due items per scenario (default 10000,100000)")
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (default 3)")
-    parser.add_argument("--idle", type=int, default=1_000_000, help="reminders and memories for the idle run (default 1000000)")
-    parser.add_argument("--one-at-a-time", type=int, default=10_000, help="due reminders for the hand-written comparison (default 10000: it commits each one)")
+    parser.add_argument(
+        "--idle", type=int, default=1_000_000, help="reminders and memories for the idle run (default 1000000)"
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(SCENARIOS),
+        help="comma-separated scenarios (default all: " + ", ".join(SCENARIOS) + ")",
+    )
+    parser.add_argument(
+        "--one-at-a-time",
+        type=int,
+        default=10_000,
+        help="due reminders for the hand-written comparison (default 10000: it commits each one)",
+    )
     options = parser.parse_args()
     sizes = [int(size) for size in options.sizes.split(",")]
+    chosen = options.only.split(",")
+    unknown = set(chosen) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenario: {', '.join(sorted(unknown))}")
 
     with tempfile.TemporaryDirectory(prefix="maintctl-bench-") as scratch:
         work = Path(scratch)
@@ -113,9 +144,11 @@ def main() -> None:
         rows = []
         try:
             for size in sizes:
-                rows += scenarios(work, size, options.runs, redis)
-            rows.append(one_at_a_time(work, options.one_at_a_time, redis))
-            rows.append(idle(work, options.idle, options.runs, redis))
+                rows += scenarios(work, size, options.runs, redis, chosen)
+            if "one-at-a-time" in chosen:
+                rows.append(one_at_a_time(work, options.one_at_a_time, redis))
+            if "idle" in chosen:
+                rows.append(idle(work, options.idle, options.runs, redis))
         finally:
             redis.stop()
     print(f"\n{os.cpu_count()} cores; medians of {options.runs} runs; whole processes, start-up included\n")
@@ -128,37 +161,84 @@ def main() -> None:
 
 def _row(name, size, ours, theirs, against, target, peak):
     ratio = ours / theirs
-    return [name, f"{size:,}", f"{ours:.2f} s", f"{theirs:.2f} s ({against})", f"{ratio:.2f}×", target, f"{peak:.0f} MiB"]
+    return [
+        name,
+        f"{size:,}",
+        f"{ours:.2f} s",
+        f"{theirs:.2f} s ({against})",
+        f"{ratio:.2f}×",
+        target,
+        f"{peak:.0f} MiB",
+    ]
 
 
-def scenarios(work: Path, size: int, count: int, redis: Redis) -> list[list[str]]:
-    made = []
+def fire_reminders(work: Path, size: int, count: int, redis: Redis) -> list[str]:
     template = work / f"reminders-{size}.db"
     build.reminders(template, size, size)
-    ours = runs(template, work, lambda db, _: maintctl("fire-reminders", "--db", str(db), "--redis-url", redis.url), count, redis)
+    ours = runs(
+        template,
+        work,
+        lambda db, _: maintctl("fire-reminders", "--db", str(db), "--redis-url", redis.url),
+        count,
+        redis,
+    )
     theirs = runs(template, work, lambda db, _: floor("fire", str(db), redis.url), count, redis)
-    made.append(_row("fire-reminders", size, ours[0], theirs[0], "floor", "≤ 1.5× floor, ≤ 100 MiB", ours[1]))
+    return _row("fire-reminders", size, ours[0], theirs[0], "floor", "≤ 1.5× floor, ≤ 100 MiB", ours[1])
 
+
+def expire_pending(work: Path, size: int, count: int, redis: Redis) -> list[str]:
     template = work / f"pending-{size}.db"
     build.pending(template, size, size)
-    files = lambda media: build.media_files(media, size)  # noqa: E731
-    ours = runs(template, work, lambda db, media: maintctl("expire-pending", "--db", str(db), "--media-dir", str(media)), count, redis, files)
+    files = lambda media: build.media_files(media, size)
+    ours = runs(
+        template,
+        work,
+        lambda db, media: maintctl("expire-pending", "--db", str(db), "--media-dir", str(media)),
+        count,
+        redis,
+        files,
+    )
     theirs = runs(template, work, lambda db, media: floor("expire-pending", str(db), str(media)), count, redis, files)
-    made.append(_row("expire-pending (with files)", size, ours[0], theirs[0], "floor", "≤ 2× floor", ours[1]))
+    return _row("expire-pending (with files)", size, ours[0], theirs[0], "floor", "≤ 2× floor", ours[1])
 
+
+def expire_tags(work: Path, size: int, count: int, redis: Redis) -> list[str]:
     template = work / f"tags-{size}.db"
     build.tags(template, size, size)
     ours = runs(template, work, lambda db, _: maintctl("expire-tags", "--db", str(db)), count, redis)
     theirs = runs(template, work, lambda db, _: floor("expire-tags", str(db)), count, redis)
-    made.append(_row("expire-tags", size, ours[0], theirs[0], "floor", "≤ 2× floor", ours[1]))
+    return _row("expire-tags", size, ours[0], theirs[0], "floor", "≤ 2× floor", ours[1])
 
+
+def requeue_events(work: Path, size: int, count: int, redis: Redis) -> list[str]:
     template = work / f"events-{size}.db"
     build.events(template, size, size)
-    ours = runs(template, work, lambda db, _: maintctl("requeue-events", "--db", str(db), "--redis-url", redis.url), count, redis)
+    ours = runs(
+        template,
+        work,
+        lambda db, _: maintctl("requeue-events", "--db", str(db), "--redis-url", redis.url),
+        count,
+        redis,
+    )
     theirs = runs(template, work, lambda db, _: floor("requeue-events", str(db), redis.url), count, redis)
-    made.append(_row("requeue-events", size, ours[0], theirs[0], "floor", "≤ 2× floor", ours[1]))
-    for scenario in made:
-        print(" | ".join(scenario), flush=True)
+    return _row("requeue-events", size, ours[0], theirs[0], "floor", "≤ 2× floor", ours[1])
+
+
+PER_SIZE = {
+    "fire-reminders": fire_reminders,
+    "expire-pending": expire_pending,
+    "expire-tags": expire_tags,
+    "requeue-events": requeue_events,
+}
+SCENARIOS = (*PER_SIZE, "one-at-a-time", "idle")
+
+
+def scenarios(work: Path, size: int, count: int, redis: Redis, chosen: list[str]) -> list[list[str]]:
+    made = []
+    for name, scenario in PER_SIZE.items():
+        if name in chosen:
+            made.append(scenario(work, size, count, redis))
+            print(" | ".join(made[-1]), flush=True)
     return made
 
 
@@ -166,9 +246,13 @@ def one_at_a_time(work: Path, size: int, redis: Redis) -> list[str]:
     template = work / f"reminders-{size}.db"
     if not template.exists():
         build.reminders(template, size, size)
-    ours = runs(template, work, lambda db, _: maintctl("fire-reminders", "--db", str(db), "--redis-url", redis.url), 1, redis)
+    ours = runs(
+        template, work, lambda db, _: maintctl("fire-reminders", "--db", str(db), "--redis-url", redis.url), 1, redis
+    )
     theirs = runs(template, work, lambda db, _: floor("fire_one_at_a_time", str(db), redis.url), 1, redis)
-    row = _row("fire-reminders vs one at a time", size, ours[0], theirs[0], "one at a time", "≤ 0.2× (5× faster)", ours[1])
+    row = _row(
+        "fire-reminders vs one at a time", size, ours[0], theirs[0], "one at a time", "≤ 0.2× (5× faster)", ours[1]
+    )
     print(" | ".join(row), flush=True)
     return row
 
@@ -176,7 +260,9 @@ def one_at_a_time(work: Path, size: int, redis: Redis) -> list[str]:
 def idle(work: Path, size: int, count: int, redis: Redis) -> list[str]:
     template = work / f"idle-{size}.db"
     build.idle(template, size)
-    ours = runs(template, work, lambda db, _: maintctl("run-all", "--db", str(db), "--redis-url", redis.url), count, redis)
+    ours = runs(
+        template, work, lambda db, _: maintctl("run-all", "--db", str(db), "--redis-url", redis.url), count, redis
+    )
     theirs = runs(template, work, lambda db, _: floor("idle", str(db)), count, redis)
     row = _row("run-all, nothing due", size, ours[0], theirs[0], "bare script", "≤ 8× bare script", ours[1])
     print(" | ".join(row), flush=True)
@@ -187,7 +273,13 @@ def growth(rows: list[list[str]], sizes: list[int]) -> None:
     if len(sizes) < 2:
         return
     print("\nGrowth (time per item, µs, by size):\n")
-    names = ["fire-reminders", "expire-pending (with files)", "expire-tags", "requeue-events"]
+    names = sorted(
+        {
+            row[0]
+            for row in rows
+            if row[0] in ("fire-reminders", "expire-pending (with files)", "expire-tags", "requeue-events")
+        }
+    )
     print("| scenario | " + " | ".join(f"{size:,}" for size in sizes) + " |")
     print("| --- |" + " ---: |" * len(sizes))
     for name in names:
