@@ -128,8 +128,8 @@ def main() -> None:
     parser.add_argument(
         "--one-at-a-time",
         type=int,
-        default=10_000,
-        help="due reminders for the hand-written comparison (default 10000: it commits each one)",
+        default=5_000,
+        help="due reminders for the hand-written comparison (default 5000: it commits each one)",
     )
     options = parser.parse_args()
     sizes = [int(size) for size in options.sizes.split(",")]
