@@ -33,10 +33,12 @@ class Connection(sqlite3.Connection):
     busy_timeout: float = 30.0
     stop: threading.Event = threading.Event()
 
-    def check_stop(self) -> None:
-        """Raise Stopped where the run has been asked to stop."""
+    def may_go_on(self) -> bool:
+        """Return True, or raise Stopped where the run has been asked to stop
+        (so that a loop can read `while connection.may_go_on() and ...`)."""
         if self.stop.is_set():
             raise Stopped("stopped by SIGTERM")
+        return True
 
 
 def open_database(
@@ -124,7 +126,7 @@ def _while_busy(connection: Connection, statement: str) -> None:
     the run is asked to stop meanwhile."""
     deadline = time.monotonic() + connection.busy_timeout
     while True:
-        connection.check_stop()
+        connection.may_go_on()
         try:
             connection.execute(statement)
             return

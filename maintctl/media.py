@@ -121,7 +121,7 @@ def delete_queued(connection: sqlite3.Connection, settings: Settings) -> Deleted
     if not table_exists(connection, "maintctl_media_deletions"):
         return Deleted(0, [])
     root = os.path.realpath(settings.media_dir) + os.sep
-    while not connection.check_stop() and (
+    while connection.may_go_on() and (
         batch := connection.execute(
             "SELECT id, memory_id, path FROM maintctl_media_deletions ORDER BY id LIMIT ?", (settings.batch_size,)
         ).fetchall()

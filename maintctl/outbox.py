@@ -108,7 +108,7 @@ def deliver(connection: sqlite3.Connection, settings: Settings) -> Delivery:
     ttl = max(1, int(settings.dedup_ttl.total_seconds()))
     delivered_at = timestamps.format_instant(settings.now)
     try:
-        while not connection.check_stop() and (
+        while connection.may_go_on() and (
             batch := connection.execute(
                 "SELECT id, msg_id, message FROM maintctl_outbox WHERE delivered_at IS NULL ORDER BY id LIMIT ?",
                 (settings.batch_size,),

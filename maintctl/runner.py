@@ -138,7 +138,7 @@ def _apply_in_batches(
     """Plan and apply a batch at a time, one transaction each, until nothing
     is due. A batch of which nothing could be changed (another run got there
     first) ends the pass, so that it always ends."""
-    while not connection.check_stop() and (items := action.plan(connection, settings, settings.batch_size)):
+    while connection.may_go_on() and (items := action.plan(connection, settings, settings.batch_size)):
         with transaction(connection):
             changed = action.apply(connection, items, settings)
         _add(result, action.tally(changed), changed)
