@@ -56,8 +56,9 @@ WaitOption = Annotated[
 
 
 def _fail(message: str) -> int:
+    """Print a usage or configuration error; return its exit status."""
     print(f"maintctl: error: {message}", file=sys.stderr)
-    return 2
+    return 2  # runner.EXIT_USAGE, without importing the runner for --help
 
 
 def _run(names: tuple[str, ...], flags: Flags) -> int:

@@ -53,8 +53,6 @@ class MediaDirectory:
             return Located(None)
         try:
             real, status = self._resolve(os.path.join(self.path, stored))  # an absolute stored path stays as it is
-        except FileNotFoundError:
-            return Located(None)  # already gone
         except (ValueError, OSError) as error:
             return Located(None, f"media path {stored!r} cannot be used ({error}); left alone")
         if not real.startswith(self.root + os.sep):
@@ -87,10 +85,6 @@ def _status(path: str, follow: bool = True) -> os.stat_result | None:
         return os.stat(path, follow_symlinks=follow)
     except FileNotFoundError:
         return None
-
-
-def ensure_table(connection: sqlite3.Connection) -> None:
-    connection.execute(TABLE_SQL)
 
 
 def queue(connection: sqlite3.Connection, files: Iterable[tuple[str, str]], settings: Settings) -> None:

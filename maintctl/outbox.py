@@ -66,10 +66,6 @@ class Delivery:
     already_sent: int = 0  # of those, found in the stream already (a retry)
 
 
-def ensure_table(connection: sqlite3.Connection) -> None:
-    connection.execute(TABLE_SQL)
-
-
 def queue(connection: sqlite3.Connection, notifications: Iterable[tuple[str, str]], settings: Settings) -> None:
     """Given (msg_id, message JSON) pairs, queue them (inside the caller's transaction)."""
     queued_at = timestamps.format_instant(settings.now)

@@ -155,6 +155,21 @@ class Core:
             fired,
         )
 
+    def due_reminders(self, count: int, recurring: bool = True) -> list[str]:
+        """Add `count` reminders due at NOW on one memory, every tenth recurring hourly
+        (unless not recurring); return their ids."""
+        self.memory("m1")
+        ids = [f"r{index:06d}" for index in range(count)]
+        self.insert_many(
+            "INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, recurrence_minutes, fired)"
+            " VALUES (?, 'm1', 1001, ?, ?, 0)",
+            [
+                (reminder_id, NOW, 60 if recurring and index % 10 == 0 else None)
+                for index, reminder_id in enumerate(ids)
+            ],
+        )
+        return ids
+
     def tag(self, memory_id="m1", tag="work", suggested_at=NOW, status="suggested"):
         if not self.sql("SELECT 1 FROM memories WHERE id = ?", memory_id):
             self.memory(memory_id)
@@ -233,6 +248,18 @@ class Result:
 
 
 CLEAN_ENV = {key: value for key, value in os.environ.items() if not key.startswith("MAINTCTL_") and key != "REDIS_URL"}
+
+
+def start_firing(core: Core, cwd: Path, *arguments: str, env: dict | None = None) -> subprocess.Popen:
+    """Start `maintctl fire-reminders` on the core database at NOW as its own process, and return it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "maintctl", "fire-reminders", "--db", str(core.path), "--now", NOW, *arguments],
+        env={**CLEAN_ENV, **(env or {})},
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.fixture

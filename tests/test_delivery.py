@@ -1,12 +1,9 @@
 """Notifications reach the stream once: Redis unset, unreachable, refusing,
 a retry after a run died between XADD and commit, two runs delivering at once."""
 
-import subprocess
-import sys
-
 import pytest
 import redis
-from conftest import CLEAN_ENV, NOW, RedisServer, free_port, stream_entries
+from conftest import NOW, RedisServer, free_port, start_firing, stream_entries
 
 from maintctl.outbox import DEDUP_PREFIX, SEND_ONCE_LUA
 
@@ -89,24 +86,18 @@ def test_a_retry_after_a_run_died_between_xadd_and_commit_adds_no_second_entry(m
     }
 
 
-def test_two_runs_delivering_the_same_backlog_at_once_add_each_entry_once(core, redis_url, tmp_path):
+def test_two_runs_delivering_the_same_backlog_at_once_add_each_entry_once(maintctl, core, redis_url, tmp_path):
     """Each run has a lock file of its own: as on a filesystem where locking does not work."""
-    core.memory("m1")
-    core.insert_many(
-        "INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, fired) VALUES (?, 'm1', 1001, ?, 0)",
-        [(f"r{index}", NOW) for index in range(3000)],
-    )
-    command = [sys.executable, "-m", "maintctl", "fire-reminders", "--db", str(core.path), "--now", NOW]
-    subprocess.run(command, env=CLEAN_ENV, cwd=tmp_path, check=True, capture_output=True)
-    env = {**CLEAN_ENV, "MAINTCTL_BATCH_SIZE": "200"}
+    core.due_reminders(3000, recurring=False)
+    assert maintctl("fire-reminders", "--db", core.path, "--now", NOW, "--quiet").code == 0  # queued, no Redis
 
     runs = [
-        subprocess.Popen(
-            [*command, "--redis-url", redis_url],
-            env={**env, "MAINTCTL_LOCK_FILE": str(tmp_path / f"lock{index}")},
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+        start_firing(
+            core,
+            tmp_path,
+            "--redis-url",
+            redis_url,
+            env={"MAINTCTL_BATCH_SIZE": "200", "MAINTCTL_LOCK_FILE": str(tmp_path / f"lock{index}")},
         )
         for index in range(2)
     ]

@@ -4,31 +4,9 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 
-from conftest import CLEAN_ENV, NOW
-
-
-def start(core, tmp_path, *extra, env=None):
-    command = [sys.executable, "-m", "maintctl", "fire-reminders", "--db", str(core.path), "--now", NOW, *extra]
-    return subprocess.Popen(
-        command,
-        env={**CLEAN_ENV, **(env or {})},
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def due_backlog(core, count):
-    core.memory("m1")
-    core.insert_many(
-        "INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, recurrence_minutes, fired)"
-        " VALUES (?, 'm1', 1001, ?, ?, 0)",
-        [(f"r{index:06d}", NOW, 60 if index % 10 == 0 else None) for index in range(count)],
-    )
+from conftest import NOW, start_firing
 
 
 def wait_for(condition, seconds=30):
@@ -51,8 +29,8 @@ def assert_each_change_has_its_audit_row_and_notification(core):
 
 
 def test_sigterm_mid_pass_finishes_the_batch_in_hand_and_exits_143(maintctl, core, tmp_path):
-    due_backlog(core, 40_000)
-    run = start(core, tmp_path, env={"MAINTCTL_BATCH_SIZE": "200"})
+    core.due_reminders(40_000)
+    run = start_firing(core, tmp_path, env={"MAINTCTL_BATCH_SIZE": "200"})
     wait_for(lambda: core.sql("SELECT count(*) FROM audit_log")[0][0] > 0)
 
     run.send_signal(signal.SIGTERM)
@@ -78,7 +56,7 @@ class TestAppHoldsTheWriteLock:
     def test_a_run_waits_for_it_and_then_succeeds(self, core, tmp_path):
         core.reminder("r1")
         holder = self.hold_write_lock(core)
-        run = start(core, tmp_path)
+        run = start_firing(core, tmp_path)
         time.sleep(1.0)
         assert run.poll() is None  # still waiting
         holder.execute("COMMIT")
@@ -105,7 +83,7 @@ class TestAppHoldsTheWriteLock:
     def test_sigterm_while_waiting_exits_at_once_having_changed_nothing(self, core, tmp_path):
         core.reminder("r1")
         holder = self.hold_write_lock(core)
-        run = start(core, tmp_path)
+        run = start_firing(core, tmp_path)
         time.sleep(1.0)
 
         run.send_signal(signal.SIGTERM)
@@ -128,7 +106,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_doubles_nothing(maintctl, c
     from conftest import stream_entries
 
     total = 30_000
-    due_backlog(core, total)
+    core.due_reminders(total)
     chance = random.Random(20261122)
     stream = redis.Redis.from_url(redis_url)
 
@@ -136,7 +114,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_doubles_nothing(maintctl, c
         return core.sql("SELECT count(*) FROM reminders WHERE fired = 1")[0][0]
 
     def kill_when(progress, target):
-        run = start(core, tmp_path, "--redis-url", redis_url, env={"MAINTCTL_BATCH_SIZE": "500"})
+        run = start_firing(core, tmp_path, "--redis-url", redis_url, env={"MAINTCTL_BATCH_SIZE": "500"})
         while run.poll() is None and progress() < target:
             time.sleep(0.001)
         time.sleep(chance.uniform(0, 0.02))

@@ -227,11 +227,7 @@ def test_a_reminder_whose_memory_is_gone_is_reported_not_fired(maintctl, core):
 
 
 def test_many_due_reminders_are_fired_across_batches(maintctl, core, redis_url):
-    core.memory("m1")
-    core.insert_many(
-        "INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, recurrence_minutes, fired) VALUES (?, 'm1', 1001, ?, ?, 0)",
-        [(f"r{index:04d}", NOW, 60 if index % 10 == 0 else None) for index in range(1234)],
-    )
+    core.due_reminders(1234)
 
     result = fire(maintctl, core, "--redis-url", redis_url, env={"MAINTCTL_BATCH_SIZE": "100"})
 
@@ -274,37 +270,17 @@ def test_dry_run_text_shows_each_reminder(maintctl, core):
 
 def test_concurrent_runs_past_the_lock_fire_each_reminder_once(core, redis_url, tmp_path):
     """Each run has a lock file of its own: as on a filesystem where locking does not work."""
-    import subprocess
-    import sys
+    from conftest import start_firing
 
-    from conftest import CLEAN_ENV
-
-    core.memory("m1")
-    core.insert_many(
-        "INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, recurrence_minutes, fired) VALUES (?, 'm1', 1001, ?, ?, 0)",
-        [(f"r{index}", NOW, 60 if index % 10 == 0 else None) for index in range(4000)],
-    )
-    command = [
-        sys.executable,
-        "-m",
-        "maintctl",
-        "fire-reminders",
-        "--db",
-        str(core.path),
-        "--now",
-        NOW,
-        "--redis-url",
-        redis_url,
-    ]
-    env = {**CLEAN_ENV, "MAINTCTL_BATCH_SIZE": "250"}
+    core.due_reminders(4000)
 
     runs = [
-        subprocess.Popen(
-            command,
-            env={**env, "MAINTCTL_LOCK_FILE": str(tmp_path / f"lock{index}")},
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+        start_firing(
+            core,
+            tmp_path,
+            "--redis-url",
+            redis_url,
+            env={"MAINTCTL_BATCH_SIZE": "250", "MAINTCTL_LOCK_FILE": str(tmp_path / f"lock{index}")},
         )
         for index in range(3)
     ]

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from conftest import CLEAN_ENV, NOW, stream_entries
+from conftest import CLEAN_ENV, NOW, start_firing, stream_entries
 
 
 def hold_lock(path):
@@ -116,29 +116,10 @@ def test_the_lock_file_can_be_named(maintctl, core, tmp_path):
 
 
 def test_six_concurrent_runs_on_ten_thousand_due_reminders(core, redis_url, tmp_path):
-    core.memory("m1")
-    core.insert_many(
-        "INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, recurrence_minutes, fired)"
-        " VALUES (?, 'm1', 1001, ?, ?, 0)",
-        [(f"r{index:05d}", NOW, 60 if index % 10 == 0 else None) for index in range(10_000)],
-    )
-    command = [
-        sys.executable,
-        "-m",
-        "maintctl",
-        "fire-reminders",
-        "--db",
-        str(core.path),
-        "--now",
-        NOW,
-        "--redis-url",
-        redis_url,
-    ]
-    env = {**CLEAN_ENV, "MAINTCTL_BATCH_SIZE": "500"}
+    reminder_ids = core.due_reminders(10_000)
 
     runs = [
-        subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        for _ in range(6)
+        start_firing(core, tmp_path, "--redis-url", redis_url, env={"MAINTCTL_BATCH_SIZE": "500"}) for _ in range(6)
     ]
     codes = [run.wait(timeout=120) for run in runs]
 
@@ -150,9 +131,7 @@ def test_six_concurrent_runs_on_ten_thousand_due_reminders(core, redis_url, tmp_
     ]
     entries = stream_entries(redis_url)
     assert len(entries) == 10_000
-    assert {entry["data"]["content"]["reminder_id"] for entry in entries} == {
-        f"r{index:05d}" for index in range(10_000)
-    }
+    assert {entry["data"]["content"]["reminder_id"] for entry in entries} == set(reminder_ids)
 
 
 def test_sigterm_while_waiting_for_the_lock_exits_at_once(core, tmp_path):

@@ -1,21 +1,15 @@
 """A real redis-server that dies, hangs or was never started: nothing lost, nothing doubled."""
 
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 import redis
-from conftest import CLEAN_ENV, NOW, RedisServer, stream_entries
+from conftest import NOW, RedisServer, start_firing, stream_entries
 
 
 def queue_backlog(maintctl, core, count):
-    core.memory("m1")
-    core.insert_many(
-        "INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, fired) VALUES (?, 'm1', 1001, ?, 0)",
-        [(f"r{index:06d}", NOW) for index in range(count)],
-    )
+    core.due_reminders(count, recurring=False)
     assert maintctl("fire-reminders", "--db", core.path, "--now", NOW, "--quiet").code == 0  # queued, no Redis
 
 
@@ -24,17 +18,6 @@ def assert_each_delivered_once(core, url, count):
     assert len(entries) == count
     assert len({entry["msg_id"] for entry in entries}) == count
     assert core.sql("SELECT count(*) FROM maintctl_outbox WHERE delivered_at IS NULL") == [(0,)]
-
-
-def start_delivery(core, tmp_path, url, **env):
-    return subprocess.Popen(
-        [sys.executable, "-m", "maintctl", "fire-reminders", "--db", str(core.path), "--now", NOW, "--redis-url", url],
-        env={**CLEAN_ENV, "MAINTCTL_BATCH_SIZE": "300", **env},
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def wait_for_entries(port):
@@ -54,7 +37,7 @@ def persistent_redis(tmp_path):
 
 def test_redis_killed_mid_delivery_and_restarted(maintctl, core, tmp_path, persistent_redis):
     queue_backlog(maintctl, core, 30_000)
-    delivery = start_delivery(core, tmp_path, persistent_redis.url)
+    delivery = start_firing(core, tmp_path, "--redis-url", persistent_redis.url, env={"MAINTCTL_BATCH_SIZE": "300"})
     wait_for_entries(persistent_redis.port)
     persistent_redis.process.kill()  # SIGKILL, mid-delivery
     persistent_redis.process.wait()
@@ -76,7 +59,13 @@ def test_a_redis_that_hangs_mid_delivery_times_out_and_the_next_run_delivers_eac
     server = RedisServer(tmp_path).start()
     try:
         queue_backlog(maintctl, core, 30_000)
-        delivery = start_delivery(core, tmp_path, server.url, MAINTCTL_REDIS_TIMEOUT="1s")
+        delivery = start_firing(
+            core,
+            tmp_path,
+            "--redis-url",
+            server.url,
+            env={"MAINTCTL_BATCH_SIZE": "300", "MAINTCTL_REDIS_TIMEOUT": "1s"},
+        )
         wait_for_entries(server.port)
         server.process.send_signal(signal.SIGSTOP)  # hangs mid-delivery: takes what it is sent, answers nothing
 
