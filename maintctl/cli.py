@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -61,12 +63,83 @@ def _fail(message: str) -> int:
     return 2  # runner.EXIT_USAGE, without importing the runner for --help
 
 
-def _run(names: tuple[str, ...], flags: Flags) -> int:
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Say more, on stderr, as the run goes.")]
+MaxItemsOption = Annotated[
+    int | None,
+    typer.Option("--max-items", metavar="N", help="Stop each action after N items; the rest wait.", show_default=False),
+]
+MaxSecondsOption = Annotated[
+    float | None,
+    typer.Option(
+        "--max-seconds",
+        metavar="S",
+        help="Begin no batch after S seconds (each action still does one); the rest wait.",
+        show_default=False,
+    ),
+]
+ForOption = Annotated[
+    str | None,
+    typer.Option(
+        "--for",
+        metavar="DURATION",
+        help="Repeat the passes for this long (such as 55s), holding the lock.",
+        show_default=False,
+    ),
+]
+EveryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--every", metavar="DURATION", help="With --for: begin a pass this often (such as 5s).", show_default=False
+    ),
+]
+ToOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--to",
+        metavar="DIR",
+        help="Where backups go (env MAINTCTL_BACKUP_DIR; default backups/ beside the database).",
+        show_default=False,
+    ),
+]
+KeepOption = Annotated[
+    int | None,
+    typer.Option(
+        "--keep",
+        metavar="N",
+        help="Keep the newest N backups (env MAINTCTL_BACKUP_KEEP; default 7).",
+        show_default=False,
+    ),
+]
+WithMediaOption = Annotated[bool, typer.Option("--with-media", help="Also copy the media directory.")]
+
+_COMMON = {
+    "db": (DbOption, None),
+    "redis_url": (RedisUrlOption, None),
+    "media_dir": (MediaDirOption, None),
+    "now": (NowOption, None),
+    "dry_run": (DryRunOption, False),
+    "json": (JsonOption, False),
+    "quiet": (QuietOption, False),
+    "wait": (WaitOption, None),
+    "verbose": (VerboseOption, False),
+}
+_LIMITS = {"max_items": (MaxItemsOption, None), "max_seconds": (MaxSecondsOption, None)}
+_REPEAT = {"run_for": (ForOption, None), "every": (EveryOption, None)}
+_BACKUP = {"backup_to": (ToOption, None), "keep": (KeepOption, None), "with_media": (WithMediaOption, False)}
+
+
+def _fail(message: str) -> int:
+    """Print a usage or configuration error; return its exit status."""
+    print(f"maintctl: error: {message}", file=sys.stderr)
+    return 2  # runner.EXIT_USAGE, without importing the runner for --help
+
+
+def _run(names: tuple[str, ...], flags: Flags, scheduled: bool) -> int:
     from maintctl import config, lock, report, runner
 
     try:
         settings = config.load(flags)
-        outcome = runner.run(list(names), settings)
+        outcome = runner.run(list(names), settings, scheduled)
     except ConfigError as error:
         return _fail(str(error))
     except lock.Busy as busy:
@@ -79,28 +152,31 @@ def _run(names: tuple[str, ...], flags: Flags) -> int:
     return outcome.exit_code
 
 
-def _acting_command(names: tuple[str, ...]):
-    def command(
-        db: DbOption = None,
-        redis_url: RedisUrlOption = None,
-        media_dir: MediaDirOption = None,
-        now: NowOption = None,
-        dry_run: DryRunOption = False,
-        json: JsonOption = False,
-        quiet: QuietOption = False,
-        wait: WaitOption = None,
-    ) -> None:
-        raise typer.Exit(_run(names, Flags(db, redis_url, media_dir, now, dry_run, json, quiet, wait)))
+def _acting_command(names: tuple[str, ...], options: dict, scheduled: bool = False):
+    """Return a command that runs the named actions, taking the given options
+    (name: (annotated type, default)) as Flags."""
 
+    def command(**given) -> None:
+        raise typer.Exit(_run(names, Flags(**given), scheduled))
+
+    command.__signature__ = inspect.Signature(
+        [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+            for name, (annotation, default) in options.items()
+        ]
+    )
     return command
 
 
-for _name in actions.ORDER:
-    app.command(_name, help=actions.SUMMARIES[_name])(_acting_command((_name,)))
+for _name in actions.HOUSEKEEPING + ("prune",):
+    app.command(_name, help=actions.SUMMARIES[_name])(_acting_command((_name,), _COMMON | _LIMITS))
+app.command("backup", help=actions.SUMMARIES["backup"])(_acting_command(("backup",), _COMMON | _BACKUP))
 app.command(
     "run-all",
-    help="Run every action in turn: " + ", ".join(actions.ORDER) + ". One action's failure does not stop the others.",
-)(_acting_command(actions.ORDER))
+    help="Run every action whose schedule says it is due, in turn: "
+    + ", ".join(actions.ORDER)
+    + ". Paused ones are skipped; one action's failure does not stop the others.",
+)(_acting_command(actions.ORDER, _COMMON | _LIMITS | _REPEAT | _BACKUP, scheduled=True))
 
 
 @app.command("init-db")
@@ -145,6 +221,165 @@ def init_db(
     if added is not None:
         rows = ", ".join(f"{count} {table}" for table, count in added.items())
         print(f"added demo data: {rows}; media files in {settings.media_dir / 'demo'}")
+
+
+ActionArgument = Annotated[str, typer.Argument(metavar="ACTION", help="One of: " + ", ".join(actions.ORDER) + ".")]
+
+
+@contextmanager
+def _opened(flags: Flags, read_only: bool):
+    """Yield the settings and a connection for a command that asks or tells
+    the database something; errors become a one-line message and exit 2 (or
+    1 for a database error)."""
+    from maintctl import config
+    from maintctl import db as database
+
+    try:
+        settings = config.load(flags)
+        connection = database.open_database(settings.db, read_only=read_only, busy_timeout=settings.busy_timeout)
+    except ConfigError as error:
+        raise typer.Exit(_fail(str(error))) from None
+    try:
+        yield settings, connection
+    except database.sqlite3.Error as error:
+        print(f"maintctl: error: {settings.db}: {error}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    except ValueError as error:  # a schedule that cannot be kept, say
+        raise typer.Exit(_fail(str(error))) from None
+    finally:
+        connection.close()
+
+
+def _known(action: str) -> str:
+    if action not in actions.ORDER:
+        raise typer.Exit(_fail(f"{action!r} is not an action (one of: {', '.join(actions.ORDER)})"))
+    return action
+
+
+@app.command("history")
+def history_command(
+    db: DbOption = None,
+    action: Annotated[str | None, typer.Option("--action", metavar="ACTION", help="Only this action's runs.")] = None,
+    limit: Annotated[int, typer.Option("--limit", metavar="N", help="How many runs, newest first.", min=1)] = 20,
+    json_output: JsonOption = False,
+) -> None:
+    """The recent runs, newest first: per action, when, how long, status, counts, error."""
+    from maintctl import history, views
+
+    if action is not None:
+        _known(action)
+    with _opened(Flags(db=db), read_only=True) as (_, connection):
+        views.history(history.recent(connection, action, limit), json_output)
+
+
+@app.command("stats")
+def stats_command(
+    db: DbOption = None,
+    since: Annotated[str, typer.Option("--since", metavar="DURATION", help="The period to look back over.")] = "7d",
+    now: NowOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Per action over a period: runs, success rate, average and p95 duration, items, last success and
+    failure; how late reminders fired."""
+    from maintctl import inspection, views
+    from maintctl.config import parse_duration
+
+    try:
+        period = parse_duration(since)
+    except ValueError as error:
+        raise typer.Exit(_fail(f"--since: {error}")) from None
+    with _opened(Flags(db=db, now=now), read_only=True) as (settings, connection):
+        views.stats(inspection.stats(connection, settings, period), json_output)
+
+
+@app.command("status")
+def status_command(db: DbOption = None, now: NowOption = None, json_output: JsonOption = False) -> None:
+    """Per action: paused, schedule, last run and success, items due now; notifications waiting; the lock.
+    Exits 1 when something needs attention (a failing action, notifications stuck past MAINTCTL_STUCK_AFTER)."""
+    from maintctl import inspection, views
+
+    with _opened(Flags(db=db, now=now), read_only=True) as (settings, connection):
+        document = inspection.status(connection, settings)
+    views.status(document, json_output)
+    raise typer.Exit(1 if document["attention"] else 0)
+
+
+@app.command("doctor")
+def doctor_command(
+    db: DbOption = None,
+    redis_url: RedisUrlOption = None,
+    media_dir: MediaDirOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Check the installation: configuration, database (quick_check, tables, indexes), directories, Redis.
+    One line per check; exits 1 when any fails."""
+    from maintctl import config, doctor, views
+
+    try:
+        settings = config.load(Flags(db=db, redis_url=redis_url, media_dir=media_dir))
+    except ConfigError as error:
+        raise typer.Exit(_fail(str(error))) from None
+    checks = doctor.run(settings)
+    views.doctor(checks, json_output)
+    raise typer.Exit(1 if any(check.state == "fail" for check in checks) else 0)
+
+
+@app.command("pause")
+def pause_command(
+    action: ActionArgument,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why; shown by status and run-all.")] = None,
+    db: DbOption = None,
+    now: NowOption = None,
+) -> None:
+    """Pause an action: run-all skips it (status skipped, with the reason); naming it still runs it."""
+    from maintctl import schedules
+
+    with _opened(Flags(db=db, now=now), read_only=False) as (settings, connection):
+        newly = schedules.pause(connection, _known(action), reason, settings.now)
+    print(f"{action}: paused" if newly else f"{action}: was paused already; reason updated")
+
+
+@app.command("resume")
+def resume_command(action: ActionArgument, db: DbOption = None) -> None:
+    """Resume a paused action."""
+    from maintctl import schedules
+
+    with _opened(Flags(db=db), read_only=False) as (_, connection):
+        resumed = schedules.resume(connection, _known(action))
+    print(f"{action}: resumed" if resumed else f"{action}: was not paused")
+
+
+@app.command("schedule")
+def schedule_command(
+    action: ActionArgument,
+    every: Annotated[
+        str | None, typer.Option("--every", metavar="DURATION", help="Run it this often (such as 1h).")
+    ] = None,
+    cron: Annotated[
+        str | None, typer.Option("--cron", metavar="EXPR", help="Run it at these times (such as '0 3 * * *').")
+    ] = None,
+    tz: Annotated[
+        str, typer.Option("--tz", metavar="ZONE", help="The time zone of --cron (such as Europe/Berlin).")
+    ] = "UTC",
+    default: Annotated[bool, typer.Option("--default", help="Back to the default schedule.")] = False,
+    db: DbOption = None,
+    now: NowOption = None,
+) -> None:
+    """Show or set when run-all runs an action. Defaults: the housekeeping actions every run, backup and prune
+    every day."""
+    from maintctl import schedules
+    from maintctl.config import parse_duration
+
+    try:
+        interval = parse_duration(every) if every is not None else None
+    except ValueError as error:
+        raise typer.Exit(_fail(f"--every: {error}")) from None
+    changing = every is not None or cron is not None or default
+    with _opened(Flags(db=db, now=now), read_only=not changing) as (settings, connection):
+        if changing:
+            schedules.set_schedule(connection, _known(action), interval, cron, tz, settings.now)
+        schedule = schedules.load_all(connection, (_known(action),))[action]
+    print(f"{action}: {schedule.describe()}" + (" (paused)" if schedule.paused else ""))
 
 
 def _version(value: bool) -> None:

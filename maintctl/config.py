@@ -39,6 +39,20 @@ class Settings:
     busy_timeout: float = 30.0
     lock_wait: float = 0.0
     lock_file: Path | None = None  # None: beside the database
+    verbose: bool = False
+    max_items: int | None = None  # per action and run
+    max_seconds: float | None = None  # per run: no batch is begun after it
+    run_for: float | None = None  # run-all --for: passes repeat within this many seconds
+    run_every: float | None = None  # run-all --every: a pass begins this often
+    backup_dir: Path | None = None  # by default backups/ beside the database
+    backup_keep: int = 7
+    backup_media: bool = False
+    history_keep: timedelta = timedelta(days=90)
+    outbox_keep: timedelta = timedelta(days=7)
+    ping_url: str | None = None
+    ping_timeout: float = 5.0
+    metrics_file: Path | None = None
+    stuck_after: timedelta = timedelta(minutes=15)  # status: queued notifications older than this need attention
 
     @property
     def redis_display(self) -> str:
@@ -58,6 +72,14 @@ class Flags:
     json: bool = False
     quiet: bool = False
     wait: float | None = None
+    verbose: bool = False
+    max_items: int | None = None
+    max_seconds: float | None = None
+    run_for: str | None = None
+    every: str | None = None
+    backup_to: Path | None = None
+    keep: int | None = None
+    with_media: bool = False
 
 
 class _Sources:
@@ -139,7 +161,71 @@ def load(flags: Flags, environ: Mapping[str, str] | None = None) -> Settings:
         busy_timeout=_seconds(sources, "MAINTCTL_BUSY_TIMEOUT", Settings.busy_timeout),
         lock_wait=_non_negative(flags.wait, "--wait"),
         lock_file=Path(lock_file) if (lock_file := sources.get("MAINTCTL_LOCK_FILE")[0]) else None,
+        verbose=flags.verbose,
+        max_items=_at_least_one(flags.max_items, "--max-items"),
+        max_seconds=_positive(flags.max_seconds, "--max-seconds"),
+        **_repeat(flags),
+        backup_dir=_path(pick(flags.backup_to, "--to", "MAINTCTL_BACKUP_DIR")[0]) or db.parent / "backups",
+        backup_keep=_at_least_one(flags.keep, "--keep") or _positive_int(sources, "MAINTCTL_BACKUP_KEEP", 7),
+        backup_media=flags.with_media or _yes(sources, "MAINTCTL_BACKUP_MEDIA"),
+        history_keep=_duration(sources, "MAINTCTL_HISTORY_KEEP", Settings.history_keep),
+        outbox_keep=_duration(sources, "MAINTCTL_OUTBOX_KEEP", Settings.outbox_keep),
+        ping_url=_ping_url(sources),
+        ping_timeout=_seconds(sources, "MAINTCTL_PING_TIMEOUT", Settings.ping_timeout),
+        metrics_file=_path(sources.get("MAINTCTL_METRICS_FILE")[0]),
+        stuck_after=_duration(sources, "MAINTCTL_STUCK_AFTER", Settings.stuck_after),
     )
+
+
+def _path(text: str | None) -> Path | None:
+    return Path(text).expanduser() if text else None
+
+
+def _at_least_one(number: int | None, source: str) -> int | None:
+    if number is not None and number < 1:
+        raise ConfigError(f"{source}: {number} is not a positive whole number")
+    return number
+
+
+def _positive(seconds: float | None, source: str) -> float | None:
+    if seconds is not None and not seconds > 0:
+        raise ConfigError(f"{source}: {seconds:g} is not a positive number of seconds")
+    return seconds
+
+
+def _yes(sources: _Sources, name: str) -> bool:
+    text, source = sources.get(name)
+    if text is None:
+        return False
+    if text.strip().lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise ConfigError(f"{source}: {text!r} is neither yes nor no")
+    return text.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _repeat(flags: Flags) -> dict[str, float | None]:
+    """Return run_for and run_every from run-all's --for and --every."""
+    if (flags.run_for is None) != (flags.every is None):
+        raise ConfigError("--for and --every go together (such as --for 55s --every 5s)")
+    if flags.run_for is None:
+        return {"run_for": None, "run_every": None}
+    if flags.dry_run:
+        raise ConfigError("--for repeats passes; a dry run is one pass: drop --for and --every")
+    values = {}
+    for name, text, key in (("--for", flags.run_for, "run_for"), ("--every", flags.every, "run_every")):
+        try:
+            values[key] = parse_duration(text).total_seconds()
+        except ValueError as error:
+            raise ConfigError(f"{name}: {error}") from None
+    return values
+
+
+def _ping_url(sources: _Sources) -> str | None:
+    url, source = sources.get("MAINTCTL_PING_URL")
+    if url is None:
+        return None
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise ConfigError(f"{source}: {redact_url(url)} is not an http:// or https:// URL")
+    return url.rstrip("/")
 
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

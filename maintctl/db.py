@@ -97,36 +97,30 @@ def create_database(path: Path) -> Connection:
 
 
 @contextmanager
-def transaction(connection: Connection) -> Iterator[Connection]:
+def transaction(connection: Connection, heed_stop: bool = True) -> Iterator[Connection]:
     """Run the block in one write transaction: all of it is committed, or on
     any exception none of it. Beginning and committing each wait up to the
     connection's busy_timeout for other processes' locks; a stop request
-    while waiting raises Stopped, with nothing of the block committed."""
-    _begin(connection)
+    while waiting raises Stopped, with nothing of the block committed (unless
+    heed_stop is False: the run's own record is written even as it stops)."""
+    _while_busy(connection, "BEGIN IMMEDIATE", heed_stop)
     try:
         yield connection
-        _commit(connection)
+        _while_busy(connection, "COMMIT", heed_stop)  # refused as busy, the transaction stays open: try again
     except BaseException:
         if connection.in_transaction:
             connection.execute("ROLLBACK")
         raise
 
 
-def _begin(connection: Connection) -> None:
-    _while_busy(connection, "BEGIN IMMEDIATE")
-
-
-def _commit(connection: Connection) -> None:
-    _while_busy(connection, "COMMIT")  # a COMMIT refused as busy leaves the transaction open, to try again
-
-
-def _while_busy(connection: Connection, statement: str) -> None:
+def _while_busy(connection: Connection, statement: str, heed_stop: bool) -> None:
     """Run the statement, trying again while another process holds the lock
     it needs, for up to the connection's busy_timeout; raise Stopped where
     the run is asked to stop meanwhile."""
     deadline = time.monotonic() + connection.busy_timeout
     while True:
-        connection.may_go_on()
+        if heed_stop:
+            connection.may_go_on()
         try:
             connection.execute(statement)
             return

@@ -62,3 +62,19 @@ def held(database: Path, path: Path, wait: float = 0.0, stop: threading.Event | 
 def _holder(descriptor: int) -> str:
     text = os.pread(descriptor, 32, 0).decode(errors="replace").strip()
     return f"pid {text}" if text.isdigit() else "pid unknown"
+
+
+def holder(path: Path) -> int | None:
+    """Given a lock file, return the pid of the process holding it, None
+    where none does (read from /proc/locks, so that asking never takes the
+    lock from a run that is about to start)."""
+    try:
+        inode = path.stat().st_ino
+        locks = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    for line in locks.splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5].rsplit(":", 1)[-1] == str(inode):
+            return int(fields[4])
+    return None

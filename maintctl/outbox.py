@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import unquote, urlsplit
 
 from maintctl import timestamps
@@ -83,6 +84,22 @@ def undelivered_count(connection: sqlite3.Connection) -> int:
     return count
 
 
+@dataclass
+class QueueState:
+    count: int = 0
+    oldest: datetime | None = None  # when the oldest undelivered one was queued
+
+
+def queue_state(connection: sqlite3.Connection) -> QueueState:
+    """Return how many notifications wait for delivery, and since when."""
+    if not table_exists(connection, "maintctl_outbox"):
+        return QueueState()
+    count, oldest = connection.execute(
+        "SELECT count(*), min(queued_at) FROM maintctl_outbox WHERE delivered_at IS NULL"
+    ).fetchone()
+    return QueueState(count, timestamps.from_canonical(oldest) if oldest else None)
+
+
 def deliver(connection: sqlite3.Connection, settings: Settings) -> Delivery:
     """Deliver every queued notification to the stream, oldest first, a batch
     per pipeline, marking each batch delivered in one transaction. Raise
@@ -125,13 +142,13 @@ def deliver(connection: sqlite3.Connection, settings: Settings) -> Delivery:
             delivery.delivered += len(batch)
             delivery.already_sent += sum(1 for entry in entries if entry.startswith("="))
     except redis.RedisError as error:
-        raise DeliveryError(_describe(error, settings)) from None
+        raise DeliveryError(describe_error(error, settings)) from None
     finally:
         client.close()
     return delivery
 
 
-def _describe(error: Exception, settings: Settings) -> str:
+def describe_error(error: Exception, settings: Settings) -> str:
     """Given a Redis error, return a one-line reason that never holds the password."""
     reason = " ".join(str(error).split()) or type(error).__name__
     password = urlsplit(settings.redis_url).password

@@ -30,6 +30,12 @@ def as_json(report: Report) -> dict:
         "dry_run": settings.dry_run,
         "actions": [_action_json(result) for result in report.actions],
     }
+    if report.run_id:
+        document["run_id"] = report.run_id
+    if settings.run_for:
+        document["passes"] = report.passes
+    if report.run_warnings:
+        document["warnings"] = report.run_warnings
     if notes.involved or notes.queued:
         document["notifications"] = {
             "stream": settings.stream,
@@ -52,7 +58,10 @@ def _action_json(result: ActionResult) -> dict:
         "error": result.error,
         "warnings": result.warnings,
         "notes": result.notes,
+        "duration_seconds": round(result.duration, 3),
     }
+    if result.reason:
+        item["reason"] = result.reason
     if result.planned is not None:
         item["planned"] = [planned.planned() for planned in result.planned]
     return item
@@ -89,8 +98,11 @@ def _summary_lines(report: Report) -> list[str]:
     if settings.dry_run:
         lines.append(f"dry run as of {timestamps.format_instant(settings.now)}: nothing was changed")
     width = max((len(result.action) for result in report.actions), default=0)
+    if report.passes > 1:
+        lines.append(f"{report.passes} passes")
     for result in report.actions:
-        lines.append(f"{result.action:<{width}}  {result.status:<6}  {_counts_text(result, settings.dry_run)}".rstrip())
+        done = f"({result.reason})" if result.status == "skipped" else _counts_text(result, settings.dry_run)
+        lines.append(f"{result.action:<{width}}  {result.status:<7}  {done}".rstrip())
         lines.extend(f"  {item.describe()}" for item in result.planned or ())
         lines.extend(f"  note: {note}" for note in result.notes)
     line = _notifications_line(report)
@@ -119,6 +131,11 @@ def _notifications_line(report: Report) -> str | None:
     if notes.already_sent:
         text += f" ({notes.already_sent} were in the stream already)"
     return text
+
+
+def plain_text(report: Report) -> str:
+    """Given a run's report, return it as the plain lines a terminal-less run prints (for a ping's body)."""
+    return "\n".join(_summary_lines(report) + _problem_lines(report)) + "\n"
 
 
 def _problem_lines(report: Report) -> list[str]:
@@ -150,9 +167,8 @@ def _show_rich(report: Report) -> None:
     table.add_column("would do" if settings.dry_run else "done")
     styles = {"ok": "green", "failed": "bold red", "skipped": "yellow"}
     for result in report.actions:
-        table.add_row(
-            result.action, f"[{styles[result.status]}]{result.status}[/]", _counts_text(result, settings.dry_run)
-        )
+        done = escape(result.reason or "") if result.status == "skipped" else _counts_text(result, settings.dry_run)
+        table.add_row(result.action, f"[{styles[result.status]}]{result.status}[/]", done)
         for item in result.planned or ():
             table.add_row("", "", f"[dim]{escape(item.describe())}[/]")
         for note in result.notes:

@@ -1,16 +1,20 @@
-"""One pass: open → for each action: plan → (show | apply in batches → after
-commit) → deliver notifications → report. Exceptions become exit codes here only."""
+"""One run: open → lock → passes (for each action: decide → plan → (show |
+apply in batches → after commit) → deliver notifications) → record history →
+metrics and pings → report. Exceptions become exit codes here only."""
 
 from __future__ import annotations
 
 import signal
 import sqlite3
+import sys
 import threading
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from types import ModuleType
 from typing import Any
 
-from maintctl import actions, lock, outbox
+from maintctl import actions, history, lock, outbox, schedules
 from maintctl.config import Settings
 from maintctl.db import SchemaError, Stopped, check_schema, open_database, transaction
 
@@ -26,6 +30,10 @@ class ActionResult:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     planned: list[Any] | None = None  # the items, in a dry run
+    reason: str | None = None  # why it was skipped
+    started: datetime | None = None
+    duration: float = 0.0
+    recorded: bool = True  # False for an action skipped only because its schedule says not yet
 
 
 @dataclass
@@ -44,6 +52,9 @@ class Report:
     actions: list[ActionResult] = field(default_factory=list)
     notifications: Notifications = field(default_factory=Notifications)
     stopped: bool = False  # by SIGTERM: the batch in hand was finished or rolled back, the rest left
+    run_id: str | None = None  # None in a dry run, which is not recorded
+    passes: int = 0
+    run_warnings: list[str] = field(default_factory=list)  # about the run itself: history, metrics, pings
 
     @property
     def exit_code(self) -> int:
@@ -54,14 +65,20 @@ class Report:
 
     @property
     def warnings(self) -> list[str]:
-        return [f"{result.action}: {warning}" for result in self.actions for warning in result.warnings]
+        return [f"{result.action}: {warning}" for result in self.actions for warning in result.warnings] + list(
+            self.run_warnings
+        )
+
+    def result_for(self, name: str) -> ActionResult | None:
+        return next((result for result in self.actions if result.action == name), None)
 
 
-def run(names: list[str], settings: Settings) -> Report:
-    """Given the actions to run, in order, run each once (each isolated from
-    the others' failures) and return what happened. Raises ConfigError when
-    the database cannot be used at all, lock.Busy when another run holds it
-    (a dry run changes nothing, and takes no lock)."""
+def run(names: list[str], settings: Settings, scheduled: bool = False) -> Report:
+    """Given the actions to run, in order, run each (each isolated from the
+    others' failures) and return what happened. `scheduled` (run-all) heeds
+    pauses and schedules; an action named on its own runs even when paused.
+    Raises ConfigError when the database cannot be used at all, lock.Busy
+    when another run holds it (a dry run changes nothing, and takes no lock)."""
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -70,52 +87,207 @@ def run(names: list[str], settings: Settings) -> Report:
         )
         try:
             if settings.dry_run:
-                return _run_actions(connection, names, settings)
+                report = Report(settings)
+                _one_pass(connection, names, settings, scheduled, report, None)
+                report.passes = 1
+                report.notifications.queued = _undelivered(connection)
+                return report
             lock_file = settings.lock_file or lock.default_path(settings.db)
             with lock.held(settings.db, lock_file, settings.lock_wait, stop):
-                return _run_actions(connection, names, settings)
+                return _run_locked(connection, names, settings, scheduled)
         finally:
             connection.close()
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _run_actions(connection: sqlite3.Connection, names: list[str], settings: Settings) -> Report:
-    report = Report(settings)
-    for name in names:
-        action = actions.load(name)
-        if connection.stop.is_set():
-            report.actions.append(
-                ActionResult(
-                    name, dict.fromkeys(action.COUNTS, 0), "skipped", notes=["stopped by SIGTERM before it began"]
-                )
-            )
-            continue
-        result = _run_action(connection, action, settings)
-        report.actions.append(result)
-        if action.NOTIFIES:
-            report.notifications.involved = True
-            if settings.dry_run:
-                report.notifications.would_queue += len(result.planned or ())
-            else:
-                _deliver(connection, settings, report.notifications)
-    report.notifications.queued = _undelivered(connection)
+def _run_locked(connection: sqlite3.Connection, names: list[str], settings: Settings, scheduled: bool) -> Report:
+    import uuid
+
+    from maintctl import pings
+
+    report = Report(settings, run_id=str(uuid.uuid4()))
+    ping = pings.Pinger(settings, report.run_id) if settings.ping_url else None
+    if ping:
+        report.run_warnings.extend(ping.started())
+    began = time.monotonic()
+    deadline = began + settings.max_seconds if settings.max_seconds else None
+    while True:
+        elapsed = timedelta(seconds=time.monotonic() - began)
+        pass_settings = replace(settings, now=settings.now + elapsed) if report.passes else settings
+        _one_pass(connection, names, pass_settings, scheduled, report, deadline)
+        report.passes += 1
+        if not settings.run_for or connection.stop.is_set():
+            break
+        next_start = began + report.passes * settings.run_every
+        if next_start >= began + settings.run_for or (deadline and next_start >= deadline):
+            break
+        if connection.stop.wait(max(0.0, next_start - time.monotonic())):
+            break
     report.stopped = connection.stop.is_set()
+    report.notifications.queued = _undelivered(connection)
+    _record(connection, report)
+    if settings.metrics_file:
+        from maintctl import metrics
+
+        report.run_warnings.extend(metrics.write(connection, settings))
+    if ping:
+        report.run_warnings.extend(ping.finished(report))
     return report
 
 
-def _run_action(connection: sqlite3.Connection, action: ModuleType, settings: Settings) -> ActionResult:
-    result = ActionResult(action.NAME, counts=dict.fromkeys(action.COUNTS, 0))
+def _one_pass(
+    connection: sqlite3.Connection,
+    names: list[str],
+    settings: Settings,
+    scheduled: bool,
+    report: Report,
+    deadline: float | None,
+) -> None:
+    kept = _schedules(connection, names, report)
+    for name in names:
+        action = actions.load(name)
+        this_pass = ActionResult(name, dict.fromkeys(action.COUNTS, 0), started=settings.now)
+        skip = _reason_to_skip(connection, kept[name], settings, scheduled, report)
+        if skip is None and kept[name].paused:
+            this_pass.notes.append(f"{_paused_text(kept[name])}; run anyway, as it was named")
+        if skip is not None:
+            this_pass.status, this_pass.reason, this_pass.recorded = "skipped", skip[0], skip[1]
+        else:
+            clock = time.monotonic()
+            _run_action(connection, action, settings, this_pass, deadline)
+            this_pass.duration = time.monotonic() - clock
+            if action.NOTIFIES:
+                report.notifications.involved = True
+                if settings.dry_run:
+                    report.notifications.would_queue += len(this_pass.planned or ())
+                else:
+                    _deliver(connection, settings, report.notifications)
+        _merge(report, this_pass)
+
+
+def _schedules(connection: sqlite3.Connection, names: list[str], report: Report) -> dict[str, schedules.Schedule]:
+    try:
+        return schedules.load_all(connection, tuple(names))
+    except (sqlite3.Error, ValueError) as error:
+        report.run_warnings.append(f"schedules could not be read ({error}); every action runs")
+        return {name: schedules.Schedule(name) for name in names}
+
+
+def _reason_to_skip(
+    connection: sqlite3.Connection,
+    schedule: schedules.Schedule,
+    settings: Settings,
+    scheduled: bool,
+    report: Report,
+) -> tuple[str, bool] | None:
+    """Return why the action is not run in this pass, and whether that goes
+    into its history; None to run it."""
+    if connection.stop.is_set():
+        return "stopped by SIGTERM before it began", True
+    if not scheduled:
+        return None
+    if schedule.paused:
+        return _paused_text(schedule), True
+    ran = report.result_for(schedule.action)
+    last = ran.started if ran and ran.status != "skipped" else _last_started(connection, schedule.action)
+    try:
+        if schedule.due(last, settings.now):
+            return None
+        due_from = schedule.next_after(last)
+    except schedules.ScheduleError as error:
+        return f"its schedule cannot be kept: {error}", True
+    return f"not due: {schedule.describe()}, due from {_format(due_from)}", False
+
+
+def _last_started(connection: sqlite3.Connection, name: str) -> datetime | None:
+    from maintctl import timestamps
+
+    last = history.last(connection, name)
+    return timestamps.from_canonical(last.started_at) if last else None
+
+
+def _paused_text(schedule: schedules.Schedule) -> str:
+    text = f"paused since {schedule.paused_at}"
+    return text + (f": {schedule.paused_reason}" if schedule.paused_reason else "")
+
+
+def _format(instant: datetime | None) -> str:
+    from maintctl import timestamps
+
+    return timestamps.format_instant(instant) if instant else "now"
+
+
+def _merge(report: Report, this_pass: ActionResult) -> None:
+    """Add one pass's result to the run's result for that action."""
+    total = report.result_for(this_pass.action)
+    if total is None:
+        report.actions.append(this_pass)
+        return
+    if total.status == "skipped" and this_pass.status != "skipped":
+        total.status, total.reason, total.started, total.recorded = "ok", None, this_pass.started, True
+    if this_pass.status == "failed":
+        total.status, total.error = "failed", total.error or this_pass.error
+    for name, count in this_pass.counts.items():
+        total.counts[name] = total.counts.get(name, 0) + count
+    total.duration += this_pass.duration
+    total.warnings.extend(warning for warning in this_pass.warnings if warning not in total.warnings)
+    total.notes.extend(note for note in this_pass.notes if note not in total.notes)
+
+
+def _record(connection: sqlite3.Connection, report: Report) -> None:
+    """Write the run's history rows; a failure to is a warning, never the run's failure."""
+    runs = [
+        history.new_run(
+            report.run_id,
+            result.action,
+            result.started or report.settings.now,
+            result.duration,
+            result.status,
+            reason=result.reason or ("; ".join(result.notes) or None),
+            counts=result.counts,
+            error=result.error,
+        )
+        for result in report.actions
+        if result.recorded
+    ]
+    damaged = next((result.error for result in report.actions if _damaged(result.error)), None)
+    if damaged:
+        report.run_warnings.append("run history not recorded: the database is damaged, and is left as it is")
+        return
+    if connection.stop.is_set():  # a stopped run waits a moment for the lock, not the whole busy timeout
+        connection.busy_timeout = min(connection.busy_timeout, 1.0)
+    try:
+        history.record(connection, runs)
+    except sqlite3.Error as error:
+        report.run_warnings.append(f"run history not recorded: {error}")
+
+
+def _damaged(error: str | None) -> bool:
+    return error is not None and ("malformed" in error or "not a database" in error)
+
+
+def _run_action(
+    connection: sqlite3.Connection,
+    action: ModuleType,
+    settings: Settings,
+    result: ActionResult,
+    deadline: float | None,
+) -> None:
     try:
         check_schema(connection, action.REQUIRES)
         result.warnings.extend(action.problems(connection, settings))
-        if settings.dry_run:
-            result.planned = action.plan(connection, settings, None)
+        if hasattr(action, "perform"):
+            steps = action.perform(connection, settings)
+            result.planned = steps if settings.dry_run else None
+            _add(result, action.tally(steps), steps)
+        elif settings.dry_run:
+            result.planned = action.plan(connection, settings, settings.max_items)
             _add(result, action.tally(result.planned), result.planned)
         else:
             for table_sql in action.OWN_TABLES:
                 connection.execute(table_sql)
-            _apply_in_batches(connection, action, settings, result)
+            _apply_in_batches(connection, action, settings, result, deadline)
     except Stopped:
         result.notes.append("stopped by SIGTERM: the batches done are kept, the rest is left for the next run")
     except Exception as error:  # noqa: BLE001 - one action's failure, a bug included, never stops the others
@@ -129,23 +301,52 @@ def _run_action(connection: sqlite3.Connection, action: ModuleType, settings: Se
             pass  # what is left stays queued for the next run
         except Exception as error:  # noqa: BLE001 - reported as the action's failure
             result.status, result.error = "failed", result.error or _describe(error)
-    return result
 
 
 def _apply_in_batches(
-    connection: sqlite3.Connection, action: ModuleType, settings: Settings, result: ActionResult
+    connection: sqlite3.Connection,
+    action: ModuleType,
+    settings: Settings,
+    result: ActionResult,
+    deadline: float | None,
 ) -> None:
     """Plan and apply a batch at a time, one transaction each, until nothing
-    is due. A batch of which nothing could be changed (another run got there
-    first) ends the pass, so that it always ends."""
-    while connection.may_go_on() and (items := action.plan(connection, settings, settings.batch_size)):
+    is due, --max-items are done or --max-seconds are spent (each action
+    does at least one batch, so that none is starved). A batch of which
+    nothing could be changed (another run got there first) ends the pass, so
+    that it always ends."""
+    done, limit_reached = 0, None
+    while connection.may_go_on():
+        size = (
+            settings.batch_size if settings.max_items is None else min(settings.batch_size, settings.max_items - done)
+        )
+        if size <= 0:
+            limit_reached = f"--max-items {settings.max_items}"
+            break
+        if done and deadline is not None and time.monotonic() >= deadline:
+            limit_reached = f"--max-seconds {settings.max_seconds:g}"
+            break
+        items = action.plan(connection, settings, size)
+        if not items:
+            break
+        clock = time.monotonic()
         with transaction(connection):
             changed = action.apply(connection, items, settings)
         _add(result, action.tally(changed), changed)
+        done += len(changed) or len(items)
+        _say(settings, f"{action.NAME}: {len(changed)} in a batch, {time.monotonic() - clock:.2f} s")
         if len(changed) < len(items):
             result.notes.append(f"{len(items) - len(changed)} changed by another process meanwhile; left as they were")
-        if not changed or len(items) < settings.batch_size:
+        if not changed or len(items) < size:
             break
+    if limit_reached and action.plan(connection, settings, 1):
+        result.notes.append(f"stopped at {limit_reached}: more are due, left for the next run")
+
+
+def _say(settings: Settings, message: str) -> None:
+    """With -v, tell stderr how the run goes."""
+    if settings.verbose:
+        print(f"maintctl: {message}", file=sys.stderr, flush=True)
 
 
 def _add(result: ActionResult, counts: dict[str, int], items: list[Any]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from maintctl import actions, outbox
+from maintctl import actions, history, outbox, schedules
 from maintctl.db import transaction
 
 APP_TABLES = (
@@ -80,9 +80,15 @@ def init_db(connection: sqlite3.Connection) -> list[str]:
     with transaction(connection):
         for statement in APP_TABLES:
             connection.execute(statement)
-        for statement in {sql for module in modules for sql in module.OWN_TABLES} | {outbox.TABLE_SQL}:
+        for statement in {sql for module in modules for sql in module.OWN_TABLES} | {
+            outbox.TABLE_SQL,
+            history.TABLE_SQL,
+            schedules.TABLE_SQL,
+        }:
             connection.execute(statement)
-        for statement in [sql for module in modules for sql in module.INDEXES] + list(outbox.INDEXES):
+        for statement in (
+            [sql for module in modules for sql in module.INDEXES] + list(outbox.INDEXES) + list(history.INDEXES)
+        ):
             connection.execute(statement)
         for (table, column), index in _CHILD_KEY_INDEXES.items():
             if not _leading_index_exists(connection, table, column):

@@ -211,6 +211,15 @@ class Core:
     def outbox(self):
         return self.sql("SELECT msg_id, message, delivered_at FROM maintctl_outbox ORDER BY id")
 
+    def data_digest(self) -> str:
+        """The rows of every table but maintctl's run history, hashed: equal
+        digests mean a run changed nothing but recorded itself."""
+        tables = self.sql(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name != 'maintctl_runs' ORDER BY name"
+        )
+        rows = {name: sorted(map(repr, self.sql(f'SELECT * FROM "{name}"'))) for (name,) in tables}
+        return hashlib.sha256(repr(rows).encode()).hexdigest()
+
     def digest(self) -> str:
         """The database file's bytes, hashed: equal digests mean not a byte changed."""
         self.connection.close()

@@ -6,7 +6,7 @@ import os
 import pytest
 from conftest import NOW
 
-ACTING = ["fire-reminders", "expire-pending", "expire-tags", "requeue-events", "run-all"]
+ACTING = ["fire-reminders", "expire-pending", "expire-tags", "requeue-events", "prune", "backup", "run-all"]
 
 
 def some_work(core):
@@ -14,6 +14,10 @@ def some_work(core):
     core.memory("m9", status="pending", expires="2026-11-01T00:00:00.000Z", media="x.jpg")
     core.tag("m1", "stale", suggested_at="2026-11-01T00:00:00.000Z")
     core.event("e1", pending_since="2026-11-01T00:00:00.000Z")
+    core.sql(
+        "INSERT INTO maintctl_outbox (msg_id, message, queued_at, delivered_at)"
+        " VALUES ('old', '{}', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:01.000Z')"
+    )
 
 
 class TestBadInput:
@@ -142,7 +146,9 @@ class TestOutput:
         assert lines[1].split()[:2] == ["expire-pending", "ok"]
         assert lines[2].split() == ["expire-tags", "ok", "expired", "1"]
         assert lines[3].split() == ["requeue-events", "ok", "requeued", "1"]
-        assert "2 queued, not delivered" in lines[4]
+        assert lines[4].split() == ["prune", "ok", "runs", "deleted", "0,", "notifications", "deleted", "1"]
+        assert lines[5].split() == ["backup", "ok", "written", "1,", "deleted", "0"]
+        assert "2 queued, not delivered" in lines[6]
 
     def test_json_is_one_document_with_an_entry_per_action(self, maintctl, core):
         some_work(core)
@@ -155,6 +161,8 @@ class TestOutput:
             ("expire-pending", "ok"),
             ("expire-tags", "ok"),
             ("requeue-events", "ok"),
+            ("prune", "ok"),
+            ("backup", "ok"),
         ]
         assert document["actions"][0]["counts"] == {"fired": 1, "created": 1}
         assert document["actions"][1]["counts"] == {"expired": 1, "files_deleted": 0}
@@ -211,6 +219,7 @@ class TestDryRun:
         assert core.digest() == before
         assert (core.path.parent / "media" / "x.jpg").exists()
         assert not (core.path.parent / "core.db-journal").exists()
+        assert not (core.path.parent / "backups").exists()
         for action in result.json()["actions"]:
             assert action["planned"], action
             assert all("id" in item for item in action["planned"])
@@ -242,6 +251,8 @@ class TestRunAllIsolation:
             "expire-pending": "ok",
             "expire-tags": "ok",
             "requeue-events": "ok",
+            "prune": "ok",
+            "backup": "ok",
         }
         assert "reminders are frozen" in result.action("fire-reminders")["error"]
         assert core.sql("SELECT fired FROM reminders") == [(0,)]

@@ -217,12 +217,12 @@ class TestMedia:
 def test_a_second_run_changes_nothing(maintctl, core):
     core.memory("m1", status="pending", expires=NOW)
     expire(maintctl, core)
-    before = core.digest()
+    before = core.data_digest()
 
     result = expire(maintctl, core)
 
     assert result.action("expire-pending")["counts"] == {"expired": 0, "files_deleted": 0}
-    assert core.digest() == before
+    assert core.data_digest() == before
 
 
 def test_missing_search_index_fails_the_action_by_name_and_changes_nothing(maintctl, core):

@@ -81,9 +81,9 @@ def test_dry_run_lists_memory_and_tag_and_changes_nothing(maintctl, core):
 def test_a_second_run_changes_nothing(maintctl, core):
     core.tag("m1", "old", suggested_at="2026-11-01T00:00:00.000Z")
     expire_tags(maintctl, core)
-    before = core.digest()
+    before = core.data_digest()
 
     result = expire_tags(maintctl, core)
 
     assert result.action("expire-tags")["counts"] == {"expired": 0}
-    assert core.digest() == before
+    assert core.data_digest() == before

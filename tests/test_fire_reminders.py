@@ -64,14 +64,14 @@ def test_a_second_run_changes_nothing(maintctl, core, redis_url):
     core.reminder("r1", recurrence=60)
     core.reminder("r2", fire_at="2026-11-22T09:00:00.000Z")
     first = fire(maintctl, core, "--redis-url", redis_url)
-    snapshot = core.digest()
+    snapshot = core.data_digest()
 
     second = fire(maintctl, core, "--redis-url", redis_url)
 
     assert first.action("fire-reminders")["counts"] == {"fired": 2, "created": 1}
     assert second.code == 0
     assert second.action("fire-reminders")["counts"] == {"fired": 0, "created": 0}
-    assert core.digest() == snapshot
+    assert core.data_digest() == snapshot
     assert len(stream_entries(redis_url)) == 2
 
 

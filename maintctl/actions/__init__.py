@@ -12,7 +12,11 @@
 - tally(items) -> counts; problems(connection, settings) -> warnings about
   rows that are due but cannot be acted on;
 - optionally after_commit(connection, settings) -> (counts, warnings): the
-  side effects outside the database, done once the changes have committed.
+  side effects outside the database, done once the changes have committed;
+- count_due(connection, settings) -> how many items are due now (for status).
+
+backup is the one that does not work in batches: it has perform(connection,
+settings) -> steps instead of plan and apply.
 """
 
 from __future__ import annotations
@@ -28,8 +32,11 @@ SUMMARIES = {
     "expire-pending": "Expire pending uploads past their deadline and delete their media files.",
     "expire-tags": "Delete suggested tags nobody confirmed in time (MAINTCTL_TAG_EXPIRY, default 7d).",
     "requeue-events": "Re-prompt users about pending events they never answered (MAINTCTL_REPROMPT_AFTER, default 24h).",
+    "prune": "Drop maintctl's run history older than 90 days and delivered notifications older than 7 days.",
+    "backup": "Take a consistent, checked copy of the database; keep the newest --keep (default 7).",
 }
 ORDER = tuple(SUMMARIES)  # the order run-all runs them in
+HOUSEKEEPING = ORDER[:4]  # run-all runs these every time by default; backup and prune daily
 
 # Problems are listed up to this many per action and run; the rest are counted.
 PROBLEMS_LISTED = 100

@@ -134,3 +134,8 @@ def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
             _UNREADABLE, timestamps.due_bounds(settings.now, PROBLEMS_LISTED)
         )
     ]
+
+
+def count_due(connection: sqlite3.Connection, settings: Settings) -> int:
+    """Return how many items are due now."""
+    return connection.execute(f"SELECT count(*) FROM ({_DUE})", timestamps.due_bounds(settings.now)).fetchone()[0]

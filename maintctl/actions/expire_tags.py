@@ -93,3 +93,8 @@ def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
             _UNREADABLE, _cutoff_bounds(settings, PROBLEMS_LISTED)
         )
     ]
+
+
+def count_due(connection: sqlite3.Connection, settings: Settings) -> int:
+    """Return how many items are due now."""
+    return connection.execute(f"SELECT count(*) FROM ({_DUE})", _cutoff_bounds(settings, None)).fetchone()[0]

@@ -193,3 +193,8 @@ def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
         else:
             found.append(f"reminder {reminder_id}: its memory {memory_id} is gone; not fired")
     return found
+
+
+def count_due(connection: sqlite3.Connection, settings: Settings) -> int:
+    """Return how many items are due now."""
+    return connection.execute(f"SELECT count(*) FROM ({_DUE})", timestamps.due_bounds(settings.now)).fetchone()[0]

@@ -109,3 +109,8 @@ def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
         f"event {event_id}: pending_since {pending_since!r} names no instant; not re-prompted"
         for event_id, pending_since in connection.execute(_UNREADABLE, _cutoff_bounds(settings, PROBLEMS_LISTED))
     ]
+
+
+def count_due(connection: sqlite3.Connection, settings: Settings) -> int:
+    """Return how many items are due now."""
+    return connection.execute(f"SELECT count(*) FROM ({_DUE})", _cutoff_bounds(settings, None)).fetchone()[0]

@@ -1,0 +1,165 @@
+"""backup: a consistent online copy of the database, taken with SQLite's
+backup API while the app goes on writing, checked with PRAGMA
+integrity_check before it counts, written under a temporary name and renamed;
+named by its UTC time (`<db name>-20261122T030000Z.sqlite3`) in the backup
+directory (--to, MAINTCTL_BACKUP_DIR; default backups/ beside the database).
+The newest --keep (MAINTCTL_BACKUP_KEEP, default 7) are kept; older ones are
+deleted only once the new one has been checked, so a failed backup never
+costs a good one. --with-media also copies the media directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from maintctl.config import Settings
+
+NAME = "backup"
+REQUIRES: dict[str, tuple[str, ...]] = {}
+INDEXES = ()
+COUNTS = ("written", "deleted")
+NOTIFIES = False
+OWN_TABLES = ()
+
+
+class BackupFailed(Exception):
+    """The copy could not be made or did not check out; older backups are untouched."""
+
+
+@dataclass(slots=True)
+class Step:
+    kind: str  # written | deleted
+    path: Path
+    size: int
+    warning: str | None = None
+
+    def planned(self) -> dict:
+        return {"id": self.path.name, "step": self.kind, "path": str(self.path), "bytes": self.size}
+
+    def describe(self) -> str:
+        verb = {"written": "write", "deleted": "delete"}[self.kind]
+        return f"{verb} {self.path} ({self.size:,} bytes)"
+
+
+def _pattern(settings: Settings) -> re.Pattern:
+    return re.compile(re.escape(settings.db.stem) + r"-(\d{8}T\d{6}Z)(?:-(\d+))?\.sqlite3")
+
+
+def _name(settings: Settings) -> str:
+    stamp = settings.now.strftime("%Y%m%dT%H%M%SZ")
+    name, number = f"{settings.db.stem}-{stamp}.sqlite3", 1
+    while (settings.backup_dir / name).exists():
+        number += 1
+        name = f"{settings.db.stem}-{stamp}-{number}.sqlite3"
+    return name
+
+
+def _media_copy(backup: Path) -> Path:
+    """Given a backup file, return where its copy of the media directory goes."""
+    return backup.with_suffix(".media")
+
+
+def _partial(path: Path) -> Path:
+    return path.with_name(f".{path.name}.partial")
+
+
+def existing(settings: Settings) -> list[Path]:
+    """Return this database's backups in the backup directory, oldest first."""
+    if not settings.backup_dir.is_dir():
+        return []
+    pattern = _pattern(settings)
+    found = [(match, path) for path in settings.backup_dir.iterdir() if (match := pattern.fullmatch(path.name))]
+    return [path for match, path in sorted(found, key=lambda pair: (pair[0][1], int(pair[0][2] or 1)))]
+
+
+def perform(connection: sqlite3.Connection, settings: Settings) -> list[Step]:
+    """Take the backup (in a dry run: say what it would be) and drop the
+    ones past --keep; return the steps."""
+    target = settings.backup_dir / _name(settings)
+    if settings.dry_run:
+        size = settings.db.stat().st_size
+        return [Step("written", target, size), *_past_keep(existing(settings) + [target], settings)]
+    settings.backup_dir.mkdir(parents=True, exist_ok=True)
+    _remove_partials(settings)
+    partial, partial_media = _partial(target), _partial(_media_copy(target))
+    try:
+        _copy_database(connection, partial)
+        if settings.backup_media:
+            _copy_media(settings, partial_media)
+            os.replace(partial_media, _media_copy(target))
+        _sync(partial)
+        os.replace(partial, target)
+        _sync(settings.backup_dir)
+    except BaseException:
+        _discard(partial)
+        _discard(partial_media)
+        _discard(_media_copy(target))
+        raise
+    written = Step("written", target, target.stat().st_size)
+    deleted = _past_keep(existing(settings), settings)
+    for step in deleted:
+        _discard(step.path)
+        _discard(_media_copy(step.path))
+    return [written, *deleted]
+
+
+def _copy_database(connection: sqlite3.Connection, partial: Path) -> None:
+    copy = sqlite3.connect(partial)
+    try:
+        # One step: a copy taken in several would begin again each time the
+        # app writes meanwhile, and might never end.
+        connection.backup(copy)
+        verdict = [row[0] for row in copy.execute("PRAGMA integrity_check")]
+    finally:
+        copy.close()
+    if verdict != ["ok"]:
+        raise BackupFailed(f"the copy failed PRAGMA integrity_check: {'; '.join(verdict[:3])}")
+
+
+def _copy_media(settings: Settings, destination: Path) -> None:
+    if not settings.media_dir.is_dir():
+        raise BackupFailed(f"{settings.media_dir}: the media directory does not exist (drop --with-media?)")
+    shutil.copytree(settings.media_dir, destination, symlinks=True)
+
+
+def _past_keep(backups: list[Path], settings: Settings) -> list[Step]:
+    old = backups[: max(0, len(backups) - settings.backup_keep)]
+    return [Step("deleted", path, path.stat().st_size if path.exists() else 0) for path in old]
+
+
+def _remove_partials(settings: Settings) -> None:
+    """Remove what a killed backup left (the lock says no other run is writing
+    one): its partial files, and a media copy whose database copy never came."""
+    for path in settings.backup_dir.glob(f".{settings.db.stem}-*.partial"):
+        _discard(path)
+    for path in settings.backup_dir.glob(f"{settings.db.stem}-*.media"):
+        if not path.with_suffix(".sqlite3").exists():
+            _discard(path)
+
+
+def _discard(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _sync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def tally(steps: list[Step]) -> dict[str, int]:
+    return {kind: sum(1 for step in steps if step.kind == kind) for kind in COUNTS}
+
+
+def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
+    return []

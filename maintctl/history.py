@@ -1,0 +1,141 @@
+"""Run history: one maintctl_runs row per action per run (dry runs excepted),
+and the questions asked of it: the recent runs, the last run and last success
+of each action, and statistics over a period."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from maintctl import __version__, json_text, timestamps
+from maintctl.db import table_exists, transaction
+
+TABLE_SQL = """
+CREATE TABLE IF NOT EXISTS maintctl_runs (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    ended_at TEXT NOT NULL,
+    duration_seconds REAL NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    counts TEXT NOT NULL,
+    error TEXT,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    version TEXT NOT NULL
+)"""
+
+INDEXES = ("CREATE INDEX IF NOT EXISTS maintctl_runs_action ON maintctl_runs (action, id)",)
+
+COLUMNS = (
+    "run_id",
+    "action",
+    "started_at",
+    "ended_at",
+    "duration_seconds",
+    "status",
+    "reason",
+    "counts",
+    "error",
+    "host",
+    "pid",
+    "version",
+)
+
+
+@dataclass
+class Run:
+    """One action's part in one run, as recorded."""
+
+    run_id: str
+    action: str
+    started_at: str
+    ended_at: str
+    duration_seconds: float
+    status: str  # ok | failed | skipped
+    reason: str | None
+    counts: dict[str, int]
+    error: str | None
+    host: str
+    pid: int
+    version: str
+
+    def as_json(self) -> dict:
+        return {name: getattr(self, name) for name in COLUMNS}
+
+
+def new_run(run_id: str, action: str, started: datetime, duration: float, status: str, **rest) -> Run:
+    """Given what an action did in this process, return its history row."""
+    return Run(
+        run_id=run_id,
+        action=action,
+        started_at=timestamps.format_instant(started),
+        ended_at=timestamps.format_instant(started + timedelta(seconds=duration)),
+        duration_seconds=round(duration, 3),
+        status=status,
+        reason=rest.get("reason"),
+        counts=rest.get("counts", {}),
+        error=rest.get("error"),
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        version=__version__,
+    )
+
+
+def record(connection: sqlite3.Connection, runs: list[Run]) -> None:
+    """Write the runs' rows, in one transaction (even while the run is being
+    stopped: a stopped run is recorded too)."""
+    with transaction(connection, heed_stop=False):
+        connection.execute(TABLE_SQL)
+        connection.executemany(
+            f"INSERT INTO maintctl_runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+            (
+                tuple(json_text.encode(run.counts) if name == "counts" else getattr(run, name) for name in COLUMNS)
+                for run in runs
+            ),
+        )
+
+
+def _run(row: tuple) -> Run:
+    values = dict(zip(COLUMNS, row))
+    values["counts"] = json.loads(values["counts"])
+    return Run(**values)
+
+
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM maintctl_runs"
+
+
+def recent(connection: sqlite3.Connection, action: str | None, limit: int) -> list[Run]:
+    """Return up to `limit` runs (of one action, or of all), newest first."""
+    if not table_exists(connection, "maintctl_runs"):
+        return []
+    if action is None:
+        rows = connection.execute(f"{_SELECT} ORDER BY id DESC LIMIT ?", (limit,))
+    else:
+        rows = connection.execute(f"{_SELECT} WHERE action = ? ORDER BY id DESC LIMIT ?", (action, limit))
+    return [_run(row) for row in rows]
+
+
+def last(connection: sqlite3.Connection, action: str, statuses: tuple[str, ...] = ("ok", "failed")) -> Run | None:
+    """Return the action's newest run with one of the statuses, or None."""
+    if not table_exists(connection, "maintctl_runs"):
+        return None
+    marks = ", ".join("?" * len(statuses))
+    row = connection.execute(
+        f"{_SELECT} WHERE action = ? AND +status IN ({marks}) ORDER BY id DESC LIMIT 1", (action, *statuses)
+    ).fetchone()
+    return _run(row) if row else None
+
+
+def since(connection: sqlite3.Connection, start: datetime) -> list[Run]:
+    """Return the runs that started at or after `start`, oldest first."""
+    if not table_exists(connection, "maintctl_runs"):
+        return []
+    rows = connection.execute(f"{_SELECT} WHERE started_at >= ? ORDER BY id", (timestamps.format_instant(start),))
+    return [_run(row) for row in rows]

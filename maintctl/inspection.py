@@ -1,0 +1,158 @@
+"""What status and stats tell: read-only questions about the database, its
+history and its lock, answered as plain data for the views to show."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta
+
+from maintctl import actions, history, lock, outbox, schedules, timestamps
+from maintctl.config import Settings
+from maintctl.db import SchemaError, check_schema
+
+
+def _instant(text: str | None) -> datetime | None:
+    return timestamps.from_canonical(text) if text else None
+
+
+def _due_count(connection: sqlite3.Connection, name: str, settings: Settings) -> tuple[int | None, str | None]:
+    action = actions.load(name)
+    if not hasattr(action, "count_due"):
+        return None, None
+    try:
+        check_schema(connection, action.REQUIRES)
+        return action.count_due(connection, settings), None
+    except (SchemaError, sqlite3.Error) as error:
+        return None, str(error)
+
+
+def status(connection: sqlite3.Connection, settings: Settings) -> dict:
+    """Return, per action, whether it is paused, its schedule, its last run
+    and last success and how many items are due; the notifications waiting;
+    the lock's holder; and `attention`: what needs an operator (status exits
+    1 when that is not empty)."""
+    kept = schedules.load_all(connection, actions.ORDER)
+    attention, rows = [], []
+    for name in actions.ORDER:
+        schedule = kept[name]
+        last, success = history.last(connection, name), history.last(connection, name, ("ok",))
+        due, problem = _due_count(connection, name, settings)
+        try:
+            due_from = schedule.next_after(_instant(last.started_at) if last else None)
+        except schedules.ScheduleError as error:
+            due_from, problem = None, str(error)
+        if last and last.status == "failed" and not schedule.paused:
+            attention.append(f"{name}: its last run failed: {last.error}")
+        if problem:
+            attention.append(f"{name}: {problem}")
+        rows.append(
+            {
+                "action": name,
+                "paused": schedule.paused,
+                "paused_at": schedule.paused_at,
+                "paused_reason": schedule.paused_reason,
+                "schedule": schedule.describe(),
+                "next_due": timestamps.format_instant(due_from) if due_from else None,
+                "last_run": last.started_at if last else None,
+                "last_status": last.status if last else None,
+                "last_error": last.error if last else None,
+                "last_success": success.started_at if success else None,
+                "due_now": due,
+            }
+        )
+    queued = outbox.queue_state(connection)
+    age = (settings.now - queued.oldest).total_seconds() if queued.oldest else 0.0
+    if queued.count and age > settings.stuck_after.total_seconds():
+        attention.append(
+            f"{queued.count} notifications undelivered, the oldest queued {age / 60:.0f} min ago"
+            f" (more than MAINTCTL_STUCK_AFTER, {settings.stuck_after})"
+        )
+    lock_file = settings.lock_file or lock.default_path(settings.db)
+    return {
+        "now": timestamps.format_instant(settings.now),
+        "database": str(settings.db),
+        "actions": rows,
+        "notifications": {
+            "queued": queued.count,
+            "oldest_queued_at": timestamps.format_instant(queued.oldest) if queued.oldest else None,
+            "oldest_age_seconds": round(max(age, 0.0), 3),
+        },
+        "lock": {"file": str(lock_file), "held_by_pid": lock.holder(lock_file)},
+        "attention": attention,
+    }
+
+
+def _percentile(values: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile of the values (None for none)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * fraction // 1))
+    return ordered[int(rank) - 1]
+
+
+def stats(connection: sqlite3.Connection, settings: Settings, period: timedelta) -> dict:
+    """Return, per action, over the period up to now: runs, success rate,
+    average and 95th-percentile duration, items processed, last success and
+    last failure; for fire-reminders also how late reminders fired."""
+    start = settings.now - period
+    runs = history.since(connection, start)
+    rows = []
+    for name in actions.ORDER:
+        ran = [run for run in runs if run.action == name and run.status != "skipped"]
+        ok = [run for run in ran if run.status == "ok"]
+        failed = [run for run in ran if run.status == "failed"]
+        durations = [run.duration_seconds for run in ran]
+        items: dict[str, int] = {}
+        for run in ran:
+            for kind, count in run.counts.items():
+                items[kind] = items.get(kind, 0) + count
+        row = {
+            "action": name,
+            "runs": len(ran),
+            "skipped": sum(1 for run in runs if run.action == name and run.status == "skipped"),
+            "success_rate": round(len(ok) / len(ran), 4) if ran else None,
+            "duration_avg_seconds": round(sum(durations) / len(durations), 3) if durations else None,
+            "duration_p95_seconds": _percentile(durations, 0.95),
+            "items": items,
+            "last_success": ok[-1].started_at if ok else None,
+            "last_failure": failed[-1].started_at if failed else None,
+            "last_error": failed[-1].error if failed else None,
+        }
+        if name == "fire-reminders":
+            row["lateness_seconds"] = _lateness(connection, settings, start)
+        rows.append(row)
+    return {
+        "since": timestamps.format_instant(start),
+        "now": timestamps.format_instant(settings.now),
+        "actions": rows,
+    }
+
+
+_LATENESS = """
+SELECT (julianday(a.created_at) - julianday(r.fire_at)) * 86400.0 AS late
+FROM audit_log AS a JOIN reminders AS r ON r.id = a.entity_id
+WHERE a.entity_type = 'reminder' AND a.action = 'fired' AND a.actor = :actor
+  AND a.created_at >= :start AND a.created_at <= :now AND late IS NOT NULL
+"""
+
+
+def _lateness(connection: sqlite3.Connection, settings: Settings, start: datetime) -> dict | None:
+    """Return the median and worst of (fire time - fire_at) over the
+    reminders maintctl fired in the period, from their audit rows."""
+    parameters = {
+        "actor": settings.actor,
+        "start": timestamps.format_instant(start),
+        "now": timestamps.format_instant(settings.now),
+    }
+    try:
+        count, worst = connection.execute(f"SELECT count(*), max(late) FROM ({_LATENESS})", parameters).fetchone()
+        if not count:
+            return {"reminders": 0, "median": None, "worst": None}
+        (median,) = connection.execute(
+            f"SELECT late FROM ({_LATENESS}) ORDER BY late LIMIT 1 OFFSET :middle",
+            {**parameters, "middle": (count - 1) // 2},
+        ).fetchone()
+    except sqlite3.Error:
+        return None  # the app's tables are not there to ask
+    return {"reminders": count, "median": round(median, 3), "worst": round(worst, 3)}

@@ -1,0 +1,82 @@
+"""MAINTCTL_METRICS_FILE: after every run, the state of each action in the
+Prometheus textfile collector's format, written to a temporary file and
+renamed so that the collector never reads half of it."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+from maintctl import actions, history, outbox, schedules, timestamps
+from maintctl.config import Settings
+
+_HELP = {
+    "maintctl_last_run_timestamp_seconds": "When the action's last run began (Unix time).",
+    "maintctl_last_success_timestamp_seconds": "When the action's last successful run began (Unix time).",
+    "maintctl_last_run_duration_seconds": "How long the action's last run took.",
+    "maintctl_last_run_failed": "1 when the action's last run failed.",
+    "maintctl_consecutive_failures": "How many of the action's latest runs failed in a row.",
+    "maintctl_last_run_items": "Items the action's last run processed, by kind.",
+    "maintctl_paused": "1 when the action is paused.",
+    "maintctl_notifications_queued": "Notifications queued and not yet delivered.",
+    "maintctl_notifications_oldest_queued_age_seconds": "Age of the oldest undelivered notification (0: none).",
+}
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _unix(text: str) -> float:
+    return timestamps.from_canonical(text).timestamp()
+
+
+def render(connection: sqlite3.Connection, settings: Settings) -> str:
+    """Return the metrics text for the database as it is now."""
+    samples: dict[str, list[tuple[dict[str, str], float]]] = {name: [] for name in _HELP}
+    kept = schedules.load_all(connection, actions.ORDER)
+    for name in actions.ORDER:
+        labels = {"action": name}
+        samples["maintctl_paused"].append((labels, 1.0 if kept[name].paused else 0.0))
+        recent = history.recent(connection, name, 100)
+        ran = [run for run in recent if run.status != "skipped"]
+        if not ran:
+            continue
+        last = ran[0]
+        samples["maintctl_last_run_timestamp_seconds"].append((labels, _unix(last.started_at)))
+        samples["maintctl_last_run_duration_seconds"].append((labels, last.duration_seconds))
+        samples["maintctl_last_run_failed"].append((labels, 1.0 if last.status == "failed" else 0.0))
+        failures = next((index for index, run in enumerate(ran) if run.status != "failed"), len(ran))
+        samples["maintctl_consecutive_failures"].append((labels, float(failures)))
+        success = next((run for run in ran if run.status == "ok"), None) or history.last(connection, name, ("ok",))
+        if success:
+            samples["maintctl_last_success_timestamp_seconds"].append((labels, _unix(success.started_at)))
+        for kind, count in last.counts.items():
+            samples["maintctl_last_run_items"].append(({"action": name, "kind": kind}, float(count)))
+    queued = outbox.queue_state(connection)
+    samples["maintctl_notifications_queued"].append(({}, float(queued.count)))
+    age = (settings.now - queued.oldest).total_seconds() if queued.oldest else 0.0
+    samples["maintctl_notifications_oldest_queued_age_seconds"].append(({}, max(0.0, age)))
+    lines = []
+    for name, values in samples.items():
+        if not values:
+            continue
+        lines += [f"# HELP {name} {_HELP[name]}", f"# TYPE {name} gauge"]
+        for labels, value in values:
+            label_text = ",".join(f'{key}="{_label(text)}"' for key, text in labels.items())
+            lines.append(f"{name}{{{label_text}}} {value:g}" if label_text else f"{name} {value:g}")
+    return "\n".join(lines) + "\n"
+
+
+def write(connection: sqlite3.Connection, settings: Settings) -> list[str]:
+    """Write the metrics file; return the warnings (none when it was written)."""
+    path = settings.metrics_file
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        text = render(connection, settings)
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    except (OSError, sqlite3.Error) as error:
+        partial.unlink(missing_ok=True)
+        return [f"metrics file {path} not written: {getattr(error, 'strerror', None) or error}"]
+    return []

@@ -1,0 +1,50 @@
+"""Healthchecks-style pings (MAINTCTL_PING_URL): `<url>/start` when a run
+begins, `<url>` when it went well, `<url>/fail` with a short summary as the
+body when it did not; each with the run's id as `rid`, so that the service can
+pair them. A ping that fails is a warning, never the run's failure."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from maintctl.config import Settings
+
+
+def shown(url: str) -> str:
+    """Given a ping URL, return it as it may be shown: without its path (which
+    holds the check's key) or any password."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}/…"
+
+
+class Pinger:
+    def __init__(self, settings: Settings, run_id: str):
+        self.url = settings.ping_url or ""
+        self.timeout = settings.ping_timeout
+        self.run_id = run_id
+
+    def started(self) -> list[str]:
+        return self._send("/start", None)
+
+    def finished(self, report) -> list[str]:
+        from maintctl import report as showing
+
+        return self._send("" if report.exit_code == 0 else "/fail", showing.plain_text(report))
+
+    def _send(self, suffix: str, body: str | None) -> list[str]:
+        """Ping; return the warnings (none when the ping was taken)."""
+        import urllib.request
+
+        parts = urlsplit(self.url)
+        query = "&".join(part for part in (parts.query, urlencode({"rid": self.run_id})) if part)
+        url = urlunsplit((parts.scheme, parts.netloc, parts.path + suffix, query, ""))
+        data = body.encode()[:10_000] if body is not None else None
+        request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+        request.add_header("User-Agent", "maintctl")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                response.read(1024)
+        except (OSError, ValueError) as error:
+            reason = getattr(error, "reason", None) or error
+            return [f"ping {suffix or '/'} to {shown(self.url)} failed: {reason}"]
+        return []

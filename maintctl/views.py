@@ -1,0 +1,166 @@
+"""Showing history, stats, status, doctor and schedules: one JSON document
+with --json, rich tables on a terminal, plain aligned lines otherwise."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {count}" for key, count in value.items()) or "-"
+    return str(value)
+
+
+def table(title: str | None, headers: Sequence[str], rows: Sequence[Sequence], styles: dict | None = None) -> None:
+    """Print rows under headers: a rich table on a terminal, aligned plain text otherwise."""
+    cells = [[_cell(value) for value in row] for row in rows]
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.markup import escape
+        from rich.table import Table
+
+        shown = Table(title=title, show_edge=False)
+        for header in headers:
+            shown.add_column(header)
+        for row in cells:
+            shown.add_row(*(_styled(escape(cell), styles) for cell in row))
+        Console().print(shown)
+        return
+    if title:
+        print(title)
+    widths = [max([len(header)] + [len(row[index]) for row in cells]) for index, header in enumerate(headers)]
+    for row in [list(headers), *cells]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def _styled(cell: str, styles: dict | None) -> str:
+    style = (styles or {}).get(cell)
+    return f"[{style}]{cell}[/]" if style else cell
+
+
+STATUS_STYLES = {"ok": "green", "failed": "bold red", "skipped": "yellow", "FAIL": "bold red", "warn": "yellow"}
+
+
+def as_json(document) -> None:
+    print(json.dumps(document, ensure_ascii=False, indent=2))
+
+
+def history(runs: list, as_document: bool) -> None:
+    if as_document:
+        as_json({"runs": [run.as_json() for run in runs]})
+        return
+    if not runs:
+        print("no runs recorded yet")
+        return
+    table(
+        None,
+        ("started", "action", "status", "took", "counts", "error or reason", "host", "pid"),
+        [
+            (
+                run.started_at,
+                run.action,
+                run.status,
+                f"{run.duration_seconds:.2f}s",
+                run.counts,
+                run.error or run.reason,
+                run.host,
+                run.pid,
+            )
+            for run in runs
+        ],
+        STATUS_STYLES,
+    )
+
+
+def stats(document: dict, as_document: bool) -> None:
+    if as_document:
+        as_json(document)
+        return
+    rows = []
+    for row in document["actions"]:
+        rate = f"{row['success_rate'] * 100:.1f}%" if row["success_rate"] is not None else None
+        rows.append(
+            (
+                row["action"],
+                row["runs"],
+                rate,
+                row["duration_avg_seconds"],
+                row["duration_p95_seconds"],
+                row["items"],
+                row["last_success"],
+                row["last_failure"],
+            )
+        )
+    table(
+        f"since {document['since']}",
+        ("action", "runs", "success", "avg s", "p95 s", "items", "last success", "last failure"),
+        rows,
+    )
+    late = next(row for row in document["actions"] if row["action"] == "fire-reminders").get("lateness_seconds")
+    if late and late["reminders"]:
+        print(
+            f"reminders fired late by: median {late['median']:g} s, worst {late['worst']:g} s"
+            f" ({late['reminders']} reminders)"
+        )
+
+
+def status(document: dict, as_document: bool) -> None:
+    if as_document:
+        as_json(document)
+        return
+    rows = []
+    for row in document["actions"]:
+        state = "paused" if row["paused"] else (row["last_status"] or "never run")
+        rows.append(
+            (
+                row["action"],
+                state,
+                row["schedule"],
+                row["last_run"],
+                row["last_success"],
+                row["due_now"],
+                row["next_due"],
+            )
+        )
+    table(
+        None,
+        ("action", "state", "schedule", "last run", "last success", "due now", "next due"),
+        rows,
+        {**STATUS_STYLES, "paused": "yellow"},
+    )
+    for row in document["actions"]:
+        if row["paused"]:
+            reason = f": {row['paused_reason']}" if row["paused_reason"] else ""
+            print(f"{row['action']} paused since {row['paused_at']}{reason}")
+    queued = document["notifications"]
+    if queued["queued"]:
+        print(
+            f"notifications: {queued['queued']} queued, the oldest since {queued['oldest_queued_at']}"
+            f" ({queued['oldest_age_seconds']:g} s)"
+        )
+    else:
+        print("notifications: none waiting")
+    holder = document["lock"]["held_by_pid"]
+    print(f"lock: held by pid {holder}" if holder else "lock: free")
+    for line in document["attention"]:
+        print(f"maintctl: attention: {line}", file=sys.stderr)
+
+
+def doctor(checks: list, as_document: bool) -> None:
+    if as_document:
+        as_json({"checks": [vars(check) for check in checks], "ok": not any(c.state == "fail" for c in checks)})
+        return
+    labels = {"ok": "ok", "warn": "warn", "fail": "FAIL", "info": ""}
+    table(
+        None,
+        ("", "check", "result"),
+        [(labels[check.state], check.name, check.detail) for check in checks],
+        STATUS_STYLES,
+    )
