@@ -370,6 +370,10 @@ def schedule_command(
     from maintctl import schedules
     from maintctl.config import parse_duration
 
+    if default and (every is not None or cron is not None):
+        raise typer.Exit(_fail("--default cannot go with --every or --cron"))
+    if tz != "UTC" and cron is None:
+        raise typer.Exit(_fail("--tz goes with --cron"))
     try:
         interval = parse_duration(every) if every is not None else None
     except ValueError as error:
