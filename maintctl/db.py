@@ -18,7 +18,11 @@ from maintctl.config import ConfigError
 STEP_WAIT = 0.5
 
 
-class SchemaError(Exception):
+class ActionError(Exception):
+    """An action could not do its work; the message says why, whole."""
+
+
+class SchemaError(ActionError):
     """A table or column an action needs is missing; the message names it."""
 
 

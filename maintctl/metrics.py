@@ -64,7 +64,7 @@ def render(connection: sqlite3.Connection, settings: Settings) -> str:
         lines += [f"# HELP {name} {_HELP[name]}", f"# TYPE {name} gauge"]
         for labels, value in values:
             label_text = ",".join(f'{key}="{_label(text)}"' for key, text in labels.items())
-            lines.append(f"{name}{{{label_text}}} {value:g}" if label_text else f"{name} {value:g}")
+            lines.append(f"{name}{{{label_text}}} {value!r}" if label_text else f"{name} {value!r}")
     return "\n".join(lines) + "\n"
 
 

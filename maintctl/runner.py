@@ -16,7 +16,7 @@ from typing import Any
 
 from maintctl import actions, history, lock, outbox, schedules
 from maintctl.config import Settings
-from maintctl.db import SchemaError, Stopped, check_schema, open_database, transaction
+from maintctl.db import ActionError, Stopped, check_schema, open_database, transaction
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_TERMINATED = 0, 1, 2, 75, 143
 
@@ -378,7 +378,7 @@ def _undelivered(connection: sqlite3.Connection) -> int:
 
 def _describe(error: Exception) -> str:
     """Given an exception, return one line for the operator (never a traceback)."""
-    if isinstance(error, (SchemaError, outbox.DeliveryError)):
+    if isinstance(error, (ActionError, outbox.DeliveryError)):
         return str(error)
     if isinstance(error, sqlite3.Error):
         return f"database error: {error}"

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from maintctl.config import Settings
+from maintctl.db import ActionError
 
 NAME = "backup"
 REQUIRES: dict[str, tuple[str, ...]] = {}
@@ -27,7 +28,7 @@ NOTIFIES = False
 OWN_TABLES = ()
 
 
-class BackupFailed(Exception):
+class BackupFailed(ActionError):
     """The copy could not be made or did not check out; older backups are untouched."""
 
 

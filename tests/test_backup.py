@@ -1,0 +1,148 @@
+"""backup and prune, on real files, with the app writing meanwhile."""
+
+import sqlite3
+import subprocess
+import sys
+import time
+
+from conftest import NOW
+
+WRITER = """
+import sqlite3, sys, time
+connection = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
+end = time.monotonic() + float(sys.argv[2])
+pair = 0
+while time.monotonic() < end:
+    connection.execute("BEGIN IMMEDIATE")
+    for side in "ab":
+        connection.execute(
+            "INSERT INTO memories (id, owner_user_id, content, status) VALUES (?, 1001, 'while backing up', 'confirmed')",
+            (f"w{pair}{side}",),
+        )
+    connection.execute("COMMIT")
+    pair += 1
+print(pair)
+"""
+
+
+def backups(core) -> list[str]:
+    return sorted(path.name for path in (core.path.parent / "backups").iterdir())
+
+
+def test_a_backup_taken_while_the_app_writes_is_whole_consistent_and_checked(maintctl, core):
+    core.user(1001)
+    core.insert_many(
+        "INSERT INTO memories (id, owner_user_id, content, status) VALUES (?, 1001, ?, 'confirmed')",
+        ((f"m{index}", "x" * 200) for index in range(100_000)),
+    )
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(core.path), "4"], stdout=subprocess.PIPE, text=True)
+    time.sleep(1)
+
+    result = maintctl("backup", "--db", core.path, "--now", NOW, "--json")
+    pairs = int(writer.communicate(timeout=60)[0])
+
+    assert result.code == 0, result
+    assert result.action("backup")["counts"] == {"written": 1, "deleted": 0}
+    assert backups(core) == ["core-20261122T093000Z.sqlite3"]
+    copy = sqlite3.connect(core.path.parent / "backups" / "core-20261122T093000Z.sqlite3")
+    assert copy.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    (written_meanwhile,) = copy.execute("SELECT count(*) FROM memories WHERE id LIKE 'w%'").fetchone()
+    assert written_meanwhile % 2 == 0  # never half a transaction
+    assert 0 < written_meanwhile < 2 * pairs or pairs == 0
+    assert copy.execute("SELECT count(*) FROM memories WHERE id LIKE 'm%'").fetchone() == (100_000,)
+    assert not [path for path in (core.path.parent / "backups").iterdir() if path.name.startswith(".")]
+
+
+def test_only_the_newest_are_kept(maintctl, core):
+    for day in range(20, 24):
+        result = maintctl("backup", "--db", core.path, "--now", f"2026-11-{day}T03:00:00Z", "--keep", "2")
+        assert result.code == 0, result
+
+    assert backups(core) == ["core-20261122T030000Z.sqlite3", "core-20261123T030000Z.sqlite3"]
+
+
+def test_two_backups_in_one_second_get_names_of_their_own(maintctl, core):
+    maintctl("backup", "--db", core.path, "--now", NOW)
+    maintctl("backup", "--db", core.path, "--now", NOW)
+
+    assert backups(core) == ["core-20261122T093000Z-2.sqlite3", "core-20261122T093000Z.sqlite3"]
+
+
+def test_a_backup_that_fails_its_check_counts_for_nothing_and_costs_no_older_one(maintctl, core):
+    maintctl("backup", "--db", core.path, "--now", "2026-11-21T03:00:00Z", "--keep", "1")
+    core.reminder("r1")
+    (page,) = core.sql("SELECT rootpage FROM sqlite_schema WHERE name = 'maintctl_reminders_due'")[0]
+    (size,) = core.sql("PRAGMA page_size")[0]
+    core.connection.close()
+    damaged = bytearray(core.path.read_bytes())
+    damaged[(page - 1) * size + 100 : page * size] = b"\x07" * (size - 100)  # an index page: readable, but wrong
+    core.path.write_bytes(bytes(damaged))
+
+    result = maintctl("backup", "--db", core.path, "--now", NOW, "--keep", "1")
+
+    assert result.code == 1
+    assert "backup failed: the copy failed PRAGMA integrity_check" in result.err and "Traceback" not in result.err
+    assert backups(core) == ["core-20261121T030000Z.sqlite3"]
+
+
+def test_with_media_copies_the_media_directory_beside_the_copy(maintctl, core):
+    media = core.path.parent / "media"
+    (media / "2026").mkdir(parents=True)
+    (media / "2026" / "cat.jpg").write_bytes(b"jpeg")
+
+    result = maintctl("backup", "--db", core.path, "--now", NOW, "--with-media")
+
+    assert result.code == 0, result
+    assert backups(core) == ["core-20261122T093000Z.media", "core-20261122T093000Z.sqlite3"]
+    assert (core.path.parent / "backups" / "core-20261122T093000Z.media" / "2026" / "cat.jpg").read_bytes() == b"jpeg"
+
+
+def test_a_dry_run_writes_and_deletes_nothing_and_says_what_it_would(maintctl, core, tmp_path):
+    for day in (20, 21):
+        maintctl("backup", "--db", core.path, "--now", f"2026-11-{day}T03:00:00Z", "--to", tmp_path / "b")
+    before = sorted(path.name for path in (tmp_path / "b").iterdir())
+
+    result = maintctl("backup", "--db", core.path, "--now", NOW, "--to", tmp_path / "b", "--keep", "2", "--dry-run")
+
+    assert result.code == 0, result
+    assert sorted(path.name for path in (tmp_path / "b").iterdir()) == before
+    planned = result.out
+    assert f"write {tmp_path / 'b' / 'core-20261122T093000Z.sqlite3'}" in planned
+    assert f"delete {tmp_path / 'b' / 'core-20261120T030000Z.sqlite3'}" in planned
+
+
+class TestPrune:
+    def test_drops_old_history_and_old_delivered_notifications_only(self, maintctl, core):
+        core.reminder("r1")
+        maintctl("fire-reminders", "--db", core.path, "--now", "2026-08-01T00:00:00Z")  # history 113 days old
+        maintctl("fire-reminders", "--db", core.path, "--now", "2026-11-01T00:00:00Z")
+        old, recent, waiting = (
+            ("old", "2026-11-01T00:00:00.000Z", "2026-11-01T00:00:01.000Z"),
+            ("recent", "2026-11-20T00:00:00.000Z", "2026-11-20T00:00:01.000Z"),
+            ("waiting", "2026-10-01T00:00:00.000Z", None),
+        )
+        core.insert_many(
+            "INSERT INTO maintctl_outbox (msg_id, message, queued_at, delivered_at) VALUES (?, '{}', ?, ?)",
+            [old, recent, waiting],
+        )
+        audit_before = core.audit()
+
+        result = maintctl("prune", "--db", core.path, "--now", NOW, "--json")
+
+        assert result.code == 0, result
+        assert result.action("prune")["counts"] == {"runs_deleted": 1, "notifications_deleted": 1}
+        assert core.sql("SELECT started_at FROM maintctl_runs WHERE action = 'fire-reminders' ORDER BY id") == [
+            ("2026-11-01T00:00:00.000Z",)
+        ]
+        assert core.sql("SELECT msg_id FROM maintctl_outbox WHERE msg_id != 'reminder:r1' ORDER BY id") == [
+            ("recent",),
+            ("waiting",),
+        ]
+        assert core.audit() == audit_before
+
+    def test_keeping_times_can_be_changed(self, maintctl, core):
+        maintctl("fire-reminders", "--db", core.path, "--now", "2026-11-20T00:00:00Z")
+
+        result = maintctl("prune", "--db", core.path, "--now", NOW, "--json", env={"MAINTCTL_HISTORY_KEEP": "1d"})
+
+        assert result.action("prune")["counts"]["runs_deleted"] == 1

@@ -1,0 +1,106 @@
+"""Run history and stats: what each run recorded, read back through the commands."""
+
+import os
+import socket
+
+from conftest import NOW
+
+from maintctl import __version__
+
+
+def freeze_reminders(core):
+    core.sql(
+        "CREATE TRIGGER no_firing BEFORE UPDATE OF fired ON reminders"
+        " BEGIN SELECT RAISE(ABORT, 'reminders are frozen'); END"
+    )
+
+
+def test_a_run_records_each_action_with_its_counts_host_pid_and_version(maintctl, core):
+    core.reminder("r1", recurrence=60)
+
+    result = maintctl("run-all", "--db", core.path, "--now", NOW, "--json")
+
+    runs = core.sql(
+        "SELECT run_id, action, started_at, status, counts, error, host, pid, version FROM maintctl_runs ORDER BY id"
+    )
+    assert [run[1] for run in runs] == [
+        "fire-reminders",
+        "expire-pending",
+        "expire-tags",
+        "requeue-events",
+        "prune",
+        "backup",
+    ]
+    assert {run[0] for run in runs} == {result.json()["run_id"]}
+    assert {run[2] for run in runs} == {NOW}
+    assert {(run[3], run[5]) for run in runs} == {("ok", None)}
+    assert runs[0][4] == '{"fired": 1, "created": 1}'
+    assert {(run[6], run[8]) for run in runs} == {(socket.gethostname(), __version__)}
+    assert len({run[7] for run in runs}) == 1 and runs[0][7] != os.getpid()
+
+
+def test_a_dry_run_records_nothing(maintctl, core):
+    core.reminder("r1")
+
+    maintctl("run-all", "--db", core.path, "--now", NOW, "--dry-run")
+
+    assert core.sql("SELECT count(*) FROM maintctl_runs") == [(0,)]
+
+
+def test_history_lists_runs_newest_first_with_the_error_of_a_failed_one(maintctl, core):
+    core.reminder("r1")
+    maintctl("fire-reminders", "--db", core.path, "--now", "2026-11-22T09:00:00Z")
+    core.reminder("r2")
+    freeze_reminders(core)
+    maintctl("fire-reminders", "--db", core.path, "--now", NOW)
+
+    document = maintctl("history", "--db", core.path, "--json").json()
+    plain = maintctl("history", "--db", core.path, "--action", "fire-reminders", "--limit", "1")
+
+    assert [(run["started_at"], run["status"]) for run in document["runs"]] == [
+        (NOW, "failed"),
+        ("2026-11-22T09:00:00.000Z", "ok"),
+    ]
+    assert "reminders are frozen" in document["runs"][0]["error"]
+    assert plain.code == 0
+    lines = plain.out.splitlines()
+    assert len(lines) == 2 and lines[0].split()[:3] == ["started", "action", "status"]
+    assert lines[1].split()[:3] == [NOW, "fire-reminders", "failed"]
+
+
+def test_history_of_a_database_never_run_says_so(maintctl, core):
+    result = maintctl("history", "--db", core.path)
+
+    assert result.code == 0 and result.out.strip() == "no runs recorded yet"
+
+
+def test_stats_count_runs_success_durations_items_and_how_late_reminders_fired(maintctl, core):
+    core.reminder("r1", fire_at="2026-11-22T09:29:50.000Z")  # fired 10 s late
+    core.reminder("r2", fire_at="2026-11-22T09:29:00.000Z")  # 60 s
+    core.reminder("r3", fire_at="2026-11-22T09:28:00.000Z")  # 120 s
+    maintctl("fire-reminders", "--db", core.path, "--now", NOW)
+    maintctl("fire-reminders", "--db", core.path, "--now", "2026-11-22T09:31:00Z")
+    core.reminder("r4", fire_at="2026-11-22T09:31:00.000Z")
+    freeze_reminders(core)
+    maintctl("fire-reminders", "--db", core.path, "--now", "2026-11-22T09:32:00Z")
+    maintctl("fire-reminders", "--db", core.path, "--now", "2026-10-01T00:00:00Z")  # before the period
+
+    result = maintctl("stats", "--db", core.path, "--now", "2026-11-22T10:00:00Z", "--since", "1d", "--json")
+    plain = maintctl("stats", "--db", core.path, "--now", "2026-11-22T10:00:00Z", "--since", "1d")
+
+    assert result.code == 0, result
+    fire = next(row for row in result.json()["actions"] if row["action"] == "fire-reminders")
+    assert fire["runs"] == 3
+    assert fire["success_rate"] == round(2 / 3, 4)
+    assert fire["items"] == {"fired": 3, "created": 0}
+    assert fire["last_success"] == "2026-11-22T09:31:00.000Z"
+    assert fire["last_failure"] == "2026-11-22T09:32:00.000Z"
+    assert fire["duration_p95_seconds"] >= fire["duration_avg_seconds"] > 0
+    assert fire["lateness_seconds"] == {"reminders": 3, "median": 60.0, "worst": 120.0}
+    assert "median 60 s, worst 120 s (3 reminders)" in plain.out
+
+
+def test_stats_with_a_period_that_is_not_a_duration_is_refused(maintctl, core):
+    result = maintctl("stats", "--db", core.path, "--since", "a while")
+
+    assert result.code == 2 and "--since: 'a while' is not a duration" in result.err
