@@ -31,18 +31,46 @@ class Stopped(Exception):
 
 
 class Connection(sqlite3.Connection):
-    """A connection that knows how long to wait for the write lock, and what
-    tells it to stop waiting and starting new work."""
+    """A connection that waits for other processes' locks for up to
+    busy_timeout, in steps (SQLite's own wait cannot be interrupted), and
+    knows what tells it to stop waiting and starting new work."""
 
     busy_timeout: float = 30.0
     stop: threading.Event = threading.Event()
+    heed_stop: bool = True  # False while the run's own record is written as it stops
 
     def may_go_on(self) -> bool:
         """Return True, or raise Stopped where the run has been asked to stop
         (so that a loop can read `while connection.may_go_on() and ...`)."""
-        if self.stop.is_set():
+        if self.heed_stop and self.stop.is_set():
             raise Stopped("stopped by SIGTERM")
         return True
+
+    def execute(self, sql: str, parameters=(), /) -> sqlite3.Cursor:
+        return self._while_busy(super().execute, sql, parameters)
+
+    def executemany(self, sql: str, parameters, /) -> sqlite3.Cursor:
+        return self._while_busy(super().executemany, sql, parameters)
+
+    def _while_busy(self, run, sql, parameters) -> sqlite3.Cursor:
+        """Run the statement, trying again while another process holds the
+        lock it needs (a statement refused as busy did nothing; a COMMIT
+        refused leaves its transaction open, to try again), for up to
+        busy_timeout; raise Stopped where the run is asked to stop meanwhile."""
+        deadline = None
+        while True:
+            try:
+                return run(sql, parameters)
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) and "busy" not in str(error):
+                    raise
+                deadline = deadline or time.monotonic() + self.busy_timeout - STEP_WAIT
+                if time.monotonic() >= deadline:
+                    raise sqlite3.OperationalError(
+                        f"database is locked: another process held its lock for {self.busy_timeout:g} s"
+                        " (MAINTCTL_BUSY_TIMEOUT)"
+                    ) from None
+                self.may_go_on()
 
 
 def open_database(
@@ -107,35 +135,19 @@ def transaction(connection: Connection, heed_stop: bool = True) -> Iterator[Conn
     connection's busy_timeout for other processes' locks; a stop request
     while waiting raises Stopped, with nothing of the block committed (unless
     heed_stop is False: the run's own record is written even as it stops)."""
-    _while_busy(connection, "BEGIN IMMEDIATE", heed_stop)
+    connection.heed_stop = heed_stop
     try:
-        yield connection
-        _while_busy(connection, "COMMIT", heed_stop)  # refused as busy, the transaction stays open: try again
-    except BaseException:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
-        raise
-
-
-def _while_busy(connection: Connection, statement: str, heed_stop: bool) -> None:
-    """Run the statement, trying again while another process holds the lock
-    it needs, for up to the connection's busy_timeout; raise Stopped where
-    the run is asked to stop meanwhile."""
-    deadline = time.monotonic() + connection.busy_timeout
-    while True:
-        if heed_stop:
-            connection.may_go_on()
+        connection.may_go_on()
+        connection.execute("BEGIN IMMEDIATE")
         try:
-            connection.execute(statement)
-            return
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) and "busy" not in str(error):
-                raise
-            if time.monotonic() >= deadline:
-                raise sqlite3.OperationalError(
-                    f"database is locked: another process held its lock for {connection.busy_timeout:g} s"
-                    " (MAINTCTL_BUSY_TIMEOUT)"
-                ) from None
+            yield connection
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+    finally:
+        connection.heed_stop = True
 
 
 def columns_of(connection: sqlite3.Connection, table: str) -> list[str]:

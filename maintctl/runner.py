@@ -314,18 +314,37 @@ def _apply_in_batches(
     is due, --max-items are done or --max-seconds are spent (each action
     does at least one batch, so that none is starved). A batch of which
     nothing could be changed (another run got there first) ends the pass, so
-    that it always ends."""
-    done, limit_reached = 0, None
+    that it always ends. On a terminal, a pass that takes more than a moment
+    shows a progress bar."""
+    from maintctl.progress import Progress
+
+    progress = Progress(action.NAME, enabled=not (settings.quiet or settings.json))
+    try:
+        limit_reached = _batches(connection, action, settings, result, deadline, progress)
+    finally:
+        progress.close()
+    if limit_reached and action.plan(connection, settings, 1):
+        result.notes.append(f"stopped at {limit_reached}: more are due, left for the next run")
+
+
+def _batches(
+    connection: sqlite3.Connection,
+    action: ModuleType,
+    settings: Settings,
+    result: ActionResult,
+    deadline: float | None,
+    progress,
+) -> str | None:
+    """Run the batches; return the limit that stopped them, if one did."""
+    done = 0
     while connection.may_go_on():
         size = (
             settings.batch_size if settings.max_items is None else min(settings.batch_size, settings.max_items - done)
         )
         if size <= 0:
-            limit_reached = f"--max-items {settings.max_items}"
-            break
+            return f"--max-items {settings.max_items}"
         if done and deadline is not None and time.monotonic() >= deadline:
-            limit_reached = f"--max-seconds {settings.max_seconds:g}"
-            break
+            return f"--max-seconds {settings.max_seconds:g}"
         items = action.plan(connection, settings, size)
         if not items:
             break
@@ -339,8 +358,8 @@ def _apply_in_batches(
             result.notes.append(f"{len(items) - len(changed)} changed by another process meanwhile; left as they were")
         if not changed or len(items) < size:
             break
-    if limit_reached and action.plan(connection, settings, 1):
-        result.notes.append(f"stopped at {limit_reached}: more are due, left for the next run")
+        progress.advance(done, lambda: action.count_due(connection, settings))
+    return None
 
 
 def _say(settings: Settings, message: str) -> None:

@@ -103,3 +103,32 @@ def test_verbose_tells_each_batch_on_stderr(maintctl, core):
     assert result.code == 0
     batches = [line for line in result.err.splitlines() if line.startswith("maintctl: fire-reminders: 10 in a batch")]
     assert len(batches) == 3
+
+
+def test_on_a_terminal_a_long_pass_shows_a_progress_bar_on_stderr(core, tmp_path):
+    import os
+    import pty
+
+    core.due_reminders(60_000, recurring=False)
+    leader, follower = pty.openpty()
+    run = subprocess.Popen(
+        [sys.executable, "-m", "maintctl", "fire-reminders", "--db", str(core.path), "--now", NOW],
+        env={**CLEAN_ENV, "MAINTCTL_BATCH_SIZE": "2000", "COLUMNS": "100", "TERM": "xterm"},
+        cwd=tmp_path, stdin=follower, stdout=follower, stderr=follower,
+    )  # fmt: skip
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: the run is over
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+
+    assert run.wait(timeout=60) == 0
+    text = shown.decode(errors="replace")
+    assert "fire-reminders" in text and "/60000" in text  # the bar, counting toward the backlog
+    assert "fired 60000" in text  # and the table after it

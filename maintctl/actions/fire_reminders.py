@@ -144,9 +144,9 @@ def _firing(row: sqlite3.Row, settings: Settings) -> Firing:
 def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) -> list[Firing]:
     """Given the run's settings, return up to `limit` (None: all) due reminders whose memory exists."""
     parameters = timestamps.due_bounds(settings.now, limit)
-    cursor = connection.cursor()
-    cursor.row_factory = sqlite3.Row
-    return [_firing(row, settings) for row in cursor.execute(_DUE, parameters)]
+    cursor = connection.execute(_DUE, parameters)
+    cursor.row_factory = sqlite3.Row  # applied as the rows are fetched
+    return [_firing(row, settings) for row in cursor]
 
 
 def apply(connection: sqlite3.Connection, firings: list[Firing], settings: Settings) -> list[Firing]:
