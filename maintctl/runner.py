@@ -189,6 +189,8 @@ def _reason_to_skip(
         return None
     if schedule.paused:
         return _paused_text(schedule), True
+    if schedule.every is None and schedule.cron is None:
+        return None  # every run: no need to ask when it last ran
     ran = report.result_for(schedule.action)
     last = ran.started if ran and ran.status != "skipped" else _last_started(connection, schedule.action)
     try:
