@@ -120,15 +120,8 @@ def _redis(settings: Settings) -> Check:
     if settings.redis_url is None:
         return Check("redis", "warn", "no Redis URL set: notifications stay queued until one is")
     import redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
 
-    client = redis.Redis.from_url(
-        settings.redis_url,
-        socket_connect_timeout=settings.redis_timeout,
-        socket_timeout=settings.redis_timeout,
-        retry=Retry(NoBackoff(), 0),
-    )
+    client = outbox.redis_client(settings)
     try:
         version = client.info("server").get("redis_version", "?")
         client.eval("return 1", 0)  # delivery runs a Lua script

@@ -66,11 +66,24 @@ class Run:
     pid: int
     version: str
 
+    @property
+    def started(self) -> datetime:
+        return timestamps.from_canonical(self.started_at)
+
     def as_json(self) -> dict:
         return {name: getattr(self, name) for name in COLUMNS}
 
 
-def new_run(run_id: str, action: str, started: datetime, duration: float, status: str, **rest) -> Run:
+def new_run(
+    run_id: str,
+    action: str,
+    started: datetime,
+    duration: float,
+    status: str,
+    reason: str | None,
+    counts: dict[str, int],
+    error: str | None,
+) -> Run:
     """Given what an action did in this process, return its history row."""
     return Run(
         run_id=run_id,
@@ -79,9 +92,9 @@ def new_run(run_id: str, action: str, started: datetime, duration: float, status
         ended_at=timestamps.format_instant(started + timedelta(seconds=duration)),
         duration_seconds=round(duration, 3),
         status=status,
-        reason=rest.get("reason"),
-        counts=rest.get("counts", {}),
-        error=rest.get("error"),
+        reason=reason,
+        counts=counts,
+        error=error,
         host=socket.gethostname(),
         pid=os.getpid(),
         version=__version__,

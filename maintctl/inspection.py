@@ -11,10 +11,6 @@ from maintctl.config import Settings
 from maintctl.db import SchemaError, check_schema
 
 
-def _instant(text: str | None) -> datetime | None:
-    return timestamps.from_canonical(text) if text else None
-
-
 def _due_count(connection: sqlite3.Connection, name: str, settings: Settings) -> tuple[int | None, str | None]:
     action = actions.load(name)
     if not hasattr(action, "count_due"):
@@ -38,7 +34,7 @@ def status(connection: sqlite3.Connection, settings: Settings) -> dict:
         last, success = history.last(connection, name), history.last(connection, name, ("ok",))
         due, problem = _due_count(connection, name, settings)
         try:
-            due_from = schedule.next_after(_instant(last.started_at) if last else None)
+            due_from = schedule.next_after(last.started if last else None)
         except schedules.ScheduleError as error:
             due_from, problem = None, str(error)
         if last and last.status == "failed" and not schedule.paused:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import sqlite3
 
-from maintctl import actions, history, outbox, schedules, timestamps
+from maintctl import actions, history, outbox, schedules
 from maintctl.config import Settings
 
 _HELP = {
@@ -27,10 +27,6 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def _unix(text: str) -> float:
-    return timestamps.from_canonical(text).timestamp()
-
-
 def render(connection: sqlite3.Connection, settings: Settings) -> str:
     """Return the metrics text for the database as it is now."""
     samples: dict[str, list[tuple[dict[str, str], float]]] = {name: [] for name in _HELP}
@@ -43,14 +39,14 @@ def render(connection: sqlite3.Connection, settings: Settings) -> str:
         if not ran:
             continue
         last = ran[0]
-        samples["maintctl_last_run_timestamp_seconds"].append((labels, _unix(last.started_at)))
+        samples["maintctl_last_run_timestamp_seconds"].append((labels, last.started.timestamp()))
         samples["maintctl_last_run_duration_seconds"].append((labels, last.duration_seconds))
         samples["maintctl_last_run_failed"].append((labels, 1.0 if last.status == "failed" else 0.0))
         failures = next((index for index, run in enumerate(ran) if run.status != "failed"), len(ran))
         samples["maintctl_consecutive_failures"].append((labels, float(failures)))
         success = next((run for run in ran if run.status == "ok"), None) or history.last(connection, name, ("ok",))
         if success:
-            samples["maintctl_last_success_timestamp_seconds"].append((labels, _unix(success.started_at)))
+            samples["maintctl_last_success_timestamp_seconds"].append((labels, success.started.timestamp()))
         for kind, count in last.counts.items():
             samples["maintctl_last_run_items"].append(({"action": name, "kind": kind}, float(count)))
     queued = outbox.queue_state(connection)

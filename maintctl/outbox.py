@@ -100,6 +100,21 @@ def queue_state(connection: sqlite3.Connection) -> QueueState:
     return QueueState(count, timestamps.from_canonical(oldest) if oldest else None)
 
 
+def redis_client(settings: Settings):
+    """Return a client for the configured Redis, with its timeouts and no
+    retries: fail fast, the next run is the retry, and nothing is lost meanwhile."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return redis.Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=settings.redis_timeout,
+        socket_timeout=settings.redis_timeout,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
 def deliver(connection: sqlite3.Connection, settings: Settings) -> Delivery:
     """Deliver every queued notification to the stream, oldest first, a batch
     per pipeline, marking each batch delivered in one transaction. Raise
@@ -108,15 +123,8 @@ def deliver(connection: sqlite3.Connection, settings: Settings) -> Delivery:
     if not undelivered_count(connection):
         return delivery
     import redis  # paid for only when there is something to deliver
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
 
-    client = redis.Redis.from_url(
-        settings.redis_url,
-        socket_connect_timeout=settings.redis_timeout,
-        socket_timeout=settings.redis_timeout,
-        retry=Retry(NoBackoff(), 0),  # fail fast: the next run is the retry, and nothing is lost meanwhile
-    )
+    client = redis_client(settings)
     send_once = client.register_script(SEND_ONCE_LUA)
     ttl = max(1, int(settings.dedup_ttl.total_seconds()))
     delivered_at = timestamps.format_instant(settings.now)

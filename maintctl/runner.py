@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from types import ModuleType
 from typing import Any
 
-from maintctl import actions, history, lock, outbox, schedules
+from maintctl import actions, history, lock, outbox, schedules, timestamps
 from maintctl.config import Settings
 from maintctl.db import ActionError, Stopped, check_schema, open_database, transaction
 
@@ -203,10 +203,8 @@ def _reason_to_skip(
 
 
 def _last_started(connection: sqlite3.Connection, name: str) -> datetime | None:
-    from maintctl import timestamps
-
     last = history.last(connection, name)
-    return timestamps.from_canonical(last.started_at) if last else None
+    return last.started if last else None
 
 
 def _paused_text(schedule: schedules.Schedule) -> str:
@@ -215,8 +213,6 @@ def _paused_text(schedule: schedules.Schedule) -> str:
 
 
 def _format(instant: datetime | None) -> str:
-    from maintctl import timestamps
-
     return timestamps.format_instant(instant) if instant else "now"
 
 
@@ -354,7 +350,7 @@ def _batches(
         with transaction(connection):
             changed = action.apply(connection, items, settings)
         _add(result, action.tally(changed), changed)
-        done += len(changed) or len(items)
+        done += len(changed)
         _say(settings, f"{action.NAME}: {len(changed)} in a batch, {time.monotonic() - clock:.2f} s")
         if len(changed) < len(items):
             result.notes.append(f"{len(items) - len(changed)} changed by another process meanwhile; left as they were")
