@@ -5,14 +5,17 @@ import subprocess
 import sys
 import time
 
+import pytest
 from conftest import NOW
 
 WRITER = """
 import sqlite3, sys, time
+import pathlib
 connection = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
-end = time.monotonic() + float(sys.argv[2])
+stop = pathlib.Path(sys.argv[2])
 pair = 0
-while time.monotonic() < end:
+while True:  # one pair more after being told to stop: the copy is then surely taken mid-write
+    done = stop.exists()
     connection.execute("BEGIN IMMEDIATE")
     for side in "ab":
         connection.execute(
@@ -21,6 +24,9 @@ while time.monotonic() < end:
         )
     connection.execute("COMMIT")
     pair += 1
+    if done:
+        break
+    time.sleep(0.002)  # an app between writes (back-to-back commits starve any reader of a rollback journal)
 print(pair)
 """
 
@@ -35,11 +41,19 @@ def test_a_backup_taken_while_the_app_writes_is_whole_consistent_and_checked(mai
         "INSERT INTO memories (id, owner_user_id, content, status) VALUES (?, 1001, ?, 'confirmed')",
         ((f"m{index}", "x" * 200) for index in range(100_000)),
     )
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(core.path), "4"], stdout=subprocess.PIPE, text=True)
-    time.sleep(1)
-
-    result = maintctl("backup", "--db", core.path, "--now", NOW, "--json")
-    pairs = int(writer.communicate(timeout=60)[0])
+    stop = core.path.parent / "stop-writing"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(core.path), str(stop)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while core.sql("SELECT count(*) FROM memories WHERE id LIKE 'w%'")[0][0] < 100:
+            assert time.monotonic() < deadline, "the writer never got going"
+            time.sleep(0.05)
+        result = maintctl("backup", "--db", core.path, "--now", NOW, "--json")
+    finally:
+        stop.touch()
+        pairs = int(writer.communicate(timeout=60)[0])
 
     assert result.code == 0, result
     assert result.action("backup")["counts"] == {"written": 1, "deleted": 0}
@@ -48,9 +62,55 @@ def test_a_backup_taken_while_the_app_writes_is_whole_consistent_and_checked(mai
     assert copy.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     (written_meanwhile,) = copy.execute("SELECT count(*) FROM memories WHERE id LIKE 'w%'").fetchone()
     assert written_meanwhile % 2 == 0  # never half a transaction
-    assert 0 < written_meanwhile < 2 * pairs or pairs == 0
+    assert 0 < written_meanwhile < 2 * pairs
     assert copy.execute("SELECT count(*) FROM memories WHERE id LIKE 'm%'").fetchone() == (100_000,)
     assert not [path for path in (core.path.parent / "backups").iterdir() if path.name.startswith(".")]
+
+
+class TestTheAppKeepsTheCopyFromStarting:
+    """A lock that keeps readers out (the app committing) is waited out up to
+    MAINTCTL_BUSY_TIMEOUT, hearing SIGTERM meanwhile; it never hangs a run."""
+
+    def start(self, core, busy_timeout: float):
+        from maintctl import config
+        from maintctl.db import open_database
+
+        settings = config.load(config.Flags(db=core.path, now=NOW), environ={})
+        connection = open_database(core.path, read_only=False, busy_timeout=busy_timeout)
+        holder = sqlite3.connect(core.path, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        return settings, connection, holder
+
+    def test_past_the_busy_timeout_the_backup_fails_and_leaves_no_file(self, core):
+        from maintctl.actions import backup
+
+        settings, connection, holder = self.start(core, busy_timeout=1.0)
+        began = time.monotonic()
+        with pytest.raises(backup.BackupFailed) as failure:
+            backup.perform(connection, settings)
+        holder.execute("ROLLBACK")
+
+        assert 1.0 <= time.monotonic() - began < 5
+        assert str(failure.value) == (
+            "database is locked: another process kept the copy from starting for 1 s (MAINTCTL_BUSY_TIMEOUT)"
+        )
+        assert backups(core) == []
+
+    def test_sigterm_meanwhile_stops_it_at_once_and_leaves_no_file(self, core):
+        import threading
+
+        from maintctl.actions import backup
+        from maintctl.db import Stopped
+
+        settings, connection, holder = self.start(core, busy_timeout=60.0)
+        threading.Timer(0.5, connection.stop.set).start()
+        began = time.monotonic()
+        with pytest.raises(Stopped):
+            backup.perform(connection, settings)
+        holder.execute("ROLLBACK")
+
+        assert time.monotonic() - began < 2
+        assert backups(core) == []
 
 
 def test_only_the_newest_are_kept(maintctl, core):

@@ -14,11 +14,12 @@ import os
 import re
 import shutil
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from maintctl.config import Settings
-from maintctl.db import ActionError
+from maintctl.db import ActionError, Connection
 
 NAME = "backup"
 REQUIRES: dict[str, tuple[str, ...]] = {}
@@ -78,7 +79,7 @@ def existing(settings: Settings) -> list[Path]:
     return [path for match, path in sorted(found, key=lambda pair: (pair[0][1], int(pair[0][2] or 1)))]
 
 
-def perform(connection: sqlite3.Connection, settings: Settings) -> list[Step]:
+def perform(connection: Connection, settings: Settings) -> list[Step]:
     """Take the backup (in a dry run: say what it would be) and drop the
     ones past --keep; return the steps."""
     target = settings.backup_dir / _name(settings)
@@ -109,12 +110,25 @@ def perform(connection: sqlite3.Connection, settings: Settings) -> list[Step]:
     return [written, *deleted]
 
 
-def _copy_database(connection: sqlite3.Connection, partial: Path) -> None:
+def _copy_database(connection: Connection, partial: Path) -> None:
     copy = sqlite3.connect(partial)
+    deadline = time.monotonic() + connection.busy_timeout
+
+    def waiting(status: int, remaining: int, pages: int) -> None:
+        # Called between tries while the app holds a lock that keeps the
+        # copy from starting: hear SIGTERM, give up at the busy timeout.
+        if status in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            connection.may_go_on()
+            if time.monotonic() >= deadline:
+                raise BackupFailed(
+                    f"database is locked: another process kept the copy from starting for"
+                    f" {connection.busy_timeout:g} s (MAINTCTL_BUSY_TIMEOUT)"
+                )
+
     try:
         # One step: a copy taken in several would begin again each time the
         # app writes meanwhile, and might never end.
-        connection.backup(copy)
+        connection.backup(copy, progress=waiting, sleep=0.05)
         verdict = [row[0] for row in copy.execute("PRAGMA integrity_check")]
     finally:
         copy.close()
