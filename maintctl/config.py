@@ -34,6 +34,7 @@ class Settings:
     tag_expiry: timedelta = timedelta(days=7)
     reprompt_after: timedelta = timedelta(hours=24)
     batch_size: int = 10000
+    hold: float = 1.0  # a transaction takes further batches until it has held the write lock this long
     dedup_ttl: timedelta = timedelta(days=7)
     redis_timeout: float = 5.0
     busy_timeout: float = 30.0
@@ -156,6 +157,7 @@ def load(flags: Flags, environ: Mapping[str, str] | None = None) -> Settings:
         tag_expiry=_duration(sources, "MAINTCTL_TAG_EXPIRY", Settings.tag_expiry),
         reprompt_after=_duration(sources, "MAINTCTL_REPROMPT_AFTER", Settings.reprompt_after),
         batch_size=_positive_int(sources, "MAINTCTL_BATCH_SIZE", Settings.batch_size),
+        hold=_seconds(sources, "MAINTCTL_HOLD", Settings.hold, zero=True),
         dedup_ttl=_duration(sources, "MAINTCTL_DEDUP_TTL", Settings.dedup_ttl),
         redis_timeout=_seconds(sources, "MAINTCTL_REDIS_TIMEOUT", Settings.redis_timeout),
         busy_timeout=_seconds(sources, "MAINTCTL_BUSY_TIMEOUT", Settings.busy_timeout),
@@ -251,7 +253,10 @@ def _duration(sources: _Sources, name: str, default: timedelta) -> timedelta:
         raise ConfigError(f"{source}: {error}") from None
 
 
-def _seconds(sources: _Sources, name: str, default: float) -> float:
+def _seconds(sources: _Sources, name: str, default: float, zero: bool = False) -> float:
+    """Given a variable's name, return its duration in seconds (0 too where `zero` allows it)."""
+    if zero and (sources.get(name)[0] or "").strip() in ("0", "0s"):
+        return 0.0
     return _duration(sources, name, timedelta(seconds=default)).total_seconds()
 
 

@@ -274,18 +274,20 @@ def _run_action(
 ) -> None:
     try:
         check_schema(connection, action.REQUIRES)
-        result.warnings.extend(action.problems(connection, settings))
         if hasattr(action, "perform"):
             steps = action.perform(connection, settings)
             result.planned = steps if settings.dry_run else None
-            _add(result, action.tally(steps), steps)
+            _add(result, action.tally(steps), _warnings(steps))
         elif settings.dry_run:
             result.planned = action.plan(connection, settings, settings.max_items)
-            _add(result, action.tally(result.planned), result.planned)
+            _add(result, action.tally(result.planned), _warnings(result.planned))
         else:
             for table_sql in action.OWN_TABLES:
                 connection.execute(table_sql)
             _apply_in_batches(connection, action, settings, result, deadline)
+        # Asked after the work: what is still due then is only what cannot be done
+        # (a scan of the whole backlog before it would cost as much as planning it).
+        result.warnings.extend(action.problems(connection, settings))
     except Stopped:
         result.notes.append("stopped by SIGTERM: the batches done are kept, the rest is left for the next run")
     except Exception as error:  # noqa: BLE001 - one action's failure, a bug included, never stops the others
@@ -333,31 +335,65 @@ def _batches(
     deadline: float | None,
     progress,
 ) -> str | None:
-    """Run the batches; return the limit that stopped them, if one did."""
+    """Run the batches; return the limit that stopped them, if one did.
+
+    A transaction goes on to further batches until it has held the write
+    lock for MAINTCTL_HOLD: at a large backlog each page is then journaled
+    and synced once for many batches rather than once for each. The first
+    batch of each is planned before it begins, so that a pass with nothing
+    to do never takes the write lock."""
     done = 0
     while connection.may_go_on():
-        size = (
-            settings.batch_size if settings.max_items is None else min(settings.batch_size, settings.max_items - done)
-        )
-        if size <= 0:
-            return f"--max-items {settings.max_items}"
-        if done and deadline is not None and time.monotonic() >= deadline:
-            return f"--max-seconds {settings.max_seconds:g}"
+        size, stopped_by = _batch_size(settings, done, deadline)
+        if stopped_by:
+            return stopped_by
         items = action.plan(connection, settings, size)
         if not items:
-            break
-        clock = time.monotonic()
+            return None
+        batches: list[_Batch] = []  # counted once committed
+        finished = False
         with transaction(connection):
-            changed = action.apply(connection, items, settings)
-        _add(result, action.tally(changed), changed)
-        done += len(changed)
-        _say(settings, f"{action.NAME}: {len(changed)} in a batch, {time.monotonic() - clock:.2f} s")
-        if len(changed) < len(items):
-            result.notes.append(f"{len(items) - len(changed)} changed by another process meanwhile; left as they were")
-        if not changed or len(items) < size:
-            break
+            began = time.monotonic()
+            while True:
+                clock = time.monotonic()
+                changed = action.apply(connection, items, settings)
+                batches.append(_Batch(action.tally(changed), _warnings(changed), len(changed), len(items)))
+                _say(settings, f"{action.NAME}: {len(changed)} in a batch, {time.monotonic() - clock:.2f} s")
+                finished = not changed or len(items) < size  # all done, or the rest changed meanwhile
+                if finished or connection.stop.is_set() or time.monotonic() - began >= settings.hold:
+                    break
+                size, stopped_by = _batch_size(settings, done + sum(batch.changed for batch in batches), deadline)
+                if stopped_by:
+                    break
+                items = action.plan(connection, settings, size)
+                if not items:
+                    finished = True
+                    break
+        for batch in batches:
+            _add(result, batch.counts, batch.warnings)
+            done += batch.changed
+            if batch.changed < batch.planned:
+                result.notes.append(
+                    f"{batch.planned - batch.changed} changed by another process meanwhile; left as they were"
+                )
+        if stopped_by or finished:
+            return stopped_by
         progress.advance(done, lambda: action.count_due(connection, settings))
     return None
+
+
+def _batch_size(settings: Settings, done: int, deadline: float | None) -> tuple[int, str | None]:
+    """Given the items done so far, return the next batch's size, or the
+    limit that says no further batch is to begin (each action does at least
+    one, so that none is starved)."""
+    size = settings.batch_size
+    if settings.max_items is not None:
+        size = min(size, settings.max_items - done)
+        if size <= 0:
+            return 0, f"--max-items {settings.max_items}"
+    if done and deadline is not None and time.monotonic() >= deadline:
+        return 0, f"--max-seconds {settings.max_seconds:g}"
+    return size, None
 
 
 def _say(settings: Settings, message: str) -> None:
@@ -366,10 +402,25 @@ def _say(settings: Settings, message: str) -> None:
         print(f"maintctl: {message}", file=sys.stderr, flush=True)
 
 
-def _add(result: ActionResult, counts: dict[str, int], items: list[Any]) -> None:
+@dataclass(slots=True)
+class _Batch:
+    """What a batch did, kept until its transaction commits (not the items: a
+    transaction may hold many batches)."""
+
+    counts: dict[str, int]
+    warnings: list[str]
+    changed: int
+    planned: int
+
+
+def _warnings(items: list[Any]) -> list[str]:
+    return [item.warning for item in items if item.warning]
+
+
+def _add(result: ActionResult, counts: dict[str, int], warnings: list[str]) -> None:
     for name, count in counts.items():
         result.counts[name] = result.counts.get(name, 0) + count
-    result.warnings.extend(item.warning for item in items if item.warning)
+    result.warnings.extend(warnings)
 
 
 def _deliver(connection: sqlite3.Connection, settings: Settings, notifications: Notifications) -> None:

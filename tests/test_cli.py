@@ -87,7 +87,10 @@ class TestBadInput:
         assert "is not a Redis URL" in result.err
         assert "hunter2" not in result.err
 
-    @pytest.mark.parametrize("name, value", [("MAINTCTL_TAG_EXPIRY", "seven days"), ("MAINTCTL_BATCH_SIZE", "0")])
+    @pytest.mark.parametrize(
+        "name, value",
+        [("MAINTCTL_TAG_EXPIRY", "seven days"), ("MAINTCTL_BATCH_SIZE", "0"), ("MAINTCTL_HOLD", "-1s")],
+    )
     def test_bad_settings_are_exit_2_naming_the_setting(self, maintctl, core, name, value):
         result = maintctl("run-all", "--db", core.path, env={name: value})
 

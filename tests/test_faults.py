@@ -30,7 +30,7 @@ def assert_each_change_has_its_audit_row_and_notification(core):
 
 def test_sigterm_mid_pass_finishes_the_batch_in_hand_and_exits_143(maintctl, core, tmp_path):
     core.due_reminders(40_000)
-    run = start_firing(core, tmp_path, env={"MAINTCTL_BATCH_SIZE": "200"})
+    run = start_firing(core, tmp_path, env={"MAINTCTL_BATCH_SIZE": "200", "MAINTCTL_HOLD": "0"})
     wait_for(lambda: core.sql("SELECT count(*) FROM audit_log")[0][0] > 0)
 
     run.send_signal(signal.SIGTERM)
@@ -44,6 +44,45 @@ def test_sigterm_mid_pass_finishes_the_batch_in_hand_and_exits_143(maintctl, cor
     assert 0 < fired < 40_000
     rest = maintctl("fire-reminders", "--db", core.path, "--now", NOW, "--json")
     assert rest.action("fire-reminders")["counts"]["fired"] == 40_000 - fired
+    assert assert_each_change_has_its_audit_row_and_notification(core) == 40_000
+
+
+def test_sigterm_in_a_transaction_of_many_batches_commits_those_done_and_exits_143(maintctl, core, tmp_path):
+    core.due_reminders(40_000)
+    run = start_firing(core, tmp_path, "-v", env={"MAINTCTL_BATCH_SIZE": "200", "MAINTCTL_HOLD": "60s"})
+    first = run.stderr.readline()
+    assert "in a batch" in first, first  # a batch done, its transaction still open (for a minute)
+
+    run.send_signal(signal.SIGTERM)
+    sent = time.monotonic()
+    code = run.wait(timeout=30)
+    said = first + run.stderr.read()
+
+    assert time.monotonic() - sent < 3
+    assert code == 143, said
+    assert "stopped by SIGTERM" in said
+    assert assert_each_change_has_its_audit_row_and_notification(core) == 200 * said.count("200 in a batch")
+
+
+def test_a_long_pass_lets_the_app_write_at_least_every_hold(core, tmp_path):
+    """The app's writes wait for at most about MAINTCTL_HOLD (plus a batch) while a backlog is worked through."""
+    core.due_reminders(40_000)
+    run = start_firing(core, tmp_path, "-v", env={"MAINTCTL_BATCH_SIZE": "200", "MAINTCTL_HOLD": "0.3s"})
+    app = sqlite3.connect(core.path, isolation_level=None, timeout=30)
+    waits = []
+    while run.poll() is None:
+        began = time.monotonic()
+        app.execute("BEGIN IMMEDIATE")
+        waits.append(time.monotonic() - began)
+        app.execute("INSERT INTO users (telegram_user_id) VALUES (?)", (5000 + len(waits),))
+        app.execute("COMMIT")
+        time.sleep(0.01)
+    batches_per_commit = run.stderr.read().count("in a batch") / max(1, len(waits))
+
+    assert run.returncode == 0
+    assert len(waits) >= 3, waits  # the pass lasted long enough to tell
+    assert max(waits) < 1.5, waits
+    assert batches_per_commit > 1  # yet more than one batch a transaction
     assert assert_each_change_has_its_audit_row_and_notification(core) == 40_000
 
 
@@ -114,7 +153,9 @@ def test_sigkill_at_random_moments_loses_nothing_and_doubles_nothing(maintctl, c
         return core.sql("SELECT count(*) FROM reminders WHERE fired = 1")[0][0]
 
     def kill_when(progress, target):
-        run = start_firing(core, tmp_path, "--redis-url", redis_url, env={"MAINTCTL_BATCH_SIZE": "500"})
+        run = start_firing(
+            core, tmp_path, "--redis-url", redis_url, env={"MAINTCTL_BATCH_SIZE": "500", "MAINTCTL_HOLD": "0"}
+        )
         while run.poll() is None and progress() < target:
             time.sleep(0.001)
         time.sleep(chance.uniform(0, 0.02))
