@@ -25,12 +25,11 @@ def apply(
     result: ActionResult,
     deadline: float | None,
 ) -> None:
-    """Plan and apply a batch at a time, one transaction each, until nothing
-    is due, --max-items are done or --max-seconds are spent (each action
-    does at least one batch, so that none is starved). A batch of which
-    nothing could be changed (another run got there first) ends the pass, so
-    that it always ends. On a terminal, a pass that takes more than a moment
-    shows a progress bar."""
+    """Plan and apply a batch at a time until nothing is due, --max-items are
+    done or --max-seconds are spent (each action does at least one batch, so
+    that none is starved). A batch of which nothing could be changed (another
+    run got there first) ends the pass, so that it always ends. On a
+    terminal, a pass that takes more than a moment shows a progress bar."""
     from maintctl.progress import Progress
 
     progress = Progress(action.NAME, enabled=not (settings.quiet or settings.json))
