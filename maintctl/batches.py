@@ -17,6 +17,11 @@ from maintctl.db import transaction
 if TYPE_CHECKING:
     from maintctl.runner import ActionResult
 
+# Between transactions the write lock is left free this long: the longest a
+# connection waiting on it with SQLite's busy timeout sleeps between tries,
+# so that the app's writes get in rather than find it taken again.
+LET_IN = 0.1
+
 
 def apply(
     connection: sqlite3.Connection,
@@ -53,10 +58,11 @@ def _batches(
 
     A transaction goes on to further batches until it has held the write
     lock for MAINTCTL_HOLD: at a large backlog each page is then journaled
-    and synced once for many batches rather than once for each. The first
-    batch of each is planned before it begins, so that a pass with nothing
-    to do never takes the write lock."""
-    done = 0
+    and synced once for many batches rather than once for each; then the
+    lock is left free for a moment. The first batch of each is planned
+    before it begins, so that a pass with nothing to do never takes the
+    write lock."""
+    done, lock_free_until = 0, 0.0
     while connection.may_go_on():
         size, stopped_by = _batch_size(settings, done, deadline)
         if stopped_by:
@@ -64,6 +70,7 @@ def _batches(
         items = action.plan(connection, settings, size)
         if not items:
             return None
+        time.sleep(max(0.0, lock_free_until - time.monotonic()))  # the app's turn, planning done meanwhile
         batches: list[_Batch] = []  # counted once committed
         finished = False
         with transaction(connection):
@@ -94,6 +101,7 @@ def _batches(
         if stopped_by or finished:
             return stopped_by
         progress.advance(done, lambda: action.count_due(connection, settings))
+        lock_free_until = time.monotonic() + min(LET_IN, settings.hold)
     return None
 
 
