@@ -83,7 +83,7 @@ def test_a_long_pass_lets_the_app_write_at_least_every_hold(core, tmp_path):
     assert run.returncode == 0
     assert len(waits) >= 5, waits  # the app wrote throughout the pass
     assert max(waits) < 0.8, sorted(waits)[-3:]
-    assert batches > 2 * len(waits)  # yet a transaction took several batches
+    assert batches > len(waits)  # yet a transaction took more than one batch
     assert assert_each_change_has_its_audit_row_and_notification(core) == 40_000
 
 
