@@ -53,6 +53,8 @@ def _configuration(settings: Settings) -> list[Check]:
         "ping URL": pings.shown(settings.ping_url) if settings.ping_url else "(not set)",
         "metrics file": settings.metrics_file or "(not set)",
         "batch size": settings.batch_size,
+        "hold": f"{settings.hold:g} s",
+        "busy timeout": f"{settings.busy_timeout:g} s",
         "tag expiry": settings.tag_expiry,
         "re-prompt after": settings.reprompt_after,
     }
@@ -75,10 +77,11 @@ def _database(connection: sqlite3.Connection) -> list[Check]:
             checks.append(Check(f"tables for {name}", "ok", "present"))
         except SchemaError as error:
             checks.append(Check(f"tables for {name}", "fail", str(error)))
-        missing = [_index_name(sql) for sql in action.INDEXES if _index_name(sql) not in present]
+        indexes = actions.indexes(action, connection)
+        missing = [_index_name(sql) for sql in indexes if _index_name(sql) not in present]
         if missing:
             checks.append(Check(f"indexes for {name}", "fail", f"missing {', '.join(missing)}: run maintctl init-db"))
-        elif action.INDEXES:
+        elif indexes:
             checks.append(Check(f"indexes for {name}", "ok", "present"))
     own = [_index_name(sql) for sql in (*outbox.INDEXES, *history.INDEXES)]
     missing = [name for name in own if name not in present]

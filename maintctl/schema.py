@@ -87,7 +87,9 @@ def init_db(connection: sqlite3.Connection) -> list[str]:
         }:
             connection.execute(statement)
         for statement in (
-            [sql for module in modules for sql in module.INDEXES] + list(outbox.INDEXES) + list(history.INDEXES)
+            [sql for module in modules for sql in actions.indexes(module, connection)]
+            + list(outbox.INDEXES)
+            + list(history.INDEXES)
         ):
             connection.execute(statement)
         for (table, column), index in _CHILD_KEY_INDEXES.items():

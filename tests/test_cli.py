@@ -305,6 +305,7 @@ class TestInitDb:
             "maintctl_media_deletions",
             "maintctl_reminders_due",
             "maintctl_reminders_odd_fire_at",
+            "maintctl_memories_fts_memory",
         ]:
             assert name in created
 

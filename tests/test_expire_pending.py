@@ -49,6 +49,50 @@ def test_the_memory_leaves_the_search_index_and_takes_its_tags_and_reminders(mai
     assert core.sql("SELECT id FROM reminders") == [("r-kept",)]
 
 
+SEARCH_SHAPES = {
+    "indexed by init-db": [],
+    "before init-db indexed it": ["DROP INDEX maintctl_memories_fts_memory"],
+    "its columns in another order": [
+        "DROP TABLE memories_fts",
+        "CREATE VIRTUAL TABLE memories_fts USING fts5 (content, memory_id UNINDEXED)",
+    ],
+}
+
+
+@pytest.mark.parametrize("shape", SEARCH_SHAPES)
+def test_each_batch_removes_its_memories_from_the_search_index_whatever_its_shape(maintctl, core, shape):
+    for statement in SEARCH_SHAPES[shape]:
+        core.sql(statement)
+    for index in range(25):
+        status = "pending" if index % 5 else "confirmed"
+        core.memory(f"m{index}", status=status, expires="2026-11-22T09:00:00.000Z", content=f"note {index} milk")
+
+    result = expire(maintctl, core, env={"MAINTCTL_BATCH_SIZE": "7"})
+
+    assert result.action("expire-pending")["counts"]["expired"] == 20
+    kept = [(f"m{index}",) for index in range(0, 25, 5)]
+    assert core.sql("SELECT memory_id FROM memories_fts ORDER BY rowid") == kept
+    assert core.sql("SELECT memory_id FROM memories_fts WHERE memories_fts MATCH 'milk' ORDER BY rowid") == kept
+    assert core.sql("INSERT INTO memories_fts (memories_fts) VALUES ('integrity-check')") == []
+
+
+def test_init_db_indexes_the_search_index_only_where_it_has_the_usual_shape(maintctl, core, redis_url):
+    (core.path.parent / "media").mkdir()
+    core.sql("DROP INDEX maintctl_memories_fts_memory")
+
+    missing = maintctl("doctor", "--db", core.path, "--redis-url", redis_url)
+    made = maintctl("init-db", "--db", core.path, "--json")
+    for statement in SEARCH_SHAPES["its columns in another order"]:
+        core.sql(statement)
+    other_shape = maintctl("init-db", "--db", core.path, "--json")
+    checked = maintctl("doctor", "--db", core.path, "--redis-url", redis_url)
+
+    assert "FAIL" in missing.out and "missing maintctl_memories_fts_memory: run maintctl init-db" in missing.out
+    assert made.json()["created"] == ["maintctl_memories_fts_memory"]
+    assert other_shape.code == 0 and other_shape.json()["created"] == []
+    assert checked.code == 0, checked
+
+
 def test_expiry_in_another_form_is_compared_by_instant(maintctl, core):
     core.memory("offset", status="pending", expires="2026-11-22T11:00:00+01:30")  # = 09:30Z
     core.memory("later", status="pending", expires="2026-11-22 09:31:00")

@@ -87,7 +87,7 @@ class TestDoctor:
     def test_a_ready_installation_passes_every_check(self, maintctl, core, redis_url):
         (core.path.parent / "media").mkdir()
 
-        result = maintctl("doctor", "--db", core.path, "--redis-url", redis_url, "--json")
+        result = maintctl("doctor", "--db", core.path, "--redis-url", redis_url, "--json", env={"MAINTCTL_HOLD": "2s"})
 
         assert result.code == 0, result
         checks = {check["name"]: check for check in result.json()["checks"]}
@@ -95,6 +95,8 @@ class TestDoctor:
         assert checks["quick_check"]["detail"] == "ok"
         assert "answers (Redis" in checks["redis"]["detail"]
         assert checks["config: database"]["detail"] == str(core.path)
+        assert checks["config: hold"]["detail"] == "2 s"
+        assert checks["config: busy timeout"]["detail"] == "30 s"
 
     def test_a_missing_index_column_and_directory_each_fail_by_name(self, maintctl, core, redis_url):
         core.sql("DROP INDEX maintctl_reminders_due")

@@ -2,7 +2,9 @@
 
 - NAME: the command (its help is in SUMMARIES here, so that --help imports no action);
 - REQUIRES: {table: columns} it reads or writes, checked before it runs;
-- INDEXES: the indexes its queries need, made by init-db;
+- INDEXES: the indexes its queries need, made by init-db; optionally
+  shaped_indexes(connection) -> more that fit only some shapes of the app's
+  tables (see indexes below);
 - COUNTS: the counts it always reports; NOTIFIES: whether it queues
   notifications; OWN_TABLES: maintctl's tables it writes, made when needed;
 - plan(connection, settings, limit) -> items: read-only, decides everything;
@@ -45,6 +47,13 @@ PROBLEMS_LISTED = 100
 def load(name: str) -> ModuleType:
     """Given a command name, return its action module."""
     return importlib.import_module(f"maintctl.actions.{name.replace('-', '_')}")
+
+
+def indexes(action: ModuleType, connection) -> tuple[str, ...]:
+    """Given an action module and the database, return the CREATE INDEX
+    statements init-db makes for it."""
+    shaped = action.shaped_indexes(connection) if hasattr(action, "shaped_indexes") else ()
+    return (*action.INDEXES, *shaped)
 
 
 def keys_json(keys: Iterable[Sequence]) -> str:

@@ -42,9 +42,12 @@ _DUE = timestamps.due_sql(_SELECT, _WHERE, "m.pending_expires_at", "instant <= :
 _UNREADABLE = timestamps.due_sql(_SELECT, _WHERE, "m.pending_expires_at", "instant IS NULL")
 _CLAIM = f"DELETE FROM memories WHERE +status = 'pending' AND (id, +pending_expires_at) IN ({keys_sql(2)}) RETURNING id"
 _UNINDEX = f"DELETE FROM memories_fts WHERE memory_id IN ({keys_sql(1)})"
-# memory_id is UNINDEXED, so the above reads every row of the search index. A
-# regular FTS5 table keeps its rows in the plain table <name>_content (columns
-# id, c0, c1, ...), which is faster to read; where it exists it is used.
+# memory_id is UNINDEXED, so the above reads every row of the search index, once
+# per batch: a pass quadratic in the backlog. A regular FTS5 table keeps its rows
+# in the plain table memories_fts_content (columns id, c0 = memory_id, c1, ...);
+# where it does, init-db indexes c0 there (SEARCH_INDEX), and a batch finds its
+# rows through that index (or, before init-db has run, by reading that table).
+SEARCH_INDEX = "CREATE INDEX IF NOT EXISTS maintctl_memories_fts_memory ON memories_fts_content (c0)"
 _UNINDEX_BY_ROWID = (
     f"DELETE FROM memories_fts WHERE rowid IN (SELECT id FROM memories_fts_content WHERE c0 IN ({keys_sql(1)}))"
 )
@@ -99,14 +102,19 @@ def apply(connection: sqlite3.Connection, expiries: list[Expiry], settings: Sett
         ).fetchall()
     }
     expired = [expiry for expiry in expiries if expiry.memory_id in claimed]
-    unindex = _UNINDEX_BY_ROWID if _plain_content_table(connection) else _UNINDEX
+    unindex = _UNINDEX_BY_ROWID if plain_content_table(connection) else _UNINDEX
     connection.execute(unindex, {"keys": keys_json((expiry.memory_id,) for expiry in expired)})
     audit.record(connection, (audit.Entry("memory", expiry.memory_id, "expired") for expiry in expired), settings)
     media.queue(connection, ((expiry.memory_id, expiry.file) for expiry in expired if expiry.file), settings)
     return expired
 
 
-def _plain_content_table(connection: sqlite3.Connection) -> bool:
+def shaped_indexes(connection: sqlite3.Connection) -> tuple[str, ...]:
+    """Return SEARCH_INDEX where memories_fts has the content table it indexes."""
+    return (SEARCH_INDEX,) if plain_content_table(connection) else ()
+
+
+def plain_content_table(connection: sqlite3.Connection) -> bool:
     """Return whether memories_fts keeps its rows, memory_id first, in memories_fts_content."""
     return columns_of(connection, "memories_fts_content")[:2] == ["id", "c0"] and columns_of(
         connection, "memories_fts"
