@@ -6,7 +6,6 @@ import inspect
 import json
 import sys
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,6 +13,18 @@ import typer
 from maintctl import __version__, actions
 from maintctl.config import ConfigError, Flags
 from maintctl.db import Stopped
+from maintctl.options import (
+    BACKUP,
+    COMMON,
+    LIMITS,
+    REPEAT,
+    DbOption,
+    JsonOption,
+    MediaDirOption,
+    NowOption,
+    QuietOption,
+    RedisUrlOption,
+)
 
 app = typer.Typer(
     add_completion=False,
@@ -21,111 +32,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Housekeeping for the Core app's SQLite database, one idempotent pass per run (made for cron).",
 )
-
-DbOption = Annotated[Path | None, typer.Option("--db", help="The database file (env MAINTCTL_DB).", show_default=False)]
-RedisUrlOption = Annotated[
-    str | None,
-    typer.Option(
-        "--redis-url",
-        help="Where notifications go (env MAINTCTL_REDIS_URL, then REDIS_URL); unset, they stay queued.",
-        show_default=False,
-    ),
-]
-MediaDirOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--media-dir",
-        help="The media directory (env MAINTCTL_MEDIA_DIR; default media/ beside the database).",
-        show_default=False,
-    ),
-]
-NowOption = Annotated[
-    str | None,
-    typer.Option("--now", help="Act as if this instant were now (env MAINTCTL_NOW).", show_default=False),
-]
-DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show what the pass would do and change nothing.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing when all went well.")]
-WaitOption = Annotated[
-    float | None,
-    typer.Option(
-        "--wait",
-        metavar="SECONDS",
-        help="Wait this long for another run's lock (default: exit 75 at once).",
-        show_default=False,
-    ),
-]
-
-
-def _fail(message: str) -> int:
-    """Print a usage or configuration error; return its exit status."""
-    print(f"maintctl: error: {message}", file=sys.stderr)
-    return 2  # runner.EXIT_USAGE, without importing the runner for --help
-
-
-VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Say more, on stderr, as the run goes.")]
-MaxItemsOption = Annotated[
-    int | None,
-    typer.Option("--max-items", metavar="N", help="Stop each action after N items; the rest wait.", show_default=False),
-]
-MaxSecondsOption = Annotated[
-    float | None,
-    typer.Option(
-        "--max-seconds",
-        metavar="S",
-        help="Begin no batch after S seconds (each action still does one); the rest wait.",
-        show_default=False,
-    ),
-]
-ForOption = Annotated[
-    str | None,
-    typer.Option(
-        "--for",
-        metavar="DURATION",
-        help="Repeat the passes for this long (such as 55s), holding the lock.",
-        show_default=False,
-    ),
-]
-EveryOption = Annotated[
-    str | None,
-    typer.Option(
-        "--every", metavar="DURATION", help="With --for: begin a pass this often (such as 5s).", show_default=False
-    ),
-]
-ToOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--to",
-        metavar="DIR",
-        help="Where backups go (env MAINTCTL_BACKUP_DIR; default backups/ beside the database).",
-        show_default=False,
-    ),
-]
-KeepOption = Annotated[
-    int | None,
-    typer.Option(
-        "--keep",
-        metavar="N",
-        help="Keep the newest N backups (env MAINTCTL_BACKUP_KEEP; default 7).",
-        show_default=False,
-    ),
-]
-WithMediaOption = Annotated[bool, typer.Option("--with-media", help="Also copy the media directory.")]
-
-_COMMON = {
-    "db": (DbOption, None),
-    "redis_url": (RedisUrlOption, None),
-    "media_dir": (MediaDirOption, None),
-    "now": (NowOption, None),
-    "dry_run": (DryRunOption, False),
-    "json": (JsonOption, False),
-    "quiet": (QuietOption, False),
-    "wait": (WaitOption, None),
-    "verbose": (VerboseOption, False),
-}
-_LIMITS = {"max_items": (MaxItemsOption, None), "max_seconds": (MaxSecondsOption, None)}
-_REPEAT = {"run_for": (ForOption, None), "every": (EveryOption, None)}
-_BACKUP = {"backup_to": (ToOption, None), "keep": (KeepOption, None), "with_media": (WithMediaOption, False)}
 
 
 def _fail(message: str) -> int:
@@ -169,14 +75,14 @@ def _acting_command(names: tuple[str, ...], options: dict, scheduled: bool = Fal
 
 
 for _name in actions.HOUSEKEEPING + ("prune",):
-    app.command(_name, help=actions.SUMMARIES[_name])(_acting_command((_name,), _COMMON | _LIMITS))
-app.command("backup", help=actions.SUMMARIES["backup"])(_acting_command(("backup",), _COMMON | _BACKUP))
+    app.command(_name, help=actions.SUMMARIES[_name])(_acting_command((_name,), COMMON | LIMITS))
+app.command("backup", help=actions.SUMMARIES["backup"])(_acting_command(("backup",), COMMON | BACKUP))
 app.command(
     "run-all",
     help="Run every action whose schedule says it is due, in turn: "
     + ", ".join(actions.ORDER)
     + ". Paused ones are skipped; one action's failure does not stop the others.",
-)(_acting_command(actions.ORDER, _COMMON | _LIMITS | _REPEAT | _BACKUP, scheduled=True))
+)(_acting_command(actions.ORDER, COMMON | LIMITS | REPEAT | BACKUP, scheduled=True))
 
 
 @app.command("init-db")
