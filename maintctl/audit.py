@@ -17,23 +17,21 @@ class Entry(NamedTuple):
     details: dict | str | None = None  # a dict, or its JSON already
 
 
-def record(connection: sqlite3.Connection, entries: Iterable[Entry], settings: Settings) -> None:
-    """Given the entries for the changes just made, write their audit rows
-    (inside the caller's transaction)."""
-    created_at = timestamps.format_instant(settings.now)
+def record(connection: sqlite3.Connection, entries: Iterable[Entry | tuple], settings: Settings) -> None:
+    """Given the entries for the changes just made (Entry, or tuples of its
+    four fields), write their audit rows (inside the caller's transaction)."""
+    actor, created_at = settings.actor, timestamps.format_instant(settings.now)
     connection.executemany(
         "INSERT INTO audit_log (entity_type, entity_id, action, actor, details, created_at) VALUES (?, ?, ?, ?, ?, ?)",
         (
             (
-                entry.entity_type,
-                entry.entity_id,
-                entry.action,
-                settings.actor,
-                entry.details
-                if entry.details is None or isinstance(entry.details, str)
-                else json_text.encode(entry.details),
+                entity_type,
+                entity_id,
+                action,
+                actor,
+                details if details is None or isinstance(details, str) else json_text.encode(details),
                 created_at,
             )
-            for entry in entries
+            for entity_type, entity_id, action, details in entries
         ),
     )

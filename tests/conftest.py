@@ -261,8 +261,13 @@ CLEAN_ENV = {key: value for key, value in os.environ.items() if not key.startswi
 
 def start_firing(core: Core, cwd: Path, *arguments: str, env: dict | None = None) -> subprocess.Popen:
     """Start `maintctl fire-reminders` on the core database at NOW as its own process, and return it."""
+    return start_action("fire-reminders", core, cwd, *arguments, env=env)
+
+
+def start_action(command: str, core: Core, cwd: Path, *arguments: str, env: dict | None = None) -> subprocess.Popen:
+    """Start `maintctl COMMAND` on the core database at NOW as its own process, and return it."""
     return subprocess.Popen(
-        [sys.executable, "-m", "maintctl", "fire-reminders", "--db", str(core.path), "--now", NOW, *arguments],
+        [sys.executable, "-m", "maintctl", command, "--db", str(core.path), "--now", NOW, *arguments],
         env={**CLEAN_ENV, **(env or {})},
         cwd=cwd,
         stdout=subprocess.PIPE,

@@ -87,3 +87,36 @@ def test_a_second_run_changes_nothing(maintctl, core):
 
     assert result.action("expire-tags")["counts"] == {"expired": 0}
     assert core.data_digest() == before
+
+
+def test_concurrent_runs_past_the_lock_expire_each_suggestion_once(core, tmp_path):
+    """Each run has a lock file of its own: as on a filesystem where locking does not work."""
+    from conftest import start_action
+
+    for index in range(60):
+        core.memory(f"m{index}")
+    core.insert_many(
+        "INSERT INTO memory_tags (memory_id, tag, status, suggested_at) VALUES (?, ?, 'suggested', ?)",
+        [
+            (f"m{index % 60}", f"t{index}", f"2026-11-{1 + index % 14:02d}T08:00:00.000Z" if index < 3000 else NOW)
+            for index in range(3300)
+        ],
+    )
+
+    runs = [
+        start_action(
+            "expire-tags",
+            core,
+            tmp_path,
+            "--json",
+            env={"MAINTCTL_BATCH_SIZE": "200", "MAINTCTL_HOLD": "0", "MAINTCTL_LOCK_FILE": str(tmp_path / f"l{index}")},
+        )
+        for index in range(3)
+    ]
+    outputs = [run.communicate(timeout=120) for run in runs]
+
+    assert [run.returncode for run in runs] == [0, 0, 0], [err for _, err in outputs]
+    counts = [json.loads(out)["actions"][0]["counts"]["expired"] for out, _ in outputs]
+    assert sum(counts) == 3000
+    assert core.sql("SELECT count(*), min(tag) FROM memory_tags") == [(300, "t3000")]
+    assert core.sql("SELECT count(*), count(DISTINCT entity_id || details) FROM audit_log") == [(3000, 3000)]

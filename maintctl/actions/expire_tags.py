@@ -26,21 +26,24 @@ NOTIFIES = False
 OWN_TABLES = ()
 
 _SELECT = (
-    "SELECT t.memory_id, t.tag, t.suggested_at,"
+    "SELECT t.rowid, t.memory_id, t.tag, t.suggested_at,"
     f" {timestamps.instant_sql('t.suggested_at')} AS instant FROM memory_tags AS t"
 )
 _WHERE = "t.status = 'suggested'"
 _DUE = timestamps.due_sql(_SELECT, _WHERE, "t.suggested_at", "instant <= :cutoff")
 _UNREADABLE = timestamps.due_sql(_SELECT, _WHERE, "t.suggested_at", "instant IS NULL")
+# Claimed by rowid (one B-tree search a row, where the primary key would take
+# two), guarded on the rest: a rowid that VACUUM gave to another row matches nothing.
 _CLAIM = (
     "DELETE FROM memory_tags WHERE +status = 'suggested'"
-    f" AND (memory_id, tag, +suggested_at) IN ({keys_sql(3)})"
-    " RETURNING memory_id, tag, json_object('tag', tag, 'reason', 'suggested_tag_expiry')"
+    f" AND (rowid, +memory_id, +tag, +suggested_at) IN ({keys_sql(4)})"
+    " RETURNING rowid, json_object('tag', tag, 'reason', 'suggested_tag_expiry')"
 )
 
 
 @dataclass(slots=True)
 class StaleTag:
+    rowid: int
     memory_id: str
     tag: str
     suggested_at: str  # as stored: the claim is guarded on it
@@ -66,18 +69,13 @@ def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) 
 
 def apply(connection: sqlite3.Connection, stale: list[StaleTag], settings: Settings) -> list[StaleTag]:
     """Delete the planned suggestions that are still suggested and unchanged; return those."""
-    details = {
-        (memory_id, tag): details
-        for memory_id, tag, details in connection.execute(
-            _CLAIM, {"keys": keys_json((tag.memory_id, tag.tag, tag.suggested_at) for tag in stale)}
+    details = dict(
+        connection.execute(
+            _CLAIM, {"keys": keys_json((tag.rowid, tag.memory_id, tag.tag, tag.suggested_at) for tag in stale)}
         ).fetchall()
-    }
-    expired = [tag for tag in stale if (tag.memory_id, tag.tag) in details]
-    audit.record(
-        connection,
-        (audit.Entry("memory", tag.memory_id, "expired", details[tag.memory_id, tag.tag]) for tag in expired),
-        settings,
     )
+    expired = [tag for tag in stale if tag.rowid in details]
+    audit.record(connection, (("memory", tag.memory_id, "expired", details[tag.rowid]) for tag in expired), settings)
     return expired
 
 
@@ -89,7 +87,7 @@ def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
     """Return the suggestions whose suggested_at names no instant."""
     return [
         f"tag {tag!r} on memory {memory_id}: suggested_at {suggested_at!r} names no instant; not expired"
-        for memory_id, tag, suggested_at, _ in connection.execute(
+        for _, memory_id, tag, suggested_at, _ in connection.execute(
             _UNREADABLE, _cutoff_bounds(settings, PROBLEMS_LISTED)
         )
     ]
