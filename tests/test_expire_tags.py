@@ -1,4 +1,5 @@
 import json
+import time
 
 from conftest import NOW
 
@@ -90,7 +91,8 @@ def test_a_second_run_changes_nothing(maintctl, core):
 
 
 def test_concurrent_runs_past_the_lock_expire_each_suggestion_once(core, tmp_path):
-    """Each run has a lock file of its own: as on a filesystem where locking does not work."""
+    """Each run has a lock file of its own: as on a filesystem where locking does not work. The app holds
+    the write lock while they start, so that each plans the same first batch before any can claim it."""
     from conftest import start_action
 
     for index in range(60):
@@ -98,25 +100,29 @@ def test_concurrent_runs_past_the_lock_expire_each_suggestion_once(core, tmp_pat
     core.insert_many(
         "INSERT INTO memory_tags (memory_id, tag, status, suggested_at) VALUES (?, ?, 'suggested', ?)",
         [
-            (f"m{index % 60}", f"t{index}", f"2026-11-{1 + index % 14:02d}T08:00:00.000Z" if index < 3000 else NOW)
-            for index in range(3300)
+            (f"m{index % 60}", f"t{index:05}", f"2026-11-{1 + index % 14:02d}T08:00:00.000Z" if index < 6000 else NOW)
+            for index in range(6300)
         ],
     )
 
+    core.sql("BEGIN IMMEDIATE")
     runs = [
         start_action(
             "expire-tags",
             core,
             tmp_path,
             "--json",
-            env={"MAINTCTL_BATCH_SIZE": "200", "MAINTCTL_HOLD": "0", "MAINTCTL_LOCK_FILE": str(tmp_path / f"l{index}")},
+            env={"MAINTCTL_BATCH_SIZE": "100", "MAINTCTL_HOLD": "0.02s", "MAINTCTL_LOCK_FILE": str(tmp_path / f"l{n}")},
         )
-        for index in range(3)
+        for n in range(3)
     ]
+    time.sleep(3)  # each has started and planned (a start takes about 0.3 s)
+    core.sql("COMMIT")
     outputs = [run.communicate(timeout=120) for run in runs]
 
     assert [run.returncode for run in runs] == [0, 0, 0], [err for _, err in outputs]
     counts = [json.loads(out)["actions"][0]["counts"]["expired"] for out, _ in outputs]
-    assert sum(counts) == 3000
-    assert core.sql("SELECT count(*), min(tag) FROM memory_tags") == [(300, "t3000")]
-    assert core.sql("SELECT count(*), count(DISTINCT entity_id || details) FROM audit_log") == [(3000, 3000)]
+    # All three planned the same first batch: the first to claim it went on; the others' claims found it gone.
+    assert sorted(counts) == [0, 0, 6000]
+    assert core.sql("SELECT count(*), min(tag) FROM memory_tags") == [(300, "t06000")]
+    assert core.sql("SELECT count(*), count(DISTINCT entity_id || details) FROM audit_log") == [(6000, 6000)]
