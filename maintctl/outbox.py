@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import unquote, urlsplit
 
-from maintctl import timestamps
+from maintctl import json_text, timestamps
 from maintctl.config import Settings, redact_url
 from maintctl.db import table_exists, transaction
 
@@ -33,24 +33,27 @@ CREATE TABLE IF NOT EXISTS maintctl_outbox (
 INDEXES = ("CREATE INDEX IF NOT EXISTS maintctl_outbox_undelivered ON maintctl_outbox (id) WHERE delivered_at IS NULL",)
 
 # KEYS[1]: the stream. ARGV[1]: the dedup keys' prefix, ARGV[2]: their TTL in
-# seconds, then a msg_id and its data for each notification. Adds each entry
-# unless its msg_id was sent already (the dedup keys are not declared in KEYS:
-# a standalone Redis, or one shard, is assumed). Returns the stream entry ids,
-# an id that was there already marked with a leading '='.
+# seconds, ARGV[3]: a JSON array of [msg_id, data] pairs (one argument and one
+# reply per call, not two arguments and a reply per notification: redis-py
+# encodes and parses each in Python). Adds each entry unless its msg_id was
+# sent already (the dedup keys are not declared in KEYS: a standalone Redis, or
+# one shard, is assumed). Returns the stream entry ids, space-separated, an id
+# that was there already marked with a leading '='.
 SEND_ONCE_LUA = """
 local ids = {}
-for i = 3, #ARGV, 2 do
-  local key = ARGV[1] .. ARGV[i]
+for _, notification in ipairs(cjson.decode(ARGV[3])) do
+  local msg_id, data = notification[1], notification[2]
+  local key = ARGV[1] .. msg_id
   local sent = redis.call('GET', key)
   if sent then
     ids[#ids + 1] = '=' .. sent
   else
-    local entry = redis.call('XADD', KEYS[1], '*', 'data', ARGV[i + 1], 'msg_id', ARGV[i])
+    local entry = redis.call('XADD', KEYS[1], '*', 'data', data, 'msg_id', msg_id)
     redis.call('SET', key, entry, 'EX', ARGV[2])
     ids[#ids + 1] = entry
   end
 end
-return ids
+return table.concat(ids, ' ')
 """
 
 DEDUP_PREFIX = "maintctl:sent:"
@@ -137,11 +140,11 @@ def deliver(connection: sqlite3.Connection, settings: Settings) -> Delivery:
         ):
             pipe = client.pipeline(transaction=False)
             for start in range(0, len(batch), SCRIPT_CHUNK):
-                pairs = [
-                    field for _, msg_id, message in batch[start : start + SCRIPT_CHUNK] for field in (msg_id, message)
-                ]
-                send_once(keys=[settings.stream], args=[DEDUP_PREFIX, ttl, *pairs], client=pipe)
-            entries = [entry.decode() for chunk in pipe.execute() for entry in chunk]
+                pairs = json_text.encode(
+                    [(msg_id, message) for _, msg_id, message in batch[start : start + SCRIPT_CHUNK]]
+                )
+                send_once(keys=[settings.stream], args=[DEDUP_PREFIX, ttl, pairs], client=pipe)
+            entries = [entry for chunk in pipe.execute() for entry in chunk.decode().split(" ")]
             with transaction(connection):
                 connection.executemany(
                     "UPDATE maintctl_outbox SET delivered_at = ?, stream_id = ? WHERE id = ? AND delivered_at IS NULL",

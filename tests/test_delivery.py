@@ -1,6 +1,8 @@
 """Notifications reach the stream once: Redis unset, unreachable, refusing,
 a retry after a run died between XADD and commit, two runs delivering at once."""
 
+import json
+
 import pytest
 import redis
 from conftest import NOW, RedisServer, free_port, start_firing, stream_entries
@@ -70,7 +72,9 @@ def test_a_retry_after_a_run_died_between_xadd_and_commit_adds_no_second_entry(m
     # What a run killed after its XADD of r1 and before marking it delivered leaves behind:
     client = redis.Redis.from_url(redis_url)
     msg_id, message, _ = core.outbox()[0]
-    client.register_script(SEND_ONCE_LUA)(keys=["notify:telegram"], args=[DEDUP_PREFIX, 3600, msg_id, message])
+    client.register_script(SEND_ONCE_LUA)(
+        keys=["notify:telegram"], args=[DEDUP_PREFIX, 3600, json.dumps([[msg_id, message]])]
+    )
 
     result = fire(maintctl, core, "--redis-url", redis_url, "--json")
 
