@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 
 NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
@@ -20,11 +21,21 @@ def stamp(instant: datetime) -> str:
 
 def past(index: int, span: timedelta) -> str:
     """A canonical instant before NOW, spread over span."""
-    return stamp(NOW - timedelta(seconds=1) - span * ((index % 997) / 997))
+    return _past(index % 997, span)
 
 
 def future(index: int) -> str:
-    return stamp(NOW + timedelta(minutes=1 + index % 525_600))
+    return _future(index % 525_600)
+
+
+@cache
+def _past(step: int, span: timedelta) -> str:
+    return stamp(NOW - timedelta(seconds=1) - span * (step / 997))
+
+
+@cache
+def _future(step: int) -> str:
+    return stamp(NOW + timedelta(minutes=1 + step))
 
 
 def _init_db(path: Path) -> None:

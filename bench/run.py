@@ -1,7 +1,7 @@
 """maintctl's benchmark: whole processes against the floor and the hand-written way.
 
-    python bench/run.py                       # the default sizes: a couple of minutes
-    python bench/run.py --sizes 10000,100000,1000000 --idle 1000000
+    python bench/run.py                       # the targets' sizes (see the README for how long)
+    python bench/run.py --sizes 10000,100000,1000000 --runs 1 --only fire-reminders,expire-pending,expire-tags,requeue-events
 
 Builds each database once per size (bench/build.py), copies it for every run, starts its
 own redis-server on a free loopback port, and prints a Markdown table of medians, peak
@@ -120,7 +120,9 @@ def runs(template: Path, work: Path, command, runs: int, redis: Redis, prepare=N
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="10000,100000", help="due items per scenario (default 10000,100000)")
+    parser.add_argument(
+        "--sizes", default="100000", help="due items per scenario, comma-separated (default 100000, the targets' size)"
+    )
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (default 3)")
     parser.add_argument(
         "--idle", type=int, default=1_000_000, help="reminders and memories for the idle run (default 1000000)"
