@@ -41,8 +41,6 @@ WaitOption = Annotated[
         show_default=False,
     ),
 ]
-
-
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Say more, on stderr, as the run goes.")]
 MaxItemsOption = Annotated[
     int | None,
