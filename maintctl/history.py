@@ -89,7 +89,7 @@ def new_run(
         run_id=run_id,
         action=action,
         started_at=timestamps.format_instant(started),
-        ended_at=timestamps.format_instant(started + timedelta(seconds=duration)),
+        ended_at=timestamps.format_instant(timestamps.shift(started, timedelta(seconds=duration))),
         duration_seconds=round(duration, 3),
         status=status,
         reason=reason,

@@ -51,6 +51,8 @@ class MediaDirectory:
         file and, where the path leads somewhere it must not, the problem."""
         if not stored:
             return Located(None)
+        if not isinstance(stored, str):
+            return Located(None, f"media path {stored!r} is not text; left alone")
         try:
             real, status = self._resolve(os.path.join(self.path, stored))  # an absolute stored path stays as it is
         except (ValueError, OSError) as error:

@@ -23,8 +23,19 @@ DATE_FIRST_GLOB = "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'"
 # at or before a cutoff sorts, as text, before the cutoff plus this margin.
 LARGEST_OFFSET = timedelta(hours=15)
 
-# The latest instant SQLite's date functions can name.
+# The instants SQLite's date functions name run from year 0 to year 9999;
+# Python's datetime begins at year 1, so arithmetic on instants is done in
+# milliseconds since the Unix epoch (see epoch_ms), where year 0 is no harder.
 LATEST = datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
+EARLIEST = datetime(1, 1, 1, tzinfo=UTC)  # the earliest a datetime can hold
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The longest duration any setting may be: past it, instants leave the years a
+# timestamp can name and timers overflow the platform's.
+LONGEST = timedelta(days=36525)
+LONGEST_TEXT = "100 years (36525d)"
+_FOUR_CENTURIES_MS = 146_097 * 86_400_000  # the Gregorian calendar repeats every 400 years
+_YEAR_ZERO_MS = (EARLIEST - _EPOCH) // timedelta(milliseconds=1) - 366 * 86_400_000  # 0000-01-01, a leap year
+_LATEST_MS = (LATEST - _EPOCH) // timedelta(milliseconds=1)
 
 
 class NotAnInstant(ValueError):
@@ -45,10 +56,14 @@ def instant_sql(column: str) -> str:
     names, or NULL where it names none. Text already canonical (and surely
     valid) is taken as it is; anything else goes through strftime, whose
     '+0 seconds' makes SQLite normalise values such as Feb 30 or 24:00
-    rather than echo them."""
+    rather than echo them. Named no instant, and so never acted on: 'now'
+    (SQLite reads it as the moment of the query), bytes, and what falls
+    outside years 0 to 9999 (a Julian day number of 0 is in 4714 BC)."""
+    normalised = f"strftime('{CANONICAL_SQL_FORMAT}', {column}, '+0 seconds')"
     return (
         f"CASE WHEN {_SURELY_CANONICAL.format(c=column)} THEN {column}"
-        f" ELSE strftime('{CANONICAL_SQL_FORMAT}', {column}, '+0 seconds') END"
+        f" WHEN {column} LIKE 'now' OR typeof({column}) = 'blob' THEN NULL"
+        f" WHEN {normalised} GLOB '[0-9][0-9][0-9][0-9]-*' THEN {normalised} END"
     )
 
 
@@ -67,25 +82,66 @@ def due_sql(select: str, where: str, column: str, condition: str, columns: str =
 
     The date-first values are found by an index range that ends at
     :scan_upper (the cutoff plus LARGEST_OFFSET), the odd ones by the partial
-    index; both are then compared by the instant they name. The query is
-    bound with :cutoff, :scan_upper and :limit (see due_bounds)."""
+    index, and bytes (which sort after all text, and name no instant) by an
+    index range of their own; all are then compared by the instant they name.
+    The query is bound with :cutoff, :scan_upper and :limit (see due_bounds)."""
     return (
         f"SELECT {columns} FROM ("
         f"{select} WHERE {where} AND {column} < :scan_upper AND {column} GLOB {DATE_FIRST_GLOB}"
         f" UNION ALL "
         f"{select} WHERE {where} AND {odd_sql(column)}"
+        f" UNION ALL "
+        f"{select} WHERE {where} AND {column} >= X'' AND {column} GLOB {DATE_FIRST_GLOB}"
         f") WHERE {condition} LIMIT :limit"
     )
 
 
-def due_bounds(cutoff: datetime, limit: int | None = None) -> dict[str, str | int]:
-    """Given the cutoff instant and how many rows at most (None: all), return
-    the parameters due_sql's queries need."""
-    return {
-        "cutoff": format_instant(cutoff),
-        "scan_upper": format_instant(min(cutoff + LARGEST_OFFSET, LATEST)),
-        "limit": -1 if limit is None else limit,
-    }
+def due_bounds(now: datetime, limit: int | None = None, age: timedelta = timedelta(0)) -> dict[str, str | int]:
+    """Given now, how many rows at most (None: all) and how old a row must be
+    to be due (its instant at or before now - age), return the parameters
+    due_sql's queries need. A cutoff before year 0 makes nothing due; a scan
+    bound past year 9999 takes in every date-first text."""
+    cutoff_ms = epoch_ms(now) - age // timedelta(milliseconds=1)
+    cutoff = text_of_ms(cutoff_ms) or ("" if cutoff_ms < _YEAR_ZERO_MS else format_instant(LATEST))
+    scan_upper = text_of_ms(cutoff_ms + LARGEST_OFFSET // timedelta(milliseconds=1)) if cutoff else ""
+    return {"cutoff": cutoff, "scan_upper": scan_upper if scan_upper is not None else ":", "limit": _limit(limit)}
+
+
+def _limit(limit: int | None) -> int:
+    """Given a row limit (None: all), return it as SQLite's LIMIT takes it (-1: all)."""
+    return -1 if limit is None or limit >= 2**63 else limit
+
+
+def shift(instant: datetime, delta: timedelta) -> datetime:
+    """Given an instant and a (possibly negative) duration, return the instant
+    that far from it, held within what a datetime can name."""
+    try:
+        return min(max(instant + delta, EARLIEST), LATEST)
+    except OverflowError:
+        return LATEST if delta > timedelta(0) else EARLIEST
+
+
+def epoch_ms(instant: datetime) -> int:
+    """Given an instant, return it in milliseconds since the Unix epoch."""
+    return (instant - _EPOCH) // timedelta(milliseconds=1)
+
+
+def ms_of_text(canonical: str) -> int:
+    """Given canonical text (as instant_sql returns it, year 0 included),
+    return its instant in milliseconds since the Unix epoch."""
+    if canonical.startswith("0000-"):  # four centuries on, then back: year 0 has the calendar of year 400
+        return epoch_ms(datetime.fromisoformat("0400" + canonical[4:])) - _FOUR_CENTURIES_MS
+    return epoch_ms(datetime.fromisoformat(canonical))
+
+
+def text_of_ms(milliseconds: int) -> str | None:
+    """Given milliseconds since the Unix epoch, return the canonical text of
+    that instant; None where it lies outside years 0 to 9999."""
+    if not _YEAR_ZERO_MS <= milliseconds <= _LATEST_MS:
+        return None
+    if milliseconds >= epoch_ms(EARLIEST):
+        return format_instant(_EPOCH + timedelta(milliseconds=milliseconds))
+    return "0000" + format_instant(_EPOCH + timedelta(milliseconds=milliseconds + _FOUR_CENTURIES_MS))[4:]
 
 
 def utc_now() -> datetime:
@@ -99,8 +155,10 @@ def parse_instant(text: str) -> datetime:
     instant it names (UTC, to the millisecond); raise NotAnInstant otherwise."""
     with sqlite3.connect(":memory:") as connection:
         (canonical,) = connection.execute(f"SELECT {instant_sql(':text')}", {"text": text}).fetchone()
-    if canonical is None or text.strip().lower() == "now":
+    if canonical is None:
         raise NotAnInstant(f"{text!r} is not a timestamp")
+    if canonical.startswith("0000-"):
+        raise NotAnInstant(f"{text!r} is in year 0; maintctl's clock runs from year 1 to 9999")
     return from_canonical(canonical)
 
 
@@ -112,4 +170,4 @@ def from_canonical(text: str) -> datetime:
 def format_instant(instant: datetime) -> str:
     """Given an instant, return its canonical text."""
     utc = instant.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return f"{utc.year:04d}-" + utc.strftime("%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"

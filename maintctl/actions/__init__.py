@@ -72,6 +72,28 @@ def keys_sql(width: int) -> str:
     return f"SELECT {columns} FROM json_each(:keys)"
 
 
+def text_sql(column: str) -> str:
+    """Given a column of the app's, return SQL for its value as JSON can hold
+    it: bytes (a BLOB where text belongs) become text (see app_text), so
+    that one such row never stops the pass."""
+    return f"CASE WHEN typeof({column}) = 'blob' THEN CAST({column} AS TEXT) ELSE {column} END"
+
+
+def key_text_sql(*columns: str) -> str:
+    """Given the columns that identify a row, return the SQL condition that
+    each holds text: a row keyed by NULL or bytes cannot be claimed by the
+    guarded statements, so it is reported rather than planned again and again."""
+    return " AND ".join(f"typeof({column}) = 'text'" for column in columns)
+
+
+def shown(key) -> str:
+    """Given a row's key read from the app's tables, return it as a warning
+    shows it: text as it is, anything else (NULL, bytes) as SQL would write it."""
+    if isinstance(key, str):
+        return key
+    return "NULL" if key is None else f"X'{key.hex()}'" if isinstance(key, bytes) else repr(key)
+
+
 def app_text(raw: bytes | None) -> tuple[str | None, bool]:
     """Given a text column of the app's read as bytes (CAST(... AS BLOB)),
     return it as text, and whether it held bytes that are not UTF-8 (those

@@ -12,7 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from maintctl import audit, media, timestamps
-from maintctl.actions import PROBLEMS_LISTED, keys_json, keys_sql
+from maintctl.actions import PROBLEMS_LISTED, key_text_sql, keys_json, keys_sql, shown
 from maintctl.config import Settings
 from maintctl.db import columns_of
 
@@ -38,8 +38,12 @@ _SELECT = (
     f" {timestamps.instant_sql('m.pending_expires_at')} AS instant FROM memories AS m"
 )
 _WHERE = "m.status = 'pending'"
-_DUE = timestamps.due_sql(_SELECT, _WHERE, "m.pending_expires_at", "instant <= :cutoff")
-_UNREADABLE = timestamps.due_sql(_SELECT, _WHERE, "m.pending_expires_at", "instant IS NULL")
+_DUE = timestamps.due_sql(
+    _SELECT, f"{_WHERE} AND {key_text_sql('m.id')}", "m.pending_expires_at", "instant <= :cutoff"
+)
+_UNREADABLE = timestamps.due_sql(
+    _SELECT, _WHERE, "m.pending_expires_at", f"instant IS NULL OR (instant <= :cutoff AND NOT {key_text_sql('memory_id')})"
+)
 _CLAIM = f"DELETE FROM memories WHERE +status = 'pending' AND (id, +pending_expires_at) IN ({keys_sql(2)}) RETURNING id"
 _UNINDEX = f"DELETE FROM memories_fts WHERE memory_id IN ({keys_sql(1)})"
 # memory_id is UNINDEXED, so the above reads every row of the search index, once
@@ -135,10 +139,12 @@ def tally(expiries: list[Expiry]) -> dict[str, int]:
 
 
 def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
-    """Return the pending memories whose pending_expires_at names no instant."""
+    """Return the pending memories whose pending_expires_at names no instant, or whose id is not text."""
     return [
-        f"memory {memory_id}: pending_expires_at {expires_at!r} names no instant; not expired"
-        for memory_id, expires_at, _, _ in connection.execute(
+        f"memory {shown(memory_id)}: "
+        + (f"pending_expires_at {expires_at!r} names no instant" if instant is None else "its id is not text")
+        + "; not expired"
+        for memory_id, expires_at, _, instant in connection.execute(
             _UNREADABLE, timestamps.due_bounds(settings.now, PROBLEMS_LISTED)
         )
     ]

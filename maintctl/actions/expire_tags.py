@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from maintctl import audit, timestamps
-from maintctl.actions import PROBLEMS_LISTED, keys_json, keys_sql
+from maintctl.actions import PROBLEMS_LISTED, key_text_sql, keys_json, keys_sql, shown
 from maintctl.config import Settings
 
 NAME = "expire-tags"
@@ -30,8 +30,15 @@ _SELECT = (
     f" {timestamps.instant_sql('t.suggested_at')} AS instant FROM memory_tags AS t"
 )
 _WHERE = "t.status = 'suggested'"
-_DUE = timestamps.due_sql(_SELECT, _WHERE, "t.suggested_at", "instant <= :cutoff")
-_UNREADABLE = timestamps.due_sql(_SELECT, _WHERE, "t.suggested_at", "instant IS NULL")
+_DUE = timestamps.due_sql(
+    _SELECT, f"{_WHERE} AND {key_text_sql('t.memory_id', 't.tag')}", "t.suggested_at", "instant <= :cutoff"
+)
+_UNREADABLE = timestamps.due_sql(
+    _SELECT,
+    _WHERE,
+    "t.suggested_at",
+    f"instant IS NULL OR (instant <= :cutoff AND NOT ({key_text_sql('memory_id', 'tag')}))",
+)
 # Claimed by rowid (one B-tree search a row, where the primary key would take
 # two), guarded on the rest: a rowid that VACUUM gave to another row matches nothing.
 _CLAIM = (
@@ -58,7 +65,7 @@ class StaleTag:
 
 
 def _cutoff_bounds(settings: Settings, limit: int | None) -> dict[str, str | int]:
-    return timestamps.due_bounds(settings.now - settings.tag_expiry, limit)
+    return timestamps.due_bounds(settings.now, limit, settings.tag_expiry)
 
 
 def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) -> list[StaleTag]:
@@ -84,10 +91,12 @@ def tally(expired: list[StaleTag]) -> dict[str, int]:
 
 
 def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
-    """Return the suggestions whose suggested_at names no instant."""
+    """Return the suggestions whose suggested_at names no instant, or whose memory_id or tag is not text."""
     return [
-        f"tag {tag!r} on memory {memory_id}: suggested_at {suggested_at!r} names no instant; not expired"
-        for _, memory_id, tag, suggested_at, _ in connection.execute(
+        f"tag {tag!r} on memory {shown(memory_id)}: "
+        + (f"suggested_at {suggested_at!r} names no instant" if instant is None else "its memory_id or tag is not text")
+        + "; not expired"
+        for _, memory_id, tag, suggested_at, instant in connection.execute(
             _UNREADABLE, _cutoff_bounds(settings, PROBLEMS_LISTED)
         )
     ]

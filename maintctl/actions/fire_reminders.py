@@ -10,10 +10,10 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from maintctl import audit, outbox, timestamps
-from maintctl.actions import PROBLEMS_LISTED, app_text, keys_json, keys_sql
+from maintctl.actions import PROBLEMS_LISTED, app_text, key_text_sql, keys_json, keys_sql, shown, text_sql
 from maintctl.config import Settings
 from maintctl.db import columns_of
 
@@ -37,10 +37,11 @@ OWN_TABLES = (outbox.TABLE_SQL,)
 # The notification is built here, by SQLite, as bytes: the app's text may hold
 # bytes that are not UTF-8 (see app_text).
 _DUE = timestamps.due_sql(
-    "SELECT r.id AS reminder_id, r.memory_id, m.owner_user_id AS user_id, m.content AS memory_content,"
-    f" r.fire_at, r.recurrence_minutes, {timestamps.instant_sql('r.fire_at')} AS instant"
+    f"SELECT r.id AS reminder_id, r.memory_id, {text_sql('m.owner_user_id')} AS user_id,"
+    f" {text_sql('m.content')} AS memory_content, r.fire_at, r.recurrence_minutes,"
+    f" {timestamps.instant_sql('r.fire_at')} AS instant"
     " FROM reminders AS r JOIN memories AS m ON m.id = r.memory_id",
-    "r.fired = 0",
+    f"r.fired = 0 AND {key_text_sql('r.id', 'r.memory_id')}",
     "r.fire_at",
     "instant <= :cutoff",
     "reminder_id, memory_id, user_id, fire_at, recurrence_minutes, instant,"
@@ -55,7 +56,7 @@ _PROBLEMS = timestamps.due_sql(
     " FROM reminders AS r LEFT JOIN memories AS m ON m.id = r.memory_id",
     "r.fired = 0",
     "r.fire_at",
-    "instant IS NULL OR (instant <= :cutoff AND memory_found IS NULL)",
+    f"instant IS NULL OR (instant <= :cutoff AND (memory_found IS NULL OR NOT ({key_text_sql('reminder_id', 'memory_id')})))",
 )
 
 _CLAIM = f"UPDATE reminders SET fired = 1 WHERE +fired = 0 AND (id, +fire_at) IN ({keys_sql(2)}) RETURNING id"
@@ -98,19 +99,14 @@ class Firing:
         return text
 
 
-def next_occurrence(fire_at: datetime, minutes: int, now: datetime) -> tuple[datetime, int] | None:
-    """Given a due fire_at, its recurrence in minutes (> 0) and now, return
-    the first occurrence after now and how many were skipped on the way, or
-    None where that lies beyond the last instant SQLite can name."""
-    try:
-        period = timedelta(minutes=minutes)
-        steps = (now - fire_at) // period + 1
-        upcoming = fire_at + steps * period
-    except OverflowError:
-        return None
-    if upcoming > timestamps.LATEST:
-        return None
-    return upcoming, steps - 1
+def next_occurrence(fire_instant: str, minutes: int, now: datetime) -> tuple[str, int] | None:
+    """Given a due fire_at (canonical text, year 0 to 9999), its recurrence in
+    minutes (> 0) and now, return the first occurrence after now and how many
+    were skipped on the way, or None where that lies beyond year 9999."""
+    fire_ms, period = timestamps.ms_of_text(fire_instant), minutes * 60_000
+    steps = (timestamps.epoch_ms(now) - fire_ms) // period + 1
+    upcoming = timestamps.text_of_ms(fire_ms + steps * period)
+    return (upcoming, steps - 1) if upcoming else None
 
 
 def _firing(row: sqlite3.Row, settings: Settings) -> Firing:
@@ -124,12 +120,11 @@ def _firing(row: sqlite3.Row, settings: Settings) -> Firing:
         pass
     elif not isinstance(minutes, int) or minutes <= 0:
         problem = f"recurrence_minutes {minutes!r} is not a positive whole number"
-    elif (upcoming := next_occurrence(timestamps.from_canonical(firing.fire_instant), minutes, settings.now)) is None:
+    elif (upcoming := next_occurrence(firing.fire_instant, minutes, settings.now)) is None:
         problem = f"recurrence_minutes {minutes} puts the next one past year 9999"
     else:
         firing.next_id = str(uuid.uuid4())
-        firing.next_fire_at = timestamps.format_instant(upcoming[0])
-        firing.skipped_occurrences = upcoming[1]
+        firing.next_fire_at, firing.skipped_occurrences = upcoming
     warnings = []
     if mangled:
         warnings.append(
@@ -189,7 +184,9 @@ def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
         _PROBLEMS, timestamps.due_bounds(settings.now, PROBLEMS_LISTED)
     ):
         if instant is None:
-            found.append(f"reminder {reminder_id}: fire_at {fire_at!r} names no instant; not fired")
+            found.append(f"reminder {shown(reminder_id)}: fire_at {fire_at!r} names no instant; not fired")
+        elif not isinstance(reminder_id, str) or not isinstance(memory_id, str):
+            found.append(f"reminder {shown(reminder_id)}: its id or memory_id ({shown(memory_id)}) is not text; not fired")
         else:
             found.append(f"reminder {reminder_id}: its memory {memory_id} is gone; not fired")
     return found

@@ -54,8 +54,8 @@ class OldRow:
 
 def _cutoffs(settings: Settings) -> dict[str, str]:
     return {
-        "maintctl_runs": timestamps.format_instant(settings.now - settings.history_keep),
-        "maintctl_outbox": timestamps.format_instant(settings.now - settings.outbox_keep),
+        "maintctl_runs": timestamps.format_instant(timestamps.shift(settings.now, -settings.history_keep)),
+        "maintctl_outbox": timestamps.format_instant(timestamps.shift(settings.now, -settings.outbox_keep)),
     }
 
 

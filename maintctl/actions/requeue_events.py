@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from maintctl import audit, outbox, timestamps
-from maintctl.actions import PROBLEMS_LISTED, app_text, keys_json, keys_sql
+from maintctl.actions import PROBLEMS_LISTED, app_text, key_text_sql, keys_json, keys_sql, shown, text_sql
 from maintctl.config import Settings
 
 NAME = "requeue-events"
@@ -27,7 +27,8 @@ NOTIFIES = True
 OWN_TABLES = (outbox.TABLE_SQL,)
 
 _SELECT = (
-    "SELECT e.id AS event_id, e.owner_user_id, e.description, e.event_date, e.pending_since,"
+    f"SELECT e.id AS event_id, {text_sql('e.owner_user_id')} AS owner_user_id, {text_sql('e.description')} AS"
+    f" description, {text_sql('e.event_date')} AS event_date, e.pending_since,"
     f" {timestamps.instant_sql('e.pending_since')} AS instant FROM events AS e"
 )
 _WHERE = "e.status = 'pending' AND EXISTS (SELECT 1 FROM users AS u WHERE u.telegram_user_id = e.owner_user_id)"
@@ -35,14 +36,20 @@ _WHERE = "e.status = 'pending' AND EXISTS (SELECT 1 FROM users AS u WHERE u.tele
 # bytes that are not UTF-8 (see app_text).
 _DUE = timestamps.due_sql(
     _SELECT,
-    _WHERE,
+    f"{_WHERE} AND {key_text_sql('e.id')}",
     "e.pending_since",
     "instant <= :cutoff",
     "event_id, owner_user_id, pending_since, instant,"
     " CAST(json_object('user_id', owner_user_id, 'message_type', 'event_reprompt', 'content', json_object("
     "'event_id', event_id, 'description', description, 'event_date', event_date)) AS BLOB)",
 )
-_UNREADABLE = timestamps.due_sql(_SELECT, _WHERE, "e.pending_since", "instant IS NULL", "event_id, pending_since")
+_UNREADABLE = timestamps.due_sql(
+    _SELECT,
+    _WHERE,
+    "e.pending_since",
+    f"instant IS NULL OR (instant <= :cutoff AND NOT {key_text_sql('event_id')})",
+    "event_id, pending_since, instant",
+)
 _CLAIM = (
     "UPDATE events SET pending_since = :now WHERE +status = 'pending'"
     f" AND (id, +pending_since) IN ({keys_sql(2)}) RETURNING id"
@@ -66,7 +73,7 @@ class Reprompt:
 
 
 def _cutoff_bounds(settings: Settings, limit: int | None) -> dict[str, str | int]:
-    return timestamps.due_bounds(settings.now - settings.reprompt_after, limit)
+    return timestamps.due_bounds(settings.now, limit, settings.reprompt_after)
 
 
 def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) -> list[Reprompt]:
@@ -104,10 +111,14 @@ def tally(requeued: list[Reprompt]) -> dict[str, int]:
 
 
 def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
-    """Return the pending events whose pending_since names no instant."""
+    """Return the pending events whose pending_since names no instant, or whose id is not text."""
     return [
-        f"event {event_id}: pending_since {pending_since!r} names no instant; not re-prompted"
-        for event_id, pending_since in connection.execute(_UNREADABLE, _cutoff_bounds(settings, PROBLEMS_LISTED))
+        f"event {shown(event_id)}: "
+        + (f"pending_since {pending_since!r} names no instant" if instant is None else "its id is not text")
+        + "; not re-prompted"
+        for event_id, pending_since, instant in connection.execute(
+            _UNREADABLE, _cutoff_bounds(settings, PROBLEMS_LISTED)
+        )
     ]
 
 

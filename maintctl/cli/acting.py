@@ -1,0 +1,118 @@
+"""The commands that act: each action, run-all and init-db."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from typing import Annotated
+
+import typer
+
+from maintctl import actions
+from maintctl.cli.app import EXIT_FAILED, EXIT_LOCKED, EXIT_TERMINATED, app, fail
+from maintctl.config import ConfigError, Flags
+from maintctl.db import Locked, Stopped
+from maintctl.options import (
+    BACKUP,
+    COMMON,
+    LIMITS,
+    REPEAT,
+    DbOption,
+    JsonOption,
+    MediaDirOption,
+    NowOption,
+    QuietOption,
+)
+
+
+def _run(names: tuple[str, ...], flags: Flags, scheduled: bool) -> int:
+    from maintctl import config, lock, report, runner
+
+    known = {"dry_run": flags.dry_run, "actions": []}
+    try:
+        settings = config.load(flags)
+        outcome = runner.run(list(names), settings, scheduled)
+    except ConfigError as error:
+        return fail(str(error), flags.json, **known)
+    except Locked as error:
+        return fail(str(error), flags.json, EXIT_FAILED, **known)
+    except lock.Busy as busy:  # a run overlapping another: nothing wrong, said unless --quiet
+        return EXIT_LOCKED if flags.quiet else fail(f"{busy}; this run did nothing", flags.json, EXIT_LOCKED, "", **known)
+    except Stopped:  # while waiting for the lock: nothing was begun
+        message = "stopped by SIGTERM while waiting for the lock; this run did nothing"
+        return EXIT_TERMINATED if flags.quiet else fail(message, flags.json, EXIT_TERMINATED, "", **known)
+    report.show(outcome)
+    return outcome.exit_code
+
+
+def _acting_command(names: tuple[str, ...], options: dict, scheduled: bool = False):
+    """Return a command that runs the named actions, taking the given options
+    (name: (annotated type, default)) as Flags."""
+
+    def command(**given) -> None:
+        raise typer.Exit(_run(names, Flags(**given), scheduled))
+
+    command.__signature__ = inspect.Signature(
+        [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+            for name, (annotation, default) in options.items()
+        ]
+    )
+    return command
+
+
+for _name in actions.HOUSEKEEPING + ("prune",):
+    app.command(_name, help=actions.SUMMARIES[_name])(_acting_command((_name,), COMMON | LIMITS))
+app.command("backup", help=actions.SUMMARIES["backup"])(_acting_command(("backup",), COMMON | BACKUP))
+app.command(
+    "run-all",
+    help="Run every action whose schedule says it is due, in turn: "
+    + ", ".join(actions.ORDER)
+    + ". Paused ones are skipped; one action's failure does not stop the others.",
+)(_acting_command(actions.ORDER, COMMON | LIMITS | REPEAT | BACKUP, scheduled=True))
+
+
+@app.command("init-db")
+def init_db(
+    db: DbOption = None,
+    media_dir: MediaDirOption = None,
+    now: NowOption = None,
+    sample: Annotated[
+        bool, typer.Option("--sample", help="Also add demo data (and its media files) with work for every action.")
+    ] = False,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Create the app's tables where missing, and maintctl's own tables and indexes.
+    Safe on a populated database: it never drops or rewrites data."""
+    from maintctl import config, schema
+    from maintctl import db as database
+    from maintctl import sample as demo
+
+    try:
+        settings = config.load(Flags(db=db, media_dir=media_dir, now=now, json=json_output, quiet=quiet))
+        connection = database.create_database(settings.db)
+        try:
+            created = schema.init_db(connection)
+            added = demo.add_sample(connection, settings) if sample else None
+        finally:
+            connection.close()
+    except ConfigError as error:
+        raise typer.Exit(fail(str(error), json_output)) from None
+    except Locked as error:
+        raise typer.Exit(fail(str(error), json_output, EXIT_FAILED)) from None
+    except (OSError, database.sqlite3.Error) as error:
+        raise typer.Exit(fail(f"{settings.db}: {error}", json_output)) from None
+    if quiet:
+        return
+    if json_output:
+        print(json.dumps({"database": str(settings.db), "created": created, "sample": added}, indent=2))
+        return
+    print(
+        f"{settings.db}: created {', '.join(created)}"
+        if created
+        else f"{settings.db}: schema complete, nothing to create"
+    )
+    if added is not None:
+        rows = ", ".join(f"{count} {table}" for table, count in added.items())
+        print(f"added demo data: {rows}; media files in {settings.media_dir / 'demo'}")
