@@ -54,10 +54,14 @@ class Settings:
     ping_timeout: float = 5.0
     metrics_file: Path | None = None
     stuck_after: timedelta = timedelta(minutes=15)  # status: queued notifications older than this need attention
+    redis_problem: str | None = None  # why the Redis URL cannot be used (it is then never contacted, nor shown)
 
     @property
     def redis_display(self) -> str:
-        """The Redis URL as it may be shown: never with its password."""
+        """The Redis URL as it may be shown: never with its password (and not
+        at all where it cannot be read: its password could be anywhere in it)."""
+        if self.redis_problem:
+            return "(unusable URL, not shown)"
         return redact_url(self.redis_url) if self.redis_url else "(not set)"
 
 
@@ -132,8 +136,7 @@ def load(flags: Flags, environ: Mapping[str, str] | None = None) -> Settings:
     db = Path(db_text).expanduser()
 
     redis_url, redis_source = pick(flags.redis_url, "--redis-url", "MAINTCTL_REDIS_URL", "REDIS_URL")
-    if redis_url is not None:
-        _check_redis_url(redis_url, redis_source)
+    redis_problem = redis_url_problem(redis_url)
 
     media_text, _ = pick(flags.media_dir, "--media-dir", "MAINTCTL_MEDIA_DIR")
     media_dir = Path(media_text).expanduser() if media_text else db.parent / "media"
@@ -141,12 +144,13 @@ def load(flags: Flags, environ: Mapping[str, str] | None = None) -> Settings:
     now_text, now_source = pick(flags.now, "--now", "MAINTCTL_NOW")
     try:
         now = timestamps.parse_instant(now_text) if now_text else timestamps.utc_now()
-    except timestamps.NotAnInstant as error:
+    except (timestamps.NotAnInstant, OverflowError) as error:
         raise ConfigError(f"{now_source}: {error}") from None
 
     return Settings(
         db=db,
         redis_url=redis_url,
+        redis_problem=f"{redis_source}: {redis_problem}" if redis_problem else None,
         media_dir=media_dir,
         now=now,
         dry_run=flags.dry_run,
@@ -156,16 +160,16 @@ def load(flags: Flags, environ: Mapping[str, str] | None = None) -> Settings:
         stream=sources.get("MAINTCTL_STREAM")[0] or Settings.stream,
         tag_expiry=_duration(sources, "MAINTCTL_TAG_EXPIRY", Settings.tag_expiry),
         reprompt_after=_duration(sources, "MAINTCTL_REPROMPT_AFTER", Settings.reprompt_after),
-        batch_size=_positive_int(sources, "MAINTCTL_BATCH_SIZE", Settings.batch_size),
+        batch_size=_positive_int(sources, "MAINTCTL_BATCH_SIZE", Settings.batch_size, MAX_BATCH_SIZE),
         hold=_seconds(sources, "MAINTCTL_HOLD", Settings.hold, zero=True),
         dedup_ttl=_duration(sources, "MAINTCTL_DEDUP_TTL", Settings.dedup_ttl),
         redis_timeout=_seconds(sources, "MAINTCTL_REDIS_TIMEOUT", Settings.redis_timeout),
         busy_timeout=_seconds(sources, "MAINTCTL_BUSY_TIMEOUT", Settings.busy_timeout),
-        lock_wait=_non_negative(flags.wait, "--wait"),
+        lock_wait=_seconds_flag(flags.wait, "--wait", zero=True) or 0.0,
         lock_file=Path(lock_file) if (lock_file := sources.get("MAINTCTL_LOCK_FILE")[0]) else None,
         verbose=flags.verbose,
         max_items=_at_least_one(flags.max_items, "--max-items"),
-        max_seconds=_positive(flags.max_seconds, "--max-seconds"),
+        max_seconds=_seconds_flag(flags.max_seconds, "--max-seconds"),
         **_repeat(flags),
         backup_dir=_path(pick(flags.backup_to, "--to", "MAINTCTL_BACKUP_DIR")[0]) or db.parent / "backups",
         backup_keep=_at_least_one(flags.keep, "--keep") or _positive_int(sources, "MAINTCTL_BACKUP_KEEP", 7),
@@ -179,6 +183,12 @@ def load(flags: Flags, environ: Mapping[str, str] | None = None) -> Settings:
     )
 
 
+def quoted(text: str, longest: int = 40) -> str:
+    """Given a value from the command line or the environment, return it
+    quoted for an error message, cut short where it is long."""
+    return repr(text if len(text) <= longest else text[: longest - 1] + "…")
+
+
 def _path(text: str | None) -> Path | None:
     return Path(text).expanduser() if text else None
 
@@ -189,9 +199,16 @@ def _at_least_one(number: int | None, source: str) -> int | None:
     return number
 
 
-def _positive(seconds: float | None, source: str) -> float | None:
-    if seconds is not None and not seconds > 0:
+def _seconds_flag(seconds: float | None, source: str, zero: bool = False) -> float | None:
+    """Given a number of seconds from the command line, return it; refuse what
+    is not a finite number above zero (or zero, where `zero` allows it) and at
+    most timestamps.LONGEST."""
+    if seconds is None:
+        return None
+    if not (0 <= seconds if zero else 0 < seconds) or seconds != seconds:  # NaN is neither
         raise ConfigError(f"{source}: {seconds:g} is not a positive number of seconds")
+    if seconds > timestamps.LONGEST.total_seconds():
+        raise ConfigError(f"{source}: {seconds:g} seconds is longer than {timestamps.LONGEST_TEXT}")
     return seconds
 
 
@@ -200,7 +217,7 @@ def _yes(sources: _Sources, name: str) -> bool:
     if text is None:
         return False
     if text.strip().lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-        raise ConfigError(f"{source}: {text!r} is neither yes nor no")
+        raise ConfigError(f"{source}: {quoted(text)} is neither yes nor no")
     return text.strip().lower() in ("1", "true", "yes", "on")
 
 
@@ -225,22 +242,33 @@ def _ping_url(sources: _Sources) -> str | None:
     url, source = sources.get("MAINTCTL_PING_URL")
     if url is None:
         return None
-    if urlsplit(url).scheme not in ("http", "https"):
-        raise ConfigError(f"{source}: {redact_url(url)} is not an http:// or https:// URL")
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 1) > 0
+    except ValueError:
+        usable = False
+    if not usable:
+        raise ConfigError(f"{source}: not an http:// or https:// URL with a host (not shown: it holds the check's key)")
     return url.rstrip("/")
 
 
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+MAX_BATCH_SIZE = 1_000_000
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"^\s*([0-9]{1,20}(?:\.[0-9]{1,20})?)\s*([smhdw])\s*$")
 
 
 def parse_duration(text: str) -> timedelta:
-    """Given a duration such as '7d', '24h', '90m' or '30s', return it; raise
-    ValueError for anything else."""
+    """Given a duration such as '7d', '24h', '90m' or '30s' (from a millisecond
+    to 100 years), return it; raise ValueError for anything else."""
     match = _DURATION.match(text)
     if not match or float(match.group(1)) <= 0:
-        raise ValueError(f"{text!r} is not a duration (such as 30s, 90m, 24h, 7d)")
-    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+        raise ValueError(f"{quoted(text)} is not a duration (such as 30s, 90m, 24h, 7d)")
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds > timestamps.LONGEST.total_seconds():
+        raise ValueError(f"{quoted(text)} is longer than {timestamps.LONGEST_TEXT}")
+    if seconds < 0.001:
+        raise ValueError(f"{quoted(text)} is shorter than a millisecond")
+    return timedelta(seconds=seconds)
 
 
 def _duration(sources: _Sources, name: str, default: timedelta) -> timedelta:
@@ -260,29 +288,51 @@ def _seconds(sources: _Sources, name: str, default: float, zero: bool = False) -
     return _duration(sources, name, timedelta(seconds=default)).total_seconds()
 
 
-def _positive_int(sources: _Sources, name: str, default: int) -> int:
+def _positive_int(sources: _Sources, name: str, default: int, maximum: int = 2**63 - 1) -> int:
     text, source = sources.get(name)
     if text is None:
         return default
-    if not text.strip().isdigit() or int(text) < 1:
-        raise ConfigError(f"{source}: {text!r} is not a positive whole number")
+    if not re.fullmatch(r"\s*[0-9]{1,19}\s*", text) or not 1 <= int(text) <= maximum:
+        raise ConfigError(f"{source}: {quoted(text)} is not a whole number from 1 to {maximum:,}")
     return int(text)
 
 
-def _non_negative(seconds: float | None, source: str) -> float:
-    if seconds is None:
-        return 0.0
-    if seconds < 0:
-        raise ConfigError(f"{source}: {seconds:g} is negative")
-    return seconds
+_ENCODE_HINT = "percent-encode a password's special characters: # as %23, / as %2F, ? as %3F, @ as %40, % as %25"
+# The options redis-py reads from a URL's query (redis.connection.URL_QUERY_ARGUMENT_PARSERS and its own names).
+_REDIS_QUERY_OPTIONS = {
+    "db", "username", "password", "socket_timeout", "socket_connect_timeout", "socket_keepalive",
+    "retry_on_timeout", "max_connections", "health_check_interval", "client_name", "protocol",
+    "ssl_cert_reqs", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_check_hostname", "ssl_min_version",
+    "timeout", "path",
+}
 
 
-def _check_redis_url(url: str, source: str) -> None:
-    scheme = urlsplit(url).scheme
+def redis_url_problem(url: str | None) -> str | None:
+    """Given a Redis URL (or None), return why it cannot be used, in words
+    that never repeat any part of it (a password may be anywhere in a URL that
+    does not parse); None where it can be."""
+    if url is None:
+        return None
+    scheme = url.partition("://")[0] if "://" in url else ""
     if scheme not in ("redis", "rediss", "unix"):
-        raise ConfigError(
-            f"{source}: {redact_url(url)} is not a Redis URL (it must start with redis://, rediss:// or unix://)"
-        )
+        return "this is not a Redis URL (it must start with redis://, rediss:// or unix://); not shown, as it may hold a password"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return f"the URL cannot be read, not shown ({_ENCODE_HINT})"
+    if parts.fragment or "#" in url:
+        return f"the URL has a '#', not shown ({_ENCODE_HINT})"
+    query = [pair.partition("=") for pair in parts.query.split("&") if pair]
+    if "@" in parts.path or "@" in parts.query or any(name not in _REDIS_QUERY_OPTIONS for name, _, _ in query):
+        return f"the URL cannot be read, not shown ({_ENCODE_HINT})"
+    if scheme == "unix":
+        return None if parts.path else "a unix:// URL needs the socket's path (unix:///run/redis.sock)"
+    if not parts.hostname:
+        return f"the URL names no host, not shown ({_ENCODE_HINT})"
+    if port == 0 or not re.fullmatch(r"/?([0-9]{1,5})?", parts.path):
+        return f"the URL's port or database number cannot be read, not shown ({_ENCODE_HINT})"
+    return None
 
 
 def redact_url(url: str) -> str:

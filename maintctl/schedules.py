@@ -47,32 +47,61 @@ class Schedule:
     set_at: datetime | None = None  # None: the default
     paused_at: str | None = None
     paused_reason: str | None = None
+    broken: str | None = None  # why the schedule kept in the database cannot be read
+
 
     @property
     def paused(self) -> bool:
         return self.paused_at is not None
 
     def describe(self) -> str:
+        if self.broken:
+            return "unreadable"
         if self.cron:
             return f"cron {self.cron!r} ({self.tz})"
         if self.every:
             return f"every {_duration_text(self.every)}"
         return "every run"
 
-    def next_after(self, reference: datetime | None) -> datetime | None:
+    def next_after(self, reference: datetime | None, now: datetime | None = None) -> datetime | None:
         """Given the start of the last run (None: never ran), return the
-        instant from which the action is due (None: due on every run)."""
+        instant from which the action is due (None: due on every run). A last
+        run dated after `now` (a run given a later --now, a clock since put
+        right) is not taken for the last one, and a schedule set after `now`
+        counts from now, so that neither holds the action back until that
+        date. Raise ScheduleError where the schedule cannot be kept."""
+        if self.broken:
+            raise ScheduleError(self.broken)
+        if now is not None and reference is not None and reference > now:
+            reference = None
         if self.cron:
             start = reference or self.set_at
+            start = min(start, now) if start and now else start
             return _next_cron_time(self.cron, self.tz, start) if start else None
         if self.every:
-            return reference + self.every - min(_SLACK, self.every / 10) if reference else None
+            return timestamps.shift(reference, self.every - min(_SLACK, self.every / 10)) if reference else None
         return None
+
+    def upcoming(self, last_started: datetime | None, now: datetime, count: int = 3) -> list[datetime]:
+        """Given the start of the last run and now, return the next `count`
+        instants from which run-all runs the action ([] for every run)."""
+        due_from = self.next_after(last_started, now)
+        if due_from is None and not (self.cron or self.every):
+            return []
+        times = [max(due_from or now, now)]
+        while len(times) < count and times[-1] < timestamps.LATEST:
+            following = (
+                _next_cron_time(self.cron, self.tz, times[-1]) if self.cron else timestamps.shift(times[-1], self.every)
+            )
+            if following is None:
+                break
+            times.append(following)
+        return times
 
     def due(self, last_started: datetime | None, now: datetime) -> bool:
         """Given the start of the action's last run (None: never) and now,
         return whether run-all should run it now."""
-        due_from = self.next_after(last_started)
+        due_from = self.next_after(last_started, now)
         return due_from is None or due_from <= now
 
 
@@ -96,13 +125,18 @@ def _zone(name: str):
 def _next_cron_time(expression: str, tz: str, after: datetime) -> datetime | None:
     from cronsim import CronSim, CronSimError
 
+    fields = len(expression.split())
+    if fields != 5:
+        raise ScheduleError(
+            f"{expression!r} has {fields} field{'s' if fields != 1 else ''}; a cron expression has five: minute hour day month weekday"
+        )
     try:
         times = CronSim(expression, after.astimezone(_zone(tz)))
         return next(times).astimezone(UTC)
     except CronSimError as error:
         raise ScheduleError(f"{expression!r} is not a cron expression ({error})") from None
-    except StopIteration:
-        return None  # never again, within the 50 years cronsim looks ahead
+    except (StopIteration, OverflowError):
+        return None  # never again, within the 50 years cronsim looks ahead or before year 9999 ends
 
 
 def default(action: str) -> Schedule:
@@ -113,20 +147,27 @@ def load_all(connection: sqlite3.Connection, names: tuple[str, ...]) -> dict[str
     """Return each named action's schedule (its default where none is kept)."""
     kept = {}
     if table_exists(connection, "maintctl_schedules"):
-        for action, every, cron, tz, set_at, paused_at, reason in connection.execute(
+        for row in connection.execute(
             "SELECT action, every_seconds, cron, tz, set_at, paused_at, paused_reason FROM maintctl_schedules"
         ):
-            base = default(action) if every is None and cron is None else Schedule(action)
-            kept[action] = Schedule(
-                action,
-                every=timedelta(seconds=every) if every is not None else base.every,
-                cron=cron,
-                tz=tz or "UTC",
-                set_at=timestamps.from_canonical(set_at) if (every is not None or cron) else None,
-                paused_at=paused_at,
-                paused_reason=reason,
-            )
+            kept[row[0]] = _schedule(*row)
     return {name: kept.get(name) or default(name) for name in names}
+
+
+def _schedule(action, every, cron, tz, set_at, paused_at, reason) -> Schedule:
+    """Given a maintctl_schedules row, return its Schedule; one that cannot be
+    read (written by hand, say) is kept as broken, so that only its action is
+    held back, with the reason, and every other one runs."""
+    base = default(action) if every is None and cron is None else Schedule(action)
+    try:
+        interval = timedelta(seconds=every) if every is not None else base.every
+        if interval is not None and not timedelta(0) < interval <= timestamps.LONGEST:
+            raise ValueError(f"an interval of {every!r} seconds")
+        set_instant = timestamps.from_canonical(set_at) if (every is not None or cron) else None
+    except (TypeError, ValueError, OverflowError) as error:
+        broken = f"the schedule kept for it cannot be read ({error}); set it again with maintctl schedule"
+        return Schedule(action, paused_at=paused_at, paused_reason=reason, broken=broken)
+    return Schedule(action, interval, cron, tz or "UTC", set_instant, paused_at, reason)
 
 
 def check(every: timedelta | None, cron: str | None, tz: str, now: datetime) -> None:

@@ -133,15 +133,35 @@ class TestRunAll:
 
 class TestScheduleCommand:
     def test_shows_the_default_and_goes_back_to_it(self, maintctl, core):
-        assert maintctl("schedule", "prune", "--db", core.path).out.strip() == "prune: every 1d"
-        assert maintctl("schedule", "prune", "--every", "6h", "--db", core.path).out.strip() == "prune: every 6h"
-        assert maintctl("schedule", "prune", "--default", "--db", core.path).out.strip() == "prune: every 1d"
-        assert maintctl("schedule", "fire-reminders", "--db", core.path).out.strip() == "fire-reminders: every run"
+        def shown(*arguments):
+            return maintctl("schedule", *arguments, "--db", core.path, "--now", NOW).out.strip()
+
+        assert shown("prune") == (
+            "prune: every 1d; next: 2026-11-22T09:30:00.000Z, 2026-11-23T09:30:00.000Z, 2026-11-24T09:30:00.000Z"
+        )
+        assert shown("prune", "--every", "6h").startswith("prune: every 6h; next: 2026-11-22T09:30:00.000Z, ")
+        assert shown("prune", "--default").startswith("prune: every 1d; next: ")
+        assert shown("fire-reminders") == "fire-reminders: every run"
+
+    def test_shows_the_next_cron_times_in_utc(self, maintctl, core):
+        result = maintctl(
+            "schedule", "backup", "--cron", "30 2 * * *", "--tz", "Europe/Berlin", "--db", core.path, "--now", NOW
+        )
+
+        assert result.code == 0, result
+        assert result.out.strip() == (
+            "backup: cron '30 2 * * *' (Europe/Berlin);"
+            " next: 2026-11-23T01:30:00.000Z, 2026-11-24T01:30:00.000Z, 2026-11-25T01:30:00.000Z"
+        )
 
     @pytest.mark.parametrize(
         "arguments, named",
         [
             (("backup", "--cron", "61 * * * *"), "'61 * * * *' is not a cron expression"),
+            (("backup", "--cron", "0 3 * * * *"), "'0 3 * * * *' has 6 fields; a cron expression has five"),
+            (("backup", "--cron", "@daily"), "'@daily' has 1 field;"),
+            (("backup", "--every", "500000w"), "--every: '500000w' is longer than 100 years"),
+            (("backup", "--every", "0.0001s"), "--every: '0.0001s' is shorter than a millisecond"),
             (("backup", "--cron", "0 3 * * *", "--tz", "Mars/Olympus"), "'Mars/Olympus' is not a time zone"),
             (("backup", "--every", "soon"), "--every: 'soon' is not a duration"),
             (("backup", "--every", "1h", "--cron", "0 3 * * *"), "not both"),
