@@ -30,6 +30,12 @@ class Stopped(Exception):
     """The run was asked to stop (SIGTERM) before this work began."""
 
 
+class Locked(Exception):
+    """Another process held the database's lock past the busy timeout, so
+    that this run could not even read it: a failure of this run, which the
+    next one retries (not a configuration error)."""
+
+
 class Connection(sqlite3.Connection):
     """A connection that waits for other processes' locks for up to
     busy_timeout, in steps (SQLite's own wait cannot be interrupted), and
@@ -74,24 +80,27 @@ class Connection(sqlite3.Connection):
 
 
 def open_database(
-    path: Path, *, read_only: bool, busy_timeout: float, stop: threading.Event | None = None
+    path: Path, *, read_only: bool, busy_timeout: float, stop: threading.Event | None = None, new: bool = False
 ) -> Connection:
     """Given the database path, return a connection in autocommit mode (each
     change is made inside an explicit `transaction`). A path that does not
-    exist is never created; one that is not a SQLite database is left as it
-    was. Both raise ConfigError."""
+    exist is never created; one that is not a SQLite database, or is empty
+    (no tables: not the app's database; `new` allows that, for init-db), is
+    left as it was. All raise ConfigError; Locked where the app held the
+    database's lock past the busy timeout."""
     if not path.exists():
         raise ConfigError(f"{path}: no such database (maintctl init-db --db {path} creates one)")
     if not path.is_file():
         raise ConfigError(f"{path}: not a file")
+    if not new and path.stat().st_size == 0 and not _has_content(_beside(path, "-wal")):
+        raise ConfigError(f"{path}: an empty file, not the app's database (maintctl init-db --db {path} makes one)")
     if not read_only and not os.access(path, os.W_OK):
         raise ConfigError(f"{path}: read-only: maintctl needs to write it (--dry-run only reads)")
     if not read_only and not os.access(path.parent, os.W_OK | os.X_OK):
         raise ConfigError(f"{path.parent}: not writable: SQLite writes its journal beside the database")
-    mode = "ro" if read_only else "rw"
     try:
         connection = sqlite3.connect(
-            f"{path.resolve().as_uri()}?mode={mode}",
+            _uri(path, read_only),
             uri=True,
             isolation_level=None,
             timeout=min(STEP_WAIT, busy_timeout),
@@ -102,15 +111,53 @@ def open_database(
     connection.busy_timeout = busy_timeout
     connection.stop = stop or threading.Event()
     try:
-        connection.execute("SELECT count(*) FROM sqlite_schema").fetchone()
+        (tables,) = connection.execute("SELECT count(*) FROM sqlite_schema").fetchone()
         if not read_only:
             connection.execute("PRAGMA foreign_keys = ON")  # a memory's tags and reminders go with it
     except sqlite3.DatabaseError as error:
         connection.close()
         if "not a database" in str(error) or "encrypted" in str(error):
             raise ConfigError(f"{path}: not a SQLite database") from None
+        if "locked" in str(error) or "busy" in str(error):
+            raise Locked(f"{path}: {error}; this run did nothing, the next one tries again") from None
         raise ConfigError(f"{path}: cannot be read ({error})") from None
+    if not tables and not new:
+        connection.close()
+        raise ConfigError(f"{path}: a database with no tables, not the app's (maintctl init-db --db {path} makes them)")
     return connection
+
+
+def _beside(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
+
+
+def _has_content(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _uri(path: Path, read_only: bool) -> str:
+    """Given the database path, return the URI to open it with. Read-only, a
+    WAL database that nobody has open (no -wal file) is opened immutable:
+    SQLite then creates no -wal and -shm beside it, which a directory that
+    may not be written would refuse and a dry run must not leave behind. (A
+    WAL database in use is read through the app's own -wal and -shm.)"""
+    uri = f"{path.resolve().as_uri()}?mode={'ro' if read_only else 'rw'}"
+    if read_only and _wal_mode(path) and not _beside(path, "-wal").exists():
+        uri += "&immutable=1"
+    return uri
+
+
+def _wal_mode(path: Path) -> bool:
+    """Return whether the file's header says it is a WAL database (bytes 18 and 19 are 2)."""
+    try:
+        with open(path, "rb") as file:
+            header = file.read(20)
+    except OSError:
+        return False
+    return header[:16] == b"SQLite format 3\x00" and header[18:20] == b"\x02\x02"
 
 
 def create_database(path: Path) -> Connection:
@@ -125,7 +172,7 @@ def create_database(path: Path) -> Connection:
             sqlite3.connect(path).close()
         except sqlite3.Error as error:
             raise ConfigError(f"{path}: cannot be created ({error})") from None
-    return open_database(path, read_only=False, busy_timeout=30.0)
+    return open_database(path, read_only=False, busy_timeout=30.0, new=True)
 
 
 @contextmanager

@@ -122,16 +122,9 @@ def _directories(settings: Settings) -> list[Check]:
 def _redis(settings: Settings) -> Check:
     if settings.redis_url is None:
         return Check("redis", "warn", "no Redis URL set: notifications stay queued until one is")
-    import redis
-
-    client = outbox.redis_client(settings)
-    try:
-        version = client.info("server").get("redis_version", "?")
-        client.eval("return 1", 0)  # delivery runs a Lua script
-    except redis.RedisError as error:
-        return Check("redis", "fail", outbox.describe_error(error, settings))
-    finally:
-        client.close()
+    version, problem = outbox.probe(settings)
+    if problem:
+        return Check("redis", "fail", problem)
     major_minor = tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
     idempotent = "has" if major_minor >= (8, 6) else "lacks"
     return Check(

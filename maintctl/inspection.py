@@ -34,7 +34,7 @@ def status(connection: sqlite3.Connection, settings: Settings) -> dict:
         last, success = history.last(connection, name), history.last(connection, name, ("ok",))
         due, problem = _due_count(connection, name, settings)
         try:
-            due_from = schedule.next_after(last.started if last else None)
+            due_from = schedule.next_after(last.started if last else None, settings.now)
         except schedules.ScheduleError as error:
             due_from, problem = None, str(error)
         if last and last.status == "failed" and not schedule.paused:
@@ -63,6 +63,12 @@ def status(connection: sqlite3.Connection, settings: Settings) -> dict:
             f"{queued.count} notifications undelivered, the oldest queued {age / 60:.0f} min ago"
             f" (more than MAINTCTL_STUCK_AFTER, {settings.stuck_after})"
         )
+    redis = None
+    if settings.redis_url is not None:
+        version, problem = outbox.probe(settings)
+        redis = {"url": settings.redis_display, "answers": problem is None, "version": version, "error": problem}
+        if problem:
+            attention.append(f"Redis does not answer: {problem}")
     lock_file = settings.lock_file or lock.default_path(settings.db)
     return {
         "now": timestamps.format_instant(settings.now),
@@ -74,6 +80,7 @@ def status(connection: sqlite3.Connection, settings: Settings) -> dict:
             "oldest_age_seconds": round(max(age, 0.0), 3),
         },
         "lock": {"file": str(lock_file), "held_by_pid": lock.holder(lock_file)},
+        "redis": redis,
         "attention": attention,
     }
 

@@ -105,17 +105,43 @@ def queue_state(connection: sqlite3.Connection) -> QueueState:
 
 def redis_client(settings: Settings):
     """Return a client for the configured Redis, with its timeouts and no
-    retries: fail fast, the next run is the retry, and nothing is lost meanwhile."""
+    retries: fail fast, the next run is the retry, and nothing is lost
+    meanwhile. Raise DeliveryError where the URL cannot be used."""
+    if settings.redis_problem:
+        raise DeliveryError(settings.redis_problem)
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    return redis.Redis.from_url(
-        settings.redis_url,
-        socket_connect_timeout=settings.redis_timeout,
-        socket_timeout=settings.redis_timeout,
-        retry=Retry(NoBackoff(), 0),
-    )
+    try:
+        return redis.Redis.from_url(
+            settings.redis_url,
+            socket_connect_timeout=settings.redis_timeout,
+            socket_timeout=settings.redis_timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
+    except (ValueError, TypeError) as error:  # an option in the URL's query that redis-py cannot take
+        raise DeliveryError(describe_error(error, settings)) from None
+
+
+def probe(settings: Settings) -> tuple[str | None, str | None]:
+    """Ask the configured Redis whether it answers and runs Lua scripts (as
+    delivery needs); return its version, or else why not (never with the
+    password)."""
+    try:
+        client = redis_client(settings)
+    except DeliveryError as error:
+        return None, str(error)
+    import redis
+
+    try:
+        version = client.info("server").get("redis_version", "?")
+        client.eval("return 1", 0)
+    except redis.RedisError as error:
+        return None, describe_error(error, settings)
+    finally:
+        client.close()
+    return version, None
 
 
 def deliver(connection: sqlite3.Connection, settings: Settings) -> Delivery:
@@ -125,9 +151,9 @@ def deliver(connection: sqlite3.Connection, settings: Settings) -> Delivery:
     delivery = Delivery()
     if not undelivered_count(connection):
         return delivery
+    client = redis_client(settings)
     import redis  # paid for only when there is something to deliver
 
-    client = redis_client(settings)
     send_once = client.register_script(SEND_ONCE_LUA)
     ttl = max(1, int(settings.dedup_ttl.total_seconds()))
     delivered_at = timestamps.format_instant(settings.now)

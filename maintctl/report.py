@@ -34,16 +34,17 @@ def as_json(report: Report) -> dict:
         document["run_id"] = report.run_id
     if settings.run_for:
         document["passes"] = report.passes
+        document["slots_skipped"] = report.slots_skipped
     if report.run_warnings:
         document["warnings"] = report.run_warnings
-    if notes.involved or notes.queued:
+    if notes.involved or notes.queued or settings.redis_problem:
         document["notifications"] = {
             "stream": settings.stream,
             "redis": settings.redis_display,
             "delivered": notes.delivered,
             "already_in_stream": notes.already_sent,
             "queued": notes.queued,
-            "error": notes.error,
+            "error": notes.error or settings.redis_problem,
         }
         if settings.dry_run:
             document["notifications"]["would_queue"] = notes.would_queue
@@ -99,7 +100,8 @@ def _summary_lines(report: Report) -> list[str]:
         lines.append(f"dry run as of {timestamps.format_instant(settings.now)}: nothing was changed")
     width = max((len(result.action) for result in report.actions), default=0)
     if report.passes > 1:
-        lines.append(f"{report.passes} passes")
+        skipped = f" ({report.slots_skipped} slots skipped: passes took longer than --every)" if report.slots_skipped else ""
+        lines.append(f"{report.passes} passes{skipped}")
     for result in report.actions:
         done = f"({result.reason})" if result.status == "skipped" else _counts_text(result, settings.dry_run)
         lines.append(f"{result.action:<{width}}  {result.status:<7}  {done}".rstrip())
@@ -118,7 +120,7 @@ def _notifications_line(report: Report) -> str | None:
     if settings.dry_run:
         text = f"notifications: would queue {notes.would_queue}"
         return text + (f"; {notes.queued} already queued" if notes.queued else "")
-    if notes.error:
+    if notes.error or settings.redis_problem:
         return f"notifications: {notes.delivered} delivered, {notes.queued} still queued"
     if settings.redis_url is None:
         if not notes.queued:
@@ -146,7 +148,9 @@ def _problem_lines(report: Report) -> list[str]:
     if report.stopped:
         lines.append("maintctl: stopped by SIGTERM: the batch in hand was finished, the rest is left for the next run")
     notes = report.notifications
-    if notes.error:
+    if report.settings.redis_problem:
+        lines.append(f"maintctl: error: {report.settings.redis_problem}; notifications stay queued ({notes.queued})")
+    elif notes.error:
         lines.append(
             f"maintctl: error: notifications not delivered: {notes.error}; {notes.queued} stay queued for the next run"
         )

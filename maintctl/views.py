@@ -111,9 +111,16 @@ def stats(document: dict, as_document: bool) -> None:
         )
 
 
-def status(document: dict, as_document: bool) -> None:
+def status(document: dict, as_document: bool, quiet: bool = False) -> None:
+    """Print the status; with quiet, only what needs attention (and nothing when nothing does)."""
+    if quiet and not document["attention"]:
+        return
     if as_document:
         as_json(document)
+        return
+    if quiet:
+        for line in document["attention"]:
+            print(f"maintctl: attention: {line}", file=sys.stderr)
         return
     rows = []
     for row in document["actions"]:
@@ -149,11 +156,19 @@ def status(document: dict, as_document: bool) -> None:
         print("notifications: none waiting")
     holder = document["lock"]["held_by_pid"]
     print(f"lock: held by pid {holder}" if holder else "lock: free")
+    if document.get("redis"):
+        redis = document["redis"]
+        print(f"redis: {redis['url']} answers" if redis["answers"] else f"redis: {redis['error']}")
     for line in document["attention"]:
         print(f"maintctl: attention: {line}", file=sys.stderr)
 
 
-def doctor(checks: list, as_document: bool) -> None:
+def doctor(checks: list, as_document: bool, quiet: bool = False) -> None:
+    """Print the checks; with quiet, only those that fail or warn."""
+    if quiet:
+        checks = [check for check in checks if check.state in ("fail", "warn")]
+        if not checks:
+            return
     if as_document:
         as_json({"checks": [vars(check) for check in checks], "ok": not any(c.state == "fail" for c in checks)})
         return

@@ -170,3 +170,79 @@ def test_expire_pending_alone_does_not_touch_redis(maintctl, core):
     result = maintctl("expire-pending", "--db", core.path, "--now", NOW, "--redis-url", nowhere)
 
     assert result.code == 0, result
+
+
+@pytest.fixture
+def awkward_redis(tmp_path):
+    server = RedisServer(tmp_path, "--requirepass", "Secret#Part/Two?Three").start()
+    yield server
+    server.stop()
+
+
+PIECES = ("Secret", "Part", "Two", "Three")
+
+
+@pytest.mark.parametrize("command", ["run-all", "fire-reminders", "status", "doctor"])
+def test_a_password_with_hash_slash_and_question_mark_unencoded_is_refused_and_never_shown(
+    maintctl, core, awkward_redis, command
+):
+    core.reminder("r1")
+    core.tag("m1", "stale", suggested_at="2026-11-01T00:00:00.000Z")
+    url = f"redis://:Secret#Part/Two?Three@127.0.0.1:{awkward_redis.port}/0"
+
+    now = ["--now", NOW] if command != "doctor" else []
+
+    result = maintctl(command, "--db", core.path, *now, "--redis-url", url, "--json")
+
+    shown = result.out + result.err + repr(core.sql("SELECT * FROM maintctl_runs"))
+    assert "Traceback" not in shown
+    assert not [piece for piece in PIECES if piece in shown], shown
+    assert "percent-encode" in shown
+    if command in ("run-all", "fire-reminders"):
+        assert result.code == 2
+        assert result.json()["notifications"]["error"].startswith("--redis-url: the URL cannot be read, not shown")
+        assert result.action("fire-reminders")["counts"]["fired"] == 1  # the actions ran; it stays queued
+        assert result.json()["notifications"]["queued"] == 1
+    else:
+        assert result.code == 1  # status and doctor: a check that fails
+    if command == "run-all":
+        assert result.action("expire-tags")["counts"] == {"expired": 1}
+
+
+def test_the_same_password_percent_encoded_delivers_and_is_never_shown(maintctl, core, awkward_redis):
+    core.reminder("r1")
+    url = f"redis://:Secret%23Part%2FTwo%3FThree@127.0.0.1:{awkward_redis.port}/0"
+
+    result = maintctl("run-all", "--db", core.path, "--now", NOW, "--redis-url", url, "--json")
+    status = maintctl("status", "--db", core.path, "--now", NOW, "--redis-url", url, "--json")
+
+    assert result.code == 0, result
+    assert result.json()["notifications"]["redis"] == f"redis://:***@127.0.0.1:{awkward_redis.port}/0"
+    client = redis.Redis(port=awkward_redis.port, password="Secret#Part/Two?Three")
+    assert len(client.xrange("notify:telegram")) == 1
+    assert status.code == 0, status
+    assert status.json()["redis"]["answers"] is True
+    shown = result.out + result.err + status.out + status.err
+    assert not [piece for piece in PIECES if piece in shown]
+
+
+def test_status_says_when_redis_does_not_answer_naming_host_and_port_only(maintctl, core):
+    port = free_port()
+
+    result = maintctl("status", "--db", core.path, "--redis-url", f"redis://:hunter2@127.0.0.1:{port}/0")
+
+    assert result.code == 1
+    assert f"redis://:***@127.0.0.1:{port}/0" in result.out + result.err
+    assert "hunter2" not in result.out + result.err
+
+
+def test_in_text_the_refused_url_is_one_error_line(maintctl, core, awkward_redis):
+    core.reminder("r1")
+    url = f"redis://:Secret#Part/Two?Three@127.0.0.1:{awkward_redis.port}/0"
+
+    result = maintctl("run-all", "--db", core.path, "--now", NOW, "--redis-url", url)
+
+    assert result.code == 2
+    (line,) = [line for line in result.err.splitlines() if line.startswith("maintctl: error:")]
+    assert line.startswith("maintctl: error: --redis-url: the URL cannot be read, not shown (percent-encode")
+    assert "fire-reminders  ok       fired 1" in result.out

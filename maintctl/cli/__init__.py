@@ -1,0 +1,12 @@
+"""The command line: parse, call the runner or a query, exit. No SQL here.
+
+app.py holds the Typer app and what every command shares (errors, exit
+statuses, opening the database); acting.py has the commands that act (the
+actions, run-all, init-db), reading.py those that report (history, stats,
+status, doctor), scheduling.py pause, resume and schedule.
+"""
+
+from maintctl.cli import acting, reading, scheduling  # noqa: F401 - importing each adds its commands
+from maintctl.cli.app import app, main
+
+__all__ = ["app", "main"]

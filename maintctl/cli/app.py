@@ -1,0 +1,116 @@
+"""The Typer app and what its commands share: one-line errors (and, with
+--json, one JSON document in every outcome), exit statuses, and opening the
+database for a command that asks or tells it something."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+
+from maintctl import __version__, actions
+from maintctl.config import ConfigError, Flags
+from maintctl.db import Locked
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Housekeeping for the Core app's SQLite database, one idempotent pass per run (made for cron).",
+)
+
+# As runner.EXIT_*, which --help does not import.
+EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_TERMINATED = 1, 2, 75, 143
+
+
+def fail(message: str, json_output: bool = False, code: int = EXIT_USAGE, label: str = "error: ", **known) -> int:
+    """Print what ends the command early, on stderr (and with --json also as
+    the one document on stdout, with what else is known); return its exit status."""
+    print(f"maintctl: {label}{message}", file=sys.stderr)
+    if json_output:
+        print(json.dumps({**known, "error": message, "exit": code}, ensure_ascii=False, indent=2))
+    return code
+
+
+def known_action(action: str, json_output: bool = False) -> str:
+    """Given an action's name from the command line, return it; exit 2 naming it where there is no such action."""
+    if action not in actions.ORDER:
+        raise typer.Exit(fail(f"{action!r} is not an action (one of: {', '.join(actions.ORDER)})", json_output))
+    return action
+
+
+@contextmanager
+def opened(flags: Flags, read_only: bool):
+    """Yield the settings and a connection for a command that asks or tells
+    the database something. Errors become one line (and a JSON document with
+    --json): exit 2 for the configuration, 1 for the database failing."""
+    from maintctl import config
+    from maintctl import db as database
+
+    try:
+        settings = config.load(flags)
+        connection = database.open_database(settings.db, read_only=read_only, busy_timeout=settings.busy_timeout)
+    except ConfigError as error:
+        raise typer.Exit(fail(str(error), flags.json)) from None
+    except Locked as error:
+        raise typer.Exit(fail(str(error), flags.json, EXIT_FAILED)) from None
+    try:
+        yield settings, connection
+    except database.sqlite3.Error as error:
+        raise typer.Exit(fail(f"{settings.db}: {error}", flags.json, EXIT_FAILED)) from None
+    except ValueError as error:  # a schedule that cannot be kept, say
+        raise typer.Exit(fail(str(error), flags.json)) from None
+    finally:
+        connection.close()
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"maintctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    pass
+
+
+def main() -> None:
+    """Run the command line. A usage error is one plain line on stderr (a
+    box on a terminal), and with --json also a JSON document on stdout; an
+    error nothing else caught is one line too, never a traceback."""
+    import click
+
+    try:
+        code = app(standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError:
+        code = EXIT_USAGE  # the help was shown
+    except click.ClickException as error:
+        code = _usage_error(error)
+    except click.Abort:
+        code = 130
+    except Exception as error:  # noqa: BLE001 - the last line of defence: one line, never a traceback
+        code = fail(f"unexpected {type(error).__name__}: {error}", "--json" in sys.argv[1:], EXIT_FAILED)
+    sys.exit(code or 0)
+
+
+def _usage_error(error) -> int:
+    """Given a click usage error, show it as the place it goes to wants it; return its exit status."""
+    if sys.stderr.isatty() and "--json" not in sys.argv[1:]:
+        from typer import rich_utils
+
+        rich_utils.rich_format_error(error)
+        return error.exit_code
+    import re
+
+    context = getattr(error, "ctx", None)
+    hint = f" (see {context.command_path} --help)" if context is not None else ""
+    message = re.sub(r"'([^']{39})[^']{2,}'", r"'\1…'", error.format_message())  # a long value, cut short
+    return fail(message + hint, "--json" in sys.argv[1:], error.exit_code)

@@ -1,0 +1,95 @@
+"""The commands that report and change nothing: history, stats, status, doctor."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from maintctl.cli.app import app, fail, known_action, opened
+from maintctl.config import ConfigError, Flags
+from maintctl.options import DbOption, JsonOption, MediaDirOption, NowOption, QuietOption, RedisUrlOption
+
+
+@app.command("history")
+def history_command(
+    db: DbOption = None,
+    action: Annotated[str | None, typer.Option("--action", metavar="ACTION", help="Only this action's runs.")] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", metavar="N", help="How many runs, newest first.", min=1, max=1_000_000)
+    ] = 20,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """The recent runs, newest first: per action, when, how long, status, counts, error."""
+    from maintctl import history, views
+
+    if action is not None:
+        known_action(action, json_output)
+    with opened(Flags(db=db, json=json_output), read_only=True) as (_, connection):
+        runs = history.recent(connection, action, limit)
+    if not quiet:
+        views.history(runs, json_output)
+
+
+@app.command("stats")
+def stats_command(
+    db: DbOption = None,
+    since: Annotated[str, typer.Option("--since", metavar="DURATION", help="The period to look back over.")] = "7d",
+    now: NowOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Per action over a period: runs, success rate, average and p95 duration, items, last success and
+    failure; how late reminders fired."""
+    from maintctl import inspection, views
+    from maintctl.config import parse_duration
+
+    try:
+        period = parse_duration(since)
+    except ValueError as error:
+        raise typer.Exit(fail(f"--since: {error}", json_output)) from None
+    with opened(Flags(db=db, now=now, json=json_output), read_only=True) as (settings, connection):
+        document = inspection.stats(connection, settings, period)
+    if not quiet:
+        views.stats(document, json_output)
+
+
+@app.command("status")
+def status_command(
+    db: DbOption = None,
+    redis_url: RedisUrlOption = None,
+    now: NowOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Per action: paused, schedule, last run and success, items due now; notifications waiting; the lock;
+    whether Redis answers. Exits 1 when something needs attention (a failing action, notifications stuck past
+    MAINTCTL_STUCK_AFTER, Redis not answering); --quiet prints only that."""
+    from maintctl import inspection, views
+
+    with opened(Flags(db=db, redis_url=redis_url, now=now, json=json_output), read_only=True) as (settings, connection):
+        document = inspection.status(connection, settings)
+    views.status(document, json_output, quiet)
+    raise typer.Exit(1 if document["attention"] else 0)
+
+
+@app.command("doctor")
+def doctor_command(
+    db: DbOption = None,
+    redis_url: RedisUrlOption = None,
+    media_dir: MediaDirOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Check the installation: configuration, database (quick_check, tables, indexes), directories, Redis.
+    One line per check (--quiet: only those that fail or warn); exits 1 when any fails."""
+    from maintctl import config, doctor, views
+
+    try:
+        settings = config.load(Flags(db=db, redis_url=redis_url, media_dir=media_dir, json=json_output))
+    except ConfigError as error:
+        raise typer.Exit(fail(str(error), json_output)) from None
+    checks = doctor.run(settings)
+    views.doctor(checks, json_output, quiet)
+    raise typer.Exit(1 if any(check.state == "fail" for check in checks) else 0)

@@ -1,0 +1,171 @@
+"""What a script and cron see when a command does not go well: with --json
+one JSON document on stdout in every outcome, and outside a terminal errors
+as one plain line."""
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+from conftest import CLEAN_ENV, NOW
+
+# Every command that opens the database, with what else it needs.
+READING = [["history"], ["stats"], ["status"], ["doctor"], ["schedule", "prune"]]
+CHANGING = [["pause", "backup"], ["resume", "backup"], ["init-db"]]
+ACTING = [[name] for name in ("fire-reminders", "expire-pending", "expire-tags", "requeue-events", "prune", "backup")]
+EVERY = ACTING + [["run-all"]] + READING + CHANGING
+
+
+def document(result) -> dict:
+    """The one JSON document the command printed (failing the test where stdout holds anything else)."""
+    return json.loads(result.out)
+
+
+@pytest.mark.parametrize("command", EVERY, ids=" ".join)
+def test_a_usage_error_is_one_plain_line_and_with_json_a_document(maintctl, core, command):
+    result = maintctl(*command, "--db", core.path, "--frobnicate")
+    as_json = maintctl(*command, "--db", core.path, "--frobnicate", "--json")
+
+    assert result.code == 2
+    assert result.out == ""
+    (line,) = result.err.splitlines()
+    assert line.startswith("maintctl: error: No such option: --frobnicate") or line.startswith(
+        "maintctl: error: No such option '--frobnicate'"
+    ), line
+    assert as_json.code == 2
+    assert document(as_json)["exit"] == 2
+    assert "--frobnicate" in document(as_json)["error"]
+
+
+@pytest.mark.parametrize("command", EVERY, ids=" ".join)
+def test_a_missing_database_is_exit_2_with_a_document(maintctl, tmp_path, command):
+    missing = tmp_path / "nope.db"
+
+    result = maintctl(*command, "--db", missing, "--json")
+
+    if command == ["init-db"]:  # the one command that makes a database
+        assert result.code == 0, result
+        return
+    if command == ["doctor"]:  # whose work is to list what is wrong: a failing check
+        assert result.code == 1
+        assert {"name": "database", "state": "fail", "detail": f"{missing}: no such database (maintctl init-db"
+                f" --db {missing} creates one)"} in document(result)["checks"]  # fmt: skip
+        return
+    assert result.code == 2
+    assert document(result)["error"] == f"{missing}: no such database (maintctl init-db --db {missing} creates one)"
+    assert document(result)["exit"] == 2
+    assert result.err.startswith("maintctl: error: ")
+
+
+def test_a_bad_value_for_a_typed_option_is_one_line(maintctl, core):
+    result = maintctl("fire-reminders", "--db", core.path, "--max-items", "1e20")
+
+    assert result.code == 2
+    assert result.err == (
+        "maintctl: error: Invalid value for '--max-items': '1e20' is not a valid integer."
+        " (see python -m maintctl fire-reminders --help)\n"
+    )
+
+
+def test_the_lock_held_is_exit_75_with_a_document(maintctl, core):
+    import fcntl
+
+    with open(core.path.with_name("core.db.maintctl.lock"), "w") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        result = maintctl("run-all", "--db", core.path, "--now", NOW, "--json")
+        quiet = maintctl("run-all", "--db", core.path, "--now", NOW, "--json", "--quiet")
+
+    assert result.code == 75
+    assert document(result)["exit"] == 75
+    assert "holds the lock" in document(result)["error"]
+    assert document(result)["actions"] == []
+    assert (quiet.code, quiet.out, quiet.err) == (75, "", "")  # an overlapping cron minute stays silent
+
+
+def test_on_a_terminal_a_usage_error_keeps_its_box(core, tmp_path):
+    import pty
+
+    primary, secondary = pty.openpty()
+    completed = subprocess.run(  # noqa: PLW1510 - the exit code is asserted
+        [sys.executable, "-m", "maintctl", "run-all", "--db", str(core.path), "--frobnicate"],
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+        cwd=tmp_path,
+        env={**CLEAN_ENV, "COLUMNS": "100", "TERM": "xterm"},
+        timeout=60,
+    )
+    os.close(secondary)
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", os.read(primary, 65536).decode())  # without its colours
+    os.close(primary)
+
+    assert completed.returncode == 2
+    assert "╭" in shown and "Error" in shown and "--frobnicate" in shown
+
+
+class TestTheAppHoldingTheDatabasePastTheBusyTimeout:
+    """A database the app keeps locked is a failure of this run (exit 1, the
+    next run tries again), not a configuration error."""
+
+    def hold_exclusively(self, core):
+        holder = sqlite3.connect(core.path, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        return holder
+
+    @pytest.mark.parametrize("command", [["run-all"], ["fire-reminders"], ["status"], ["history"]], ids=" ".join)
+    def test_is_exit_1_with_a_document_and_nothing_changed(self, maintctl, core, command):
+        core.reminder("r1")
+        core.connection.close()
+        holder = self.hold_exclusively(core)
+        try:
+            result = maintctl(*command, "--db", core.path, "--json", env={"MAINTCTL_BUSY_TIMEOUT": "1s"})
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+
+        assert result.code == 1, result
+        assert "database is locked" in document(result)["error"]
+        assert document(result)["exit"] == 1
+        assert sqlite3.connect(core.path).execute("SELECT fired FROM reminders").fetchall() == [(0,)]
+
+
+class TestEmptyFiles:
+    """An empty file, or a SQLite database with no tables, is not the app's
+    database: exit 2, and not a byte written, no history, no backup."""
+
+    @pytest.mark.parametrize("command", ACTING + [["run-all"], ["pause", "backup"], ["schedule", "backup", "--every", "1h"]], ids=" ".join)
+    def test_a_zero_byte_file_is_refused_and_left_empty(self, maintctl, tmp_path, command):
+        empty = tmp_path / "core.db"
+        empty.touch()
+
+        result = maintctl(*command, "--db", empty, "--now", NOW, "--json")
+
+        assert result.code == 2, result
+        assert document(result)["error"] == (
+            f"{empty}: an empty file, not the app's database (maintctl init-db --db {empty} makes one)"
+        )
+        assert empty.stat().st_size == 0
+        assert sorted(path.name for path in tmp_path.iterdir()) == ["core.db"]  # no backup, lock or journal
+
+    def test_a_database_with_no_tables_is_refused(self, maintctl, tmp_path):
+        blank = tmp_path / "blank.db"
+        sqlite3.connect(blank).execute("PRAGMA user_version = 1").connection.close()  # a valid file, no tables
+        before = blank.read_bytes()
+
+        result = maintctl("run-all", "--db", blank, "--now", NOW)
+
+        assert result.code == 2
+        assert "a database with no tables, not the app's" in result.err
+        assert blank.read_bytes() == before
+
+    def test_init_db_makes_one_of_an_empty_file(self, maintctl, tmp_path):
+        empty = tmp_path / "core.db"
+        empty.touch()
+
+        made = maintctl("init-db", "--db", empty)
+        ran = maintctl("run-all", "--db", empty, "--now", NOW)
+
+        assert made.code == 0, made
+        assert ran.code == 0, ran
