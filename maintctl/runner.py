@@ -59,12 +59,15 @@ class Report:
     stopped: bool = False  # by SIGTERM: the batch in hand was finished or rolled back, the rest left
     run_id: str | None = None  # None in a dry run, which is not recorded
     passes: int = 0
+    slots_skipped: int = 0  # --for/--every: slots that began while a pass overran
     run_warnings: list[str] = field(default_factory=list)  # about the run itself: history, metrics, pings
 
     @property
     def exit_code(self) -> int:
         if self.stopped:
             return EXIT_TERMINATED
+        if self.settings.redis_problem:
+            return EXIT_USAGE  # the actions ran; the notifications wait for a URL that can be used
         failed = any(result.status == "failed" for result in self.actions)
         return EXIT_FAILED if failed or self.notifications.error else EXIT_OK
 
@@ -117,14 +120,19 @@ def _run_locked(connection: sqlite3.Connection, names: list[str], settings: Sett
         report.run_warnings.extend(ping.started())
     began = time.monotonic()
     deadline = began + settings.max_seconds if settings.max_seconds else None
+    slot = 0  # --every: the slot the pass began in
     while True:
         elapsed = timedelta(seconds=time.monotonic() - began)
-        pass_settings = replace(settings, now=settings.now + elapsed) if report.passes else settings
+        pass_settings = replace(settings, now=timestamps.shift(settings.now, elapsed)) if report.passes else settings
         _one_pass(connection, names, pass_settings, scheduled, report, deadline)
         report.passes += 1
         if not settings.run_for or connection.stop.is_set():
             break
-        next_start = began + report.passes * settings.run_every
+        # The next slot that has not begun: a pass that overran never makes the missed ones run back to back.
+        following = int((time.monotonic() - began) // settings.run_every) + 1
+        report.slots_skipped += following - slot - 1
+        slot = following
+        next_start = began + slot * settings.run_every
         if next_start >= began + settings.run_for or (deadline and next_start >= deadline):
             break
         if connection.stop.wait(max(0.0, next_start - time.monotonic())):
@@ -194,14 +202,14 @@ def _reason_to_skip(
         return None
     if schedule.paused:
         return _paused_text(schedule), True
-    if schedule.every is None and schedule.cron is None:
+    if schedule.every is None and schedule.cron is None and not schedule.broken:
         return None  # every run: no need to ask when it last ran
     ran = report.result_for(schedule.action)
     last = ran.started if ran and ran.status != "skipped" else _last_started(connection, schedule.action)
     try:
         if schedule.due(last, settings.now):
             return None
-        due_from = schedule.next_after(last)
+        due_from = schedule.next_after(last, settings.now)
     except schedules.ScheduleError as error:
         return f"its schedule cannot be kept: {error}", True
     return f"not due: {schedule.describe()}, due from {_format(due_from)}", False

@@ -87,6 +87,21 @@ def test_run_all_for_and_every_repeats_passes_holding_the_lock_and_records_one_r
     assert core.sql("SELECT count(*) FROM maintctl_runs WHERE action = 'fire-reminders'") == [(1,)]
 
 
+def test_a_pass_that_overruns_its_slot_skips_to_the_next_one_instead_of_running_the_missed_ones(maintctl, core):
+    core.due_reminders(20_000, recurring=False)  # a first pass of many batches: longer than several slots
+
+    result = maintctl(
+        "run-all", "--db", core.path, "--now", NOW, "--for", "2s", "--every", "0.2s", "--json",
+        env={"MAINTCTL_BATCH_SIZE": "100", "MAINTCTL_HOLD": "0"},
+    )  # fmt: skip
+
+    assert result.code == 0, result
+    document = result.json()
+    assert document["slots_skipped"] >= 2
+    assert document["passes"] < 10  # slots of 0.2 s in a window of 2 s: the ones missed are not made up
+    assert core.sql("SELECT count(*) FROM reminders WHERE fired = 1") == [(20_000,)]
+
+
 def test_for_without_every_or_with_a_dry_run_is_refused(maintctl, core):
     alone = maintctl("run-all", "--db", core.path, "--for", "55s")
     dry = maintctl("run-all", "--db", core.path, "--for", "55s", "--every", "5s", "--dry-run")
@@ -113,7 +128,7 @@ def test_on_a_terminal_a_long_pass_shows_a_progress_bar_on_stderr(core, tmp_path
     leader, follower = pty.openpty()
     run = subprocess.Popen(
         [sys.executable, "-m", "maintctl", "fire-reminders", "--db", str(core.path), "--now", NOW],
-        env={**CLEAN_ENV, "MAINTCTL_BATCH_SIZE": "2000", "COLUMNS": "100", "TERM": "xterm"},
+        env={**CLEAN_ENV, "MAINTCTL_BATCH_SIZE": "2000", "MAINTCTL_HOLD": "0", "COLUMNS": "100", "TERM": "xterm"},
         cwd=tmp_path, stdin=follower, stdout=follower, stderr=follower,
     )  # fmt: skip
     os.close(follower)
