@@ -156,7 +156,7 @@ def parse_instant(text: str) -> datetime:
     with sqlite3.connect(":memory:") as connection:
         (canonical,) = connection.execute(f"SELECT {instant_sql(':text')}", {"text": text}).fetchone()
     if canonical is None:
-        raise NotAnInstant(f"{text!r} is not a timestamp")
+        raise NotAnInstant(f"{text[:40]!r} is not a timestamp")
     if canonical.startswith("0000-"):
         raise NotAnInstant(f"{text!r} is in year 0; maintctl's clock runs from year 1 to 9999")
     return from_canonical(canonical)
