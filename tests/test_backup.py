@@ -1,12 +1,14 @@
 """backup and prune, on real files, with the app writing meanwhile."""
 
+import os
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
 
 import pytest
-from conftest import NOW
+from conftest import NOW, start_action
 
 WRITER = """
 import sqlite3, sys, time
@@ -293,6 +295,89 @@ class TestEachDatabaseRotatesOnlyItsOwnCopies:
             in result.out
         )
         assert "delete them by hand" in result.out
+
+
+@pytest.fixture
+def open_umask():
+    """A umask of 0 for the test and the maintctl it runs: nothing maintctl
+    writes may be wider than the database for lack of one."""
+    previous = os.umask(0)
+    yield
+    os.umask(previous)
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def modes_while_running(run, directory) -> dict[str, set[int]]:
+    """Given a maintctl process and a directory, return every name seen in
+    the directory until the process ended, with the permission bits seen."""
+    seen: dict[str, set[int]] = {}
+    while run.poll() is None:
+        for entry in os.scandir(directory):
+            try:
+                seen.setdefault(entry.name, set()).add(stat.S_IMODE(entry.stat().st_mode))
+            except FileNotFoundError:
+                pass  # gone between listing and asking
+    assert run.returncode == 0, run.communicate()
+    return seen
+
+
+@pytest.mark.usefixtures("open_umask")
+class TestCopiesAreAsPrivateAsTheDatabase:
+    @pytest.mark.parametrize("database_mode", [0o600, 0o640], ids=oct)
+    def test_the_copy_has_the_database_files_bits_in_a_new_directory_0700(self, maintctl, core, database_mode):
+        core.path.chmod(database_mode)
+
+        result = maintctl("backup", "--db", core.path, "--now", NOW)
+
+        assert result.code == 0, result
+        assert mode(core.path.parent / "backups") == 0o700
+        assert mode(core.path.parent / "backups" / named(core, "20261122T093000Z")) == database_mode
+
+    def test_the_partial_file_and_its_journal_have_them_while_the_copy_is_written(self, core, tmp_path):
+        core.path.chmod(0o640)
+        core.user(1001)
+        core.insert_many(
+            "INSERT INTO memories (id, owner_user_id, content, status) VALUES (?, 1001, ?, 'confirmed')",
+            ((f"m{index}", "x" * 200) for index in range(100_000)),
+        )
+        backup_directory = core.path.parent / "backups"
+        backup_directory.mkdir(mode=0o755)
+
+        seen = modes_while_running(start_action("backup", core, tmp_path), backup_directory)
+
+        assert [name for name in seen if name.endswith(".partial-journal")], f"no journal seen: {sorted(seen)}"
+        assert [name for name in seen if name.endswith(".partial")], f"no partial file seen: {sorted(seen)}"
+        assert {name: bits for name, bits in seen.items() if bits != {0o640}} == {}
+
+    def test_the_media_copy_is_no_more_readable_than_the_media_even_while_it_is_written(self, core, tmp_path):
+        core.path.chmod(0o600)
+        media = core.path.parent / "media"
+        (media / "2026").mkdir(parents=True, mode=0o700)
+        media.chmod(0o750)
+        for index in range(3000):  # enough for the copy to be seen under way
+            (media / "2026" / f"{index}.jpg").write_bytes(b"jpeg")
+        (media / "2026" / "cat.jpg").write_bytes(b"jpeg")
+        (media / "2026" / "cat.jpg").chmod(0o600)
+        (media / "dog.jpg").write_bytes(b"jpeg")
+        (media / "dog.jpg").chmod(0o640)
+        backup_directory = core.path.parent / "backups"
+        backup_directory.mkdir(mode=0o755)
+
+        seen = modes_while_running(start_action("backup", core, tmp_path, "--with-media"), backup_directory)
+
+        partial_media = [name for name in seen if name.endswith(".media.partial")]
+        assert partial_media, f"the media copy was not seen under way: {sorted(seen)}"
+        assert {name: bits for name, bits in seen.items() if any(bit & ~0o750 for bit in bits)} == {}
+        copy = core.path.parent / "backups" / named(core, "20261122T093000Z", ".media")
+        assert [mode(copy), mode(copy / "2026"), mode(copy / "2026" / "cat.jpg"), mode(copy / "dog.jpg")] == [
+            0o750,
+            0o700,
+            0o600,
+            0o640,
+        ]
 
 
 class TestPrune:

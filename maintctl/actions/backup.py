@@ -8,6 +8,11 @@ The newest --keep (MAINTCTL_BACKUP_KEEP, default 7) of this database's copies
 are kept: rotation matches its id, never another database's copies. Older
 ones are deleted only once the new one has been checked, so a failed backup
 never costs a good one. --with-media also copies the media directory.
+
+A copy is no more readable than what it copies: the database's copy (and
+its partial file and journal) gets the database file's permission bits, the
+media copy those of the media directory and its files, and a backup
+directory that is missing is made 0700.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from maintctl import identity
+from maintctl import files, identity
 from maintctl.config import Settings
 from maintctl.db import ActionError, Connection
 
@@ -107,29 +112,29 @@ def perform(connection: Connection, settings: Settings) -> list[Step]:
         target = settings.backup_dir / _name(settings, prefix)
         size = settings.db.stat().st_size
         return [Step("written", target, size), *_past_keep(existing(settings, prefix) + [target], settings)]
-    settings.backup_dir.mkdir(parents=True, exist_ok=True)
+    settings.backup_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     prefix = _prefix(settings, identity.assign(connection))
     target = settings.backup_dir / _name(settings, prefix)
     _remove_partials(settings, prefix)
     partial, partial_media = _partial(target), _partial(_media_copy(target))
     try:
-        _copy_database(connection, partial)
+        _copy_database(connection, partial, files.permissions(settings.db))
         if settings.backup_media:
             _copy_media(settings, partial_media)
             os.replace(partial_media, _media_copy(target))
-        _sync(partial)
+        files.sync(partial)
         os.replace(partial, target)
-        _sync(settings.backup_dir)
+        files.sync(settings.backup_dir)
     except BaseException:
-        _discard(partial)
-        _discard(partial_media)
-        _discard(_media_copy(target))
+        files.discard(partial)
+        files.discard(partial_media)
+        files.discard(_media_copy(target))
         raise
     written = Step("written", target, target.stat().st_size)
     deleted = _past_keep(existing(settings, prefix), settings)
     for step in deleted:
-        _discard(step.path)
-        _discard(_media_copy(step.path))
+        files.discard(step.path)
+        files.discard(_media_copy(step.path))
     return [written, *deleted]
 
 
@@ -152,7 +157,10 @@ def notes(connection: Connection, settings: Settings) -> list[str]:
     return said
 
 
-def _copy_database(connection: Connection, partial: Path) -> None:
+def _copy_database(connection: Connection, partial: Path, mode: int) -> None:
+    """Given the partial file's path and the database file's permission bits,
+    copy the database into it and check the copy."""
+    files.create_private(partial, mode)
     copy = sqlite3.connect(partial)
     deadline = time.monotonic() + connection.busy_timeout
 
@@ -181,7 +189,10 @@ def _copy_database(connection: Connection, partial: Path) -> None:
 def _copy_media(settings: Settings, destination: Path) -> None:
     if not settings.media_dir.is_dir():
         raise BackupFailed(f"{settings.media_dir}: the media directory does not exist (drop --with-media?)")
-    shutil.copytree(settings.media_dir, destination, symlinks=True)
+    # Made 0700 first, so that nothing in it can be read while it is being
+    # written; the copy then takes each file's and directory's own bits.
+    destination.mkdir(mode=0o700)
+    shutil.copytree(settings.media_dir, destination, symlinks=True, dirs_exist_ok=True)
 
 
 def _past_keep(backups: list[Path], settings: Settings) -> list[Step]:
@@ -195,24 +206,9 @@ def _remove_partials(settings: Settings, prefix: str) -> None:
     database copy never came."""
     for path in settings.backup_dir.iterdir():
         if path.name.startswith(f".{prefix}") and path.name.endswith(".partial"):
-            _discard(path)
+            files.discard(path)
         elif path.name.startswith(prefix) and path.suffix == ".media" and not path.with_suffix(".sqlite3").exists():
-            _discard(path)
-
-
-def _discard(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def _sync(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+            files.discard(path)
 
 
 def tally(steps: list[Step]) -> dict[str, int]:
