@@ -242,9 +242,7 @@ class TestEachDatabaseRotatesOnlyItsOwnCopies:
         assert result.code == 0, result
         assert backups(core) == [named(core, "20261122T093000Z").replace("core.db", "copy.db")]
 
-    def test_a_database_without_an_id_gets_one_from_its_first_backup_and_not_from_a_dry_run(
-        self, maintctl, tmp_path
-    ):
+    def test_a_database_without_an_id_gets_one_from_its_first_backup_and_not_from_a_dry_run(self, maintctl, tmp_path):
         from conftest import Core
 
         from maintctl.schema import APP_TABLES
@@ -290,10 +288,7 @@ class TestEachDatabaseRotatesOnlyItsOwnCopies:
             assert result.code == 0, result
 
         assert backups(core) == sorted([*old, named(core, "20261122T030000Z")])
-        assert (
-            f"2 backups in the old naming (core-<UTC time>.sqlite3) in {shared} are no longer rotated"
-            in result.out
-        )
+        assert f"2 backups in the old naming (core-<UTC time>.sqlite3) in {shared} are no longer rotated" in result.out
         assert "delete them by hand" in result.out
 
 

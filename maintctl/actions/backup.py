@@ -27,7 +27,7 @@ from pathlib import Path
 
 from maintctl import files, identity
 from maintctl.config import Settings
-from maintctl.db import ActionError, Connection
+from maintctl.db import ActionError, Connection, integrity_problems
 
 NAME = "backup"
 REQUIRES: dict[str, tuple[str, ...]] = {}
@@ -179,11 +179,11 @@ def _copy_database(connection: Connection, partial: Path, mode: int) -> None:
         # One step: a copy taken in several would begin again each time the
         # app writes meanwhile, and might never end.
         connection.backup(copy, progress=waiting, sleep=0.05)
-        verdict = [row[0] for row in copy.execute("PRAGMA integrity_check")]
+        problems_found = integrity_problems(copy)
     finally:
         copy.close()
-    if verdict != ["ok"]:
-        raise BackupFailed(f"the copy failed PRAGMA integrity_check: {'; '.join(verdict[:3])}")
+    if problems_found:
+        raise BackupFailed(f"the copy failed PRAGMA integrity_check: {'; '.join(problems_found[:3])}")
 
 
 def _copy_media(settings: Settings, destination: Path) -> None:
@@ -205,9 +205,9 @@ def _remove_partials(settings: Settings, prefix: str) -> None:
     other run is writing one): its partial files, and a media copy whose
     database copy never came."""
     for path in settings.backup_dir.iterdir():
-        if path.name.startswith(f".{prefix}") and path.name.endswith(".partial"):
-            files.discard(path)
-        elif path.name.startswith(prefix) and path.suffix == ".media" and not path.with_suffix(".sqlite3").exists():
+        partial = path.name.startswith(f".{prefix}") and path.name.endswith(".partial")
+        orphan_media = path.name.startswith(prefix) and path.suffix == ".media"
+        if partial or (orphan_media and not path.with_suffix(".sqlite3").exists()):
             files.discard(path)
 
 
