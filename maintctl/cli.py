@@ -6,6 +6,7 @@ import inspect
 import json
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -19,6 +20,7 @@ from maintctl.options import (
     LIMITS,
     REPEAT,
     DbOption,
+    DryRunOption,
     JsonOption,
     MediaDirOption,
     NowOption,
@@ -290,6 +292,45 @@ def schedule_command(
             schedules.set_schedule(connection, _known(action), interval, cron, tz, settings.now)
         schedule = schedules.load_all(connection, (_known(action),))[action]
     print(f"{action}: {schedule.describe()}" + (" (paused)" if schedule.paused else ""))
+
+
+@app.command("restore")
+def restore_command(
+    backup: Annotated[Path, typer.Argument(metavar="BACKUP", help="The backup file to put back.", show_default=False)],
+    db: DbOption = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Restore even another database's backup, or while another process has the database open."
+        ),
+    ] = False,
+    dry_run: DryRunOption = False,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Put a backup back in the database's place; the replaced file is kept as <db>.replaced-<UTC time>.
+    Stop the app first. Refused (exit 2) for a bad backup, another database's, or a database in use; exit 75 while
+    a maintctl run holds the lock."""
+    from maintctl import config, lock, restore, runner
+
+    try:
+        settings = config.load(Flags(db=db, dry_run=dry_run, json=json_output, quiet=quiet))
+        outcome = restore.restore(settings, backup, force)
+    except (ConfigError, restore.Refused) as error:
+        raise typer.Exit(_fail(str(error))) from None
+    except lock.Busy as busy:
+        if not quiet:
+            print(f"maintctl: {busy}; nothing was restored", file=sys.stderr)
+        raise typer.Exit(runner.EXIT_LOCKED) from None
+    except (restore.RestoreFailed, OSError, restore.sqlite3.Error) as error:
+        print(f"maintctl: error: {error}", file=sys.stderr)
+        raise typer.Exit(runner.EXIT_FAILED) from None
+    for warning in outcome.warnings:
+        print(f"maintctl: warning: {warning}", file=sys.stderr)
+    if json_output:
+        print(json.dumps(outcome.as_json(), indent=2))
+    elif not quiet:
+        print(outcome.describe())
 
 
 def _version(value: bool) -> None:
