@@ -3,6 +3,7 @@ connections in processes of their own, and maintctl run as a process."""
 
 import fcntl
 import hashlib
+import os
 import re
 import sqlite3
 import stat
@@ -87,7 +88,11 @@ def test_restore_over_a_database_the_app_changed_since(maintctl, core, backup):
     app_changes(core)
     core.path.chmod(0o640)
 
-    result = maintctl("restore", backup, "--db", core.path)
+    previous = os.umask(0)  # the restored file's bits are the old file's, not what a umask leaves
+    try:
+        result = maintctl("restore", backup, "--db", core.path)
+    finally:
+        os.umask(previous)
 
     assert result.code == 0, result
     (replaced,) = replaced_files(core)
@@ -97,6 +102,29 @@ def test_restore_over_a_database_the_app_changed_since(maintctl, core, backup):
     assert memories(replaced) == ["m2", "m3"]
     assert stat.S_IMODE(core.path.stat().st_mode) == 0o640
     assert not [name for name in listing(core.path.parent) if name.startswith(".core.db") or "-wal" in name]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root gives files away")
+def test_run_as_root_the_restored_file_has_the_old_files_owner(maintctl, core, backup):
+    os.chown(core.path, 4321, 4322)
+
+    result = maintctl("restore", backup, "--db", core.path)
+
+    assert result.code == 0, result
+    assert (core.path.stat().st_uid, core.path.stat().st_gid) == (4321, 4322)
+
+
+def test_a_missing_database_is_refused_and_not_created(maintctl, core, backup, tmp_path):
+    missing = tmp_path / "gone.db"
+
+    result = maintctl("restore", backup, "--db", missing)
+
+    assert result.code == 2
+    assert (
+        result.err
+        == f"maintctl: error: {missing}: no such database (to restore to a new path, copy the backup there)\n"
+    )
+    assert not missing.exists()
 
 
 def test_the_restored_database_goes_on_with_its_own_backups(maintctl, core, backup):
