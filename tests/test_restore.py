@@ -9,6 +9,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+from contextlib import contextmanager
 
 import pytest
 from conftest import NOW, Core
@@ -20,7 +21,7 @@ HOLDER = """
 import sqlite3, sys
 connection = sqlite3.connect(sys.argv[1])
 connection.execute("SELECT count(*) FROM memories").fetchone()
-print("open", flush=True)
+print("ready", flush=True)
 sys.stdin.read()  # keeps the database open until the test closes stdin
 """
 
@@ -35,6 +36,20 @@ for index in range(50):
     )
 os._exit(0)  # as a killed app: no checkpoint, the writes stay in the -wal
 """
+
+
+@contextmanager
+def app_running(script: str, core):
+    """Run the script (as the app, given the database's path) until it says
+    it is ready; yield its process, and end it when the block ends."""
+    app = subprocess.Popen(
+        [sys.executable, "-c", script, str(core.path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert app.stdout.readline() == "ready\n"
+        yield app
+    finally:
+        app.communicate("")
 
 
 def rows(path, statement: str) -> list:
@@ -246,11 +261,7 @@ class TestARefusedRestoreChangesNothing:
         from maintctl import openers
 
         rows(core.path, f"PRAGMA journal_mode = {journal_mode}")
-        app = subprocess.Popen(
-            [sys.executable, "-c", HOLDER, str(core.path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-        try:
-            assert app.stdout.readline() == "open\n"
+        with app_running(HOLDER, core) as app:
             app_changes(core)
             if journal_mode == "wal":  # what tells of an app run by another user, whose open files are not ours to see
                 shm = core.path.with_name("core.db-shm").stat().st_ino
@@ -258,8 +269,6 @@ class TestARefusedRestoreChangesNothing:
 
             result = self.refused(maintctl, core, backup)
             forced = maintctl("restore", backup, "--db", core.path, "--force")
-        finally:
-            app.communicate("")
 
         assert result.err.startswith(
             f"maintctl: error: {core.path} is in use by another process (pid {app.pid} (python"
@@ -349,21 +358,15 @@ connection.execute("PRAGMA wal_autocheckpoint = 0")
 connection.execute("INSERT INTO memories (id, owner_user_id, content, status) VALUES ('m9', 1001, 'x', 'confirmed')")
 connection.execute("BEGIN")
 connection.execute("SELECT count(*) FROM memories").fetchone()  # a read under way: the WAL cannot be reset
-print("reading", flush=True)
+print("ready", flush=True)
 sys.stdin.read()
 """
 
 
 def test_forced_past_an_app_reading_the_wal_keeps_what_is_left_of_it_beside_the_replaced_file(maintctl, core, backup):
     rows(core.path, "PRAGMA journal_mode = WAL")
-    app = subprocess.Popen(
-        [sys.executable, "-c", READER, str(core.path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert app.stdout.readline() == "reading\n"
+    with app_running(READER, core):
         forced = maintctl("restore", backup, "--db", core.path, "--force")
-    finally:
-        app.communicate("")
 
     assert forced.code == 0, forced
     assert "its WAL could not be checkpointed" in forced.err
