@@ -206,6 +206,13 @@ def table_exists(connection: sqlite3.Connection, table: str) -> bool:
     return connection.execute("SELECT 1 FROM sqlite_schema WHERE name = ?", (table,)).fetchone() is not None
 
 
+def integrity_problems(connection: sqlite3.Connection) -> list[str]:
+    """Given a connection, return what PRAGMA integrity_check finds, each on
+    one line ([] where the database is whole)."""
+    verdict = [" ".join(row[0].split()) for row in connection.execute("PRAGMA integrity_check")]
+    return [] if verdict == ["ok"] else verdict
+
+
 def check_schema(connection: sqlite3.Connection, required: Mapping[str, Sequence[str]]) -> None:
     """Given {table: columns} that an action reads or writes, raise
     SchemaError naming the first table or column that is missing."""

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from maintctl.config import ConfigError
 from maintctl.db import Stopped
+from maintctl.openers import file_locks
 
 
 class Busy(Exception):
@@ -50,13 +51,25 @@ def held(database: Path, path: Path, wait: float = 0.0, stop: threading.Event | 
                 if stop is not None and stop.is_set():
                     raise Stopped("stopped by SIGTERM while waiting for the lock") from None
                 if time.monotonic() >= deadline:
-                    raise Busy(f"another maintctl run ({_holder(descriptor)}) holds the lock on {database}") from None
+                    raise _busy(database, _holder(descriptor)) from None
                 time.sleep(0.05)
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
         os.close(descriptor)  # releases the lock
+
+
+def _busy(database: Path, holder_text: str) -> Busy:
+    return Busy(f"another maintctl run ({holder_text}) holds the lock on {database}")
+
+
+def check_free(database: Path, path: Path) -> None:
+    """Given the database and its lock file, raise Busy where a run holds the
+    lock (asking /proc/locks, so that a dry run takes no lock and creates no file)."""
+    pid = holder(path)
+    if pid is not None:
+        raise _busy(database, f"pid {pid}")
 
 
 def _holder(descriptor: int) -> str:
@@ -70,11 +83,8 @@ def holder(path: Path) -> int | None:
     lock from a run that is about to start)."""
     try:
         inode = path.stat().st_ino
-        locks = Path("/proc/locks").read_text()
     except OSError:
         return None
-    for line in locks.splitlines():
-        fields = line.split()
-        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5].rsplit(":", 1)[-1] == str(inode):
-            return int(fields[4])
-    return None
+    return next(
+        (lock.pid for lock in file_locks() if lock.kind == "FLOCK" and lock.inode == inode and not lock.waiting), None
+    )

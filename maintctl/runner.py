@@ -301,6 +301,8 @@ def _run_action(
         # Asked after the work: what is still due then is only what cannot be done
         # (a scan of the whole backlog before it would cost as much as planning it).
         result.warnings.extend(action.problems(connection, settings))
+        if hasattr(action, "notes"):
+            result.notes.extend(action.notes(connection, settings))
     except Stopped:
         result.notes.append("stopped by SIGTERM: the batches done are kept, the rest is left for the next run")
     except Exception as error:  # noqa: BLE001 - one action's failure, a bug included, never stops the others

@@ -1,11 +1,11 @@
-"""init-db: the app's schema where it is missing, maintctl's own tables and
-the indexes its queries need. It never drops or rewrites data."""
+"""init-db: the app's schema where it is missing, maintctl's own tables, the
+indexes its queries need and the database's id. It never drops or rewrites data."""
 
 from __future__ import annotations
 
 import sqlite3
 
-from maintctl import actions, history, outbox, schedules
+from maintctl import actions, history, identity, outbox, schedules
 from maintctl.db import transaction
 
 APP_TABLES = (
@@ -86,6 +86,7 @@ def init_db(connection: sqlite3.Connection) -> list[str]:
             schedules.TABLE_SQL,
         }:
             connection.execute(statement)
+        identity.add(connection)
         for statement in (
             [sql for module in modules for sql in actions.indexes(module, connection)]
             + list(outbox.INDEXES)

@@ -1,12 +1,14 @@
 """backup and prune, on real files, with the app writing meanwhile."""
 
+import os
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
 
 import pytest
-from conftest import NOW
+from conftest import NOW, start_action
 
 WRITER = """
 import sqlite3, sys, time
@@ -35,6 +37,12 @@ def backups(core) -> list[str]:
     return sorted(path.name for path in (core.path.parent / "backups").iterdir())
 
 
+def named(database, stamp: str, suffix: str = ".sqlite3") -> str:
+    """Given a database (a Core) and a UTC time, return the name of its backup taken then."""
+    (database_id,) = database.sql("SELECT value FROM maintctl_meta WHERE key = 'database_id'")[0]
+    return f"{database.path.name}-{database_id[:8]}-{stamp}{suffix}"
+
+
 def test_a_backup_taken_while_the_app_writes_is_whole_consistent_and_checked(maintctl, core):
     core.user(1001)
     core.insert_many(
@@ -57,8 +65,8 @@ def test_a_backup_taken_while_the_app_writes_is_whole_consistent_and_checked(mai
 
     assert result.code == 0, result
     assert result.action("backup")["counts"] == {"written": 1, "deleted": 0}
-    assert backups(core) == ["core-20261122T093000Z.sqlite3"]
-    copy = sqlite3.connect(core.path.parent / "backups" / "core-20261122T093000Z.sqlite3")
+    assert backups(core) == [named(core, "20261122T093000Z")]
+    copy = sqlite3.connect(core.path.parent / "backups" / named(core, "20261122T093000Z"))
     assert copy.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     (written_meanwhile,) = copy.execute("SELECT count(*) FROM memories WHERE id LIKE 'w%'").fetchone()
     assert written_meanwhile % 2 == 0  # never half a transaction
@@ -67,9 +75,10 @@ def test_a_backup_taken_while_the_app_writes_is_whole_consistent_and_checked(mai
     assert not [path for path in (core.path.parent / "backups").iterdir() if path.name.startswith(".")]
 
 
-class TestTheAppKeepsTheCopyFromStarting:
+class TestTheAppKeepsTheBackupFromStarting:
     """A lock that keeps readers out (the app committing) is waited out up to
-    MAINTCTL_BUSY_TIMEOUT, hearing SIGTERM meanwhile; it never hangs a run."""
+    MAINTCTL_BUSY_TIMEOUT, hearing SIGTERM meanwhile; it never hangs a run.
+    (The backup reads the database's id first, so that is where it waits.)"""
 
     def start(self, core, busy_timeout: float):
         from maintctl import config
@@ -86,13 +95,13 @@ class TestTheAppKeepsTheCopyFromStarting:
 
         settings, connection, holder = self.start(core, busy_timeout=1.0)
         began = time.monotonic()
-        with pytest.raises(backup.BackupFailed) as failure:
+        with pytest.raises(sqlite3.OperationalError) as failure:
             backup.perform(connection, settings)
         holder.execute("ROLLBACK")
 
         assert 1.0 <= time.monotonic() - began < 5
         assert str(failure.value) == (
-            "database is locked: another process kept the copy from starting for 1 s (MAINTCTL_BUSY_TIMEOUT)"
+            "database is locked: another process held its lock for 1 s (MAINTCTL_BUSY_TIMEOUT)"
         )
         assert backups(core) == []
 
@@ -118,18 +127,19 @@ def test_only_the_newest_are_kept(maintctl, core):
         result = maintctl("backup", "--db", core.path, "--now", f"2026-11-{day}T03:00:00Z", "--keep", "2")
         assert result.code == 0, result
 
-    assert backups(core) == ["core-20261122T030000Z.sqlite3", "core-20261123T030000Z.sqlite3"]
+    assert backups(core) == [named(core, "20261122T030000Z"), named(core, "20261123T030000Z")]
 
 
 def test_two_backups_in_one_second_get_names_of_their_own(maintctl, core):
     maintctl("backup", "--db", core.path, "--now", NOW)
     maintctl("backup", "--db", core.path, "--now", NOW)
 
-    assert backups(core) == ["core-20261122T093000Z-2.sqlite3", "core-20261122T093000Z.sqlite3"]
+    assert backups(core) == [named(core, "20261122T093000Z-2"), named(core, "20261122T093000Z")]
 
 
 def test_a_backup_that_fails_its_check_counts_for_nothing_and_costs_no_older_one(maintctl, core):
     maintctl("backup", "--db", core.path, "--now", "2026-11-21T03:00:00Z", "--keep", "1")
+    older = named(core, "20261121T030000Z")
     core.reminder("r1")
     (page,) = core.sql("SELECT rootpage FROM sqlite_schema WHERE name = 'maintctl_reminders_due'")[0]
     (size,) = core.sql("PRAGMA page_size")[0]
@@ -142,7 +152,7 @@ def test_a_backup_that_fails_its_check_counts_for_nothing_and_costs_no_older_one
 
     assert result.code == 1
     assert "backup failed: the copy failed PRAGMA integrity_check" in result.err and "Traceback" not in result.err
-    assert backups(core) == ["core-20261121T030000Z.sqlite3"]
+    assert backups(core) == [older]
 
 
 def test_with_media_copies_the_media_directory_beside_the_copy(maintctl, core):
@@ -153,8 +163,9 @@ def test_with_media_copies_the_media_directory_beside_the_copy(maintctl, core):
     result = maintctl("backup", "--db", core.path, "--now", NOW, "--with-media")
 
     assert result.code == 0, result
-    assert backups(core) == ["core-20261122T093000Z.media", "core-20261122T093000Z.sqlite3"]
-    assert (core.path.parent / "backups" / "core-20261122T093000Z.media" / "2026" / "cat.jpg").read_bytes() == b"jpeg"
+    assert backups(core) == [named(core, "20261122T093000Z", ".media"), named(core, "20261122T093000Z")]
+    media_copy = core.path.parent / "backups" / named(core, "20261122T093000Z", ".media")
+    assert (media_copy / "2026" / "cat.jpg").read_bytes() == b"jpeg"
 
 
 def test_a_dry_run_writes_and_deletes_nothing_and_says_what_it_would(maintctl, core, tmp_path):
@@ -167,8 +178,201 @@ def test_a_dry_run_writes_and_deletes_nothing_and_says_what_it_would(maintctl, c
     assert result.code == 0, result
     assert sorted(path.name for path in (tmp_path / "b").iterdir()) == before
     planned = result.out
-    assert f"write {tmp_path / 'b' / 'core-20261122T093000Z.sqlite3'}" in planned
-    assert f"delete {tmp_path / 'b' / 'core-20261120T030000Z.sqlite3'}" in planned
+    assert f"write {tmp_path / 'b' / named(core, '20261122T093000Z')}" in planned
+    assert f"delete {tmp_path / 'b' / named(core, '20261120T030000Z')}" in planned
+
+
+class TestEachDatabaseRotatesOnlyItsOwnCopies:
+    """Backup names carry the database file's name and its id, and rotation
+    matches the id: databases that share a backup directory never delete each
+    other's copies."""
+
+    def other_database(self, path):
+        from conftest import Core
+
+        from maintctl.db import create_database
+        from maintctl.schema import init_db
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = create_database(path)
+        init_db(connection)
+        connection.close()
+        return Core(path)
+
+    def alternate(self, maintctl, databases, shared):
+        for day in range(20, 24):
+            for database in databases:
+                result = maintctl(
+                    "backup", "--db", database.path, "--now", f"2026-11-{day}T03:00:00Z", "--keep", "2",
+                    "--to", shared,
+                )  # fmt: skip
+                assert result.code == 0, result
+
+    def test_core_db_and_core_sqlite_in_one_directory(self, maintctl, core):
+        other = self.other_database(core.path.with_name("core.sqlite"))
+        shared = core.path.parent / "backups"
+
+        self.alternate(maintctl, [core, other], shared)
+
+        assert sorted(path.name for path in shared.iterdir()) == sorted(
+            named(database, f"2026112{day}T030000Z") for database in (core, other) for day in (2, 3)
+        )
+        other.connection.close()
+
+    def test_two_hosts_databases_of_one_name_in_one_backup_directory(self, maintctl, core, tmp_path):
+        other = self.other_database(tmp_path / "other-host" / "core.db")
+        shared = tmp_path / "shared-backups"
+
+        self.alternate(maintctl, [core, other], shared)
+
+        names = sorted(path.name for path in shared.iterdir())
+        assert len(names) == 4
+        assert names == sorted(named(database, f"2026112{day}T030000Z") for database in (core, other) for day in (2, 3))
+        other.connection.close()
+
+    def test_a_copy_made_by_hand_carries_the_id_and_so_shares_the_rotation(self, maintctl, core):
+        import shutil
+
+        core.connection.close()
+        shutil.copyfile(core.path, core.path.with_name("copy.db"))
+        core.connection = sqlite3.connect(core.path, isolation_level=None)
+
+        result = maintctl("backup", "--db", core.path.with_name("copy.db"), "--now", NOW)
+
+        assert result.code == 0, result
+        assert backups(core) == [named(core, "20261122T093000Z").replace("core.db", "copy.db")]
+
+    def test_a_database_without_an_id_gets_one_from_its_first_backup_and_not_from_a_dry_run(self, maintctl, tmp_path):
+        from conftest import Core
+
+        from maintctl.schema import APP_TABLES
+
+        path = tmp_path / "app.db"
+        with sqlite3.connect(path) as app:
+            for statement in APP_TABLES:
+                app.execute(statement)
+        app.close()
+        database = Core(path)
+        before = database.digest()
+
+        dry = maintctl("backup", "--db", path, "--now", NOW, "--dry-run", "--json")
+
+        assert dry.code == 0, dry
+        assert database.digest() == before
+        assert database.sql("SELECT name FROM sqlite_schema WHERE name = 'maintctl_meta'") == []
+        assert not (tmp_path / "backups").exists()
+        assert dry.action("backup")["planned"][0]["id"] == "app.db-<new-id>-20261122T093000Z.sqlite3"
+        assert "the database has no id yet: the backup would give it one" in dry.action("backup")["notes"][0]
+
+        first = maintctl("backup", "--db", path, "--now", NOW)
+        second = maintctl("backup", "--db", path, "--now", "2026-11-23T09:30:00Z")
+
+        assert first.code == second.code == 0, (first, second)
+        ids = database.sql("SELECT key, length(value) FROM maintctl_meta")
+        assert ids == [("database_id", 32)]
+        assert sorted(path.name for path in (tmp_path / "backups").iterdir()) == [
+            named(database, "20261122T093000Z"),
+            named(database, "20261123T093000Z"),
+        ]
+        database.connection.close()
+
+    def test_backups_in_the_old_naming_are_left_alone_and_a_note_says_so(self, maintctl, core):
+        shared = core.path.parent / "backups"
+        shared.mkdir()
+        old = ["core-20261101T030000Z.sqlite3", "core-20261102T030000Z-2.sqlite3"]
+        for name in old:
+            (shared / name).write_bytes(b"an older version's copy")
+
+        for day in (20, 21, 22):
+            result = maintctl("backup", "--db", core.path, "--now", f"2026-11-{day}T03:00:00Z", "--keep", "1")
+            assert result.code == 0, result
+
+        assert backups(core) == sorted([*old, named(core, "20261122T030000Z")])
+        assert f"2 backups in the old naming (core-<UTC time>.sqlite3) in {shared} are no longer rotated" in result.out
+        assert "delete them by hand" in result.out
+
+
+@pytest.fixture
+def open_umask():
+    """A umask of 0 for the test and the maintctl it runs: nothing maintctl
+    writes may be wider than the database for lack of one."""
+    previous = os.umask(0)
+    yield
+    os.umask(previous)
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def modes_while_running(run, directory) -> dict[str, set[int]]:
+    """Given a maintctl process and a directory, return every name seen in
+    the directory until the process ended, with the permission bits seen."""
+    seen: dict[str, set[int]] = {}
+    while run.poll() is None:
+        for entry in os.scandir(directory):
+            try:
+                seen.setdefault(entry.name, set()).add(stat.S_IMODE(entry.stat().st_mode))
+            except FileNotFoundError:
+                pass  # gone between listing and asking
+    assert run.returncode == 0, run.communicate()
+    return seen
+
+
+@pytest.mark.usefixtures("open_umask")
+class TestCopiesAreAsPrivateAsTheDatabase:
+    @pytest.mark.parametrize("database_mode", [0o600, 0o640], ids=oct)
+    def test_the_copy_has_the_database_files_bits_in_a_new_directory_0700(self, maintctl, core, database_mode):
+        core.path.chmod(database_mode)
+
+        result = maintctl("backup", "--db", core.path, "--now", NOW)
+
+        assert result.code == 0, result
+        assert mode(core.path.parent / "backups") == 0o700
+        assert mode(core.path.parent / "backups" / named(core, "20261122T093000Z")) == database_mode
+
+    def test_the_partial_file_and_its_journal_have_them_while_the_copy_is_written(self, core, tmp_path):
+        core.path.chmod(0o640)
+        core.user(1001)
+        core.insert_many(
+            "INSERT INTO memories (id, owner_user_id, content, status) VALUES (?, 1001, ?, 'confirmed')",
+            ((f"m{index}", "x" * 200) for index in range(100_000)),
+        )
+        backup_directory = core.path.parent / "backups"
+        backup_directory.mkdir(mode=0o755)
+
+        seen = modes_while_running(start_action("backup", core, tmp_path), backup_directory)
+
+        assert [name for name in seen if name.endswith(".partial-journal")], f"no journal seen: {sorted(seen)}"
+        assert [name for name in seen if name.endswith(".partial")], f"no partial file seen: {sorted(seen)}"
+        assert {name: bits for name, bits in seen.items() if any(bit & ~0o640 for bit in bits)} == {}
+
+    def test_the_media_copy_is_no_more_readable_than_the_media_even_while_it_is_written(self, core, tmp_path):
+        core.path.chmod(0o600)
+        media = core.path.parent / "media"
+        (media / "2026").mkdir(parents=True, mode=0o700)
+        media.chmod(0o750)
+        for index in range(3000):  # enough for the copy to be seen under way
+            (media / "2026" / f"{index}.jpg").write_bytes(b"jpeg")
+        (media / "2026" / "cat.jpg").write_bytes(b"jpeg")
+        (media / "2026" / "cat.jpg").chmod(0o600)
+        (media / "dog.jpg").write_bytes(b"jpeg")
+        (media / "dog.jpg").chmod(0o640)
+        backup_directory = core.path.parent / "backups"
+        backup_directory.mkdir(mode=0o755)
+
+        seen = modes_while_running(start_action("backup", core, tmp_path, "--with-media"), backup_directory)
+
+        partial_media = [name for name in seen if name.endswith(".media.partial")]
+        assert partial_media, f"the media copy was not seen under way: {sorted(seen)}"
+        assert {name: bits for name, bits in seen.items() if any(bit & ~0o750 for bit in bits)} == {}
+        copy = core.path.parent / "backups" / named(core, "20261122T093000Z", ".media")
+        assert [mode(copy), mode(copy / "2026"), mode(copy / "2026" / "cat.jpg"), mode(copy / "dog.jpg")] == [
+            0o750,
+            0o700,
+            0o600,
+            0o640,
+        ]
 
 
 class TestPrune:

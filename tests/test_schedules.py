@@ -82,7 +82,10 @@ class TestRunAll:
         assert "not due" in statuses(early)["backup"][1]
         assert statuses(on_time)["backup"] == ("ok", None)
         assert statuses(again)["backup"][0] == "skipped"
-        assert [path.name for path in (core.path.parent / "backups").iterdir()] == ["core-20260329T010000Z.sqlite3"]
+        (database_id,) = core.sql("SELECT value FROM maintctl_meta WHERE key = 'database_id'")[0]
+        assert [path.name for path in (core.path.parent / "backups").iterdir()] == [
+            f"core.db-{database_id[:8]}-20260329T010000Z.sqlite3"
+        ]
 
     def test_prune_and_backup_run_daily_by_default(self, maintctl, core):
         first = maintctl("run-all", "--db", core.path, "--now", NOW, "--json")

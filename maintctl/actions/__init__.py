@@ -15,7 +15,9 @@
   rows that are due but cannot be acted on;
 - optionally after_commit(connection, settings) -> (counts, warnings): the
   side effects outside the database, done once the changes have committed;
-- count_due(connection, settings) -> how many items are due now (for status).
+- count_due(connection, settings) -> how many items are due now (for status);
+- optionally notes(connection, settings) -> what the run says beside its
+  counts, asked after the work.
 
 backup is the one that does not work in batches: it has perform(connection,
 settings) -> steps instead of plan and apply.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 import json
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,6 +20,7 @@ from maintctl.options import (
     LIMITS,
     REPEAT,
     DbOption,
+    DryRunOption,
     JsonOption,
     MediaDirOption,
     NowOption,
@@ -116,3 +119,41 @@ def init_db(
     if added is not None:
         rows = ", ".join(f"{count} {table}" for table, count in added.items())
         print(f"added demo data: {rows}; media files in {settings.media_dir / 'demo'}")
+
+
+@app.command("restore")
+def restore_command(
+    backup: Annotated[Path, typer.Argument(metavar="BACKUP", help="The backup file to put back.", show_default=False)],
+    db: DbOption = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Restore even another database's backup, or while another process has the database open."
+        ),
+    ] = False,
+    dry_run: DryRunOption = False,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Put a backup back in the database's place; the replaced file is kept as <db>.replaced-<UTC time>.
+    Stop the app first. Refused (exit 2) for a bad backup, another database's, or a database in use; exit 75 while
+    a maintctl run holds the lock."""
+    from maintctl import config, lock, restore
+
+    try:
+        settings = config.load(Flags(db=db, dry_run=dry_run, json=json_output, quiet=quiet))
+        outcome = restore.restore(settings, backup, force)
+    except (ConfigError, restore.Refused) as error:
+        raise typer.Exit(fail(str(error), json_output)) from None
+    except lock.Busy as busy:
+        message = f"{busy}; nothing was restored"
+        raise typer.Exit(EXIT_LOCKED if quiet else fail(message, json_output, EXIT_LOCKED, "")) from None
+    except (restore.RestoreFailed, OSError, restore.sqlite3.Error) as error:
+        raise typer.Exit(fail(str(error), json_output, EXIT_FAILED)) from None
+    for warning in outcome.warnings:
+        print(f"maintctl: warning: {warning}", file=sys.stderr)
+    if json_output:
+        print(json.dumps(outcome.as_json(), indent=2))
+    elif not quiet:
+        print(outcome.describe())
+

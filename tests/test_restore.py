@@ -1,0 +1,377 @@
+"""restore, on real files: the backups maintctl wrote, the app's own
+connections in processes of their own, and maintctl run as a process."""
+
+import fcntl
+import hashlib
+import os
+import re
+import sqlite3
+import stat
+import subprocess
+import sys
+from contextlib import contextmanager
+
+import pytest
+from conftest import NOW, Core
+
+from maintctl.db import create_database
+from maintctl.schema import init_db
+
+HOLDER = """
+import sqlite3, sys
+connection = sqlite3.connect(sys.argv[1])
+connection.execute("SELECT count(*) FROM memories").fetchone()
+print("ready", flush=True)
+sys.stdin.read()  # keeps the database open until the test closes stdin
+"""
+
+LAST_WRITES = """
+import os, sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("PRAGMA wal_autocheckpoint = 0")
+for index in range(50):
+    connection.execute(
+        "INSERT INTO memories (id, owner_user_id, content, status) VALUES (?, 1001, 'last words', 'confirmed')",
+        (f"late{index}",),
+    )
+os._exit(0)  # as a killed app: no checkpoint, the writes stay in the -wal
+"""
+
+
+@contextmanager
+def app_running(script: str, core):
+    """Run the script (as the app, given the database's path) until it says
+    it is ready; yield its process, and end it when the block ends."""
+    app = subprocess.Popen(
+        [sys.executable, "-c", script, str(core.path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert app.stdout.readline() == "ready\n"
+        yield app
+    finally:
+        app.communicate("")
+
+
+def rows(path, statement: str) -> list:
+    """Given a database file, return what the statement reads, on a connection opened and closed for it."""
+    connection = sqlite3.connect(path)
+    try:
+        return connection.execute(statement).fetchall()
+    finally:
+        connection.close()
+
+
+def memories(path) -> list[str]:
+    return [memory_id for (memory_id,) in rows(path, "SELECT id FROM memories ORDER BY id")]
+
+
+def digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def listing(directory) -> list[str]:
+    return sorted(path.name for path in directory.iterdir())
+
+
+def replaced_files(core) -> list:
+    return sorted(core.path.parent.glob("core.db.replaced-*"))
+
+
+@pytest.fixture
+def backup(maintctl, core):
+    """A backup of the core database with memories m1 and m2; the test's own
+    connection to the database is closed, as the app's is when it is stopped."""
+    core.memory("m1")
+    core.memory("m2")
+    result = maintctl("backup", "--db", core.path, "--now", NOW)
+    assert result.code == 0, result
+    core.connection.close()
+    return next((core.path.parent / "backups").glob("core.db-*.sqlite3"))
+
+
+def app_changes(core) -> None:
+    """What the app did since the backup: m1 gone, m3 new."""
+    connection = sqlite3.connect(core.path, isolation_level=None)
+    connection.execute("DELETE FROM memories WHERE id = 'm1'")
+    connection.execute(
+        "INSERT INTO memories (id, owner_user_id, content, status) VALUES ('m3', 1001, 'new', 'confirmed')"
+    )
+    connection.close()
+
+
+def test_restore_over_a_database_the_app_changed_since(maintctl, core, backup):
+    app_changes(core)
+    core.path.chmod(0o640)
+
+    previous = os.umask(0)  # the restored file's bits are the old file's, not what a umask leaves
+    try:
+        result = maintctl("restore", backup, "--db", core.path)
+    finally:
+        os.umask(previous)
+
+    assert result.code == 0, result
+    (replaced,) = replaced_files(core)
+    assert result.out == f"restored {core.path} from {backup}; the replaced database is kept at {replaced}\n"
+    assert result.err == ""
+    assert memories(core.path) == ["m1", "m2"]
+    assert memories(replaced) == ["m2", "m3"]
+    assert stat.S_IMODE(core.path.stat().st_mode) == 0o640
+    assert not [name for name in listing(core.path.parent) if name.startswith(".core.db") or "-wal" in name]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root gives files away")
+def test_run_as_root_the_restored_file_has_the_old_files_owner(maintctl, core, backup):
+    os.chown(core.path, 4321, 4322)
+
+    result = maintctl("restore", backup, "--db", core.path)
+
+    assert result.code == 0, result
+    assert (core.path.stat().st_uid, core.path.stat().st_gid) == (4321, 4322)
+
+
+def test_a_missing_database_is_refused_and_not_created(maintctl, core, backup, tmp_path):
+    missing = tmp_path / "gone.db"
+
+    result = maintctl("restore", backup, "--db", missing)
+
+    assert result.code == 2
+    assert (
+        result.err
+        == f"maintctl: error: {missing}: no such database (to restore to a new path, copy the backup there)\n"
+    )
+    assert not missing.exists()
+
+
+def test_the_restored_database_goes_on_with_its_own_backups(maintctl, core, backup):
+    app_changes(core)
+    maintctl("restore", backup, "--db", core.path)
+
+    later = maintctl("backup", "--db", core.path, "--now", "2026-11-23T09:30:00Z", "--keep", "1")
+
+    assert later.code == 0, later
+    assert listing(core.path.parent / "backups") == [backup.name.replace("20261122T", "20261123T")]
+
+
+def test_json_and_quiet(maintctl, core, backup):
+    quiet = maintctl("restore", backup, "--db", core.path, "--quiet")
+    document = maintctl("restore", backup, "--db", core.path, "--json")
+
+    assert (quiet.code, quiet.out, quiet.err) == (0, "", "")
+    assert document.code == 0, document
+    first, second = replaced_files(core)
+    assert document.json() == {
+        "database": str(core.path),
+        "backup": str(backup),
+        "replaced": str(second),
+        "database_id": rows(core.path, "SELECT value FROM maintctl_meta")[0][0],
+        "dry_run": False,
+        "warnings": [],
+    }
+    assert first != second  # each restore keeps the file it replaced; none is overwritten
+
+
+def test_a_dry_run_changes_nothing_and_says_what_it_would(maintctl, core, backup):
+    app_changes(core)
+    before = (listing(core.path.parent), digest(core.path))
+
+    result = maintctl("restore", backup, "--db", core.path, "--dry-run")
+
+    assert result.code == 0, result
+    assert result.out.startswith(f"would restore {core.path} from {backup}, keeping the replaced database at ")
+    assert result.out.endswith("; nothing was changed\n")
+    assert (listing(core.path.parent), digest(core.path)) == before
+
+
+class TestARefusedRestoreChangesNothing:
+    def refused(self, maintctl, core, backup, *more, code=2):
+        before = (listing(core.path.parent), digest(core.path))
+        result = maintctl("restore", backup, "--db", core.path, *more)
+        assert result.code == code, result
+        assert (listing(core.path.parent), digest(core.path)) == before
+        assert "Traceback" not in result.err and result.err.count("\n") == 1
+        return result
+
+    def test_a_corrupt_backup(self, maintctl, core, backup):
+        (page,) = rows(backup, "SELECT rootpage FROM sqlite_schema WHERE name = 'sqlite_autoindex_memories_1'")[0]
+        (size,) = rows(backup, "PRAGMA page_size")[0]
+        damaged = bytearray(backup.read_bytes())
+        damaged[(page - 1) * size + 100 : page * size] = b"\x07" * (size - 100)  # an index page: readable, but wrong
+        backup.write_bytes(bytes(damaged))
+
+        result = self.refused(maintctl, core, backup)
+
+        assert result.err.startswith(f"maintctl: error: {backup}: fails PRAGMA integrity_check (")
+
+    @pytest.mark.parametrize(
+        ("content", "message"),
+        [
+            (b"not a database at all" * 100, "not a SQLite database"),
+            (None, "not a backup of the Core app's database (no table users, memories, memory_tags"),
+        ],
+        ids=["not-sqlite", "not-the-apps"],
+    )
+    def test_a_file_that_is_no_backup_of_the_app(self, maintctl, core, backup, tmp_path, content, message):
+        other = tmp_path / "other.sqlite3"
+        if content is None:
+            sqlite3.connect(other).execute("CREATE TABLE unrelated (x)").connection.close()
+        else:
+            other.write_bytes(content)
+
+        result = self.refused(maintctl, core, other)
+
+        assert result.err.startswith(f"maintctl: error: {other}: {message}")
+
+    def test_a_missing_backup(self, maintctl, core, backup, tmp_path):
+        result = self.refused(maintctl, core, tmp_path / "nowhere.sqlite3")
+
+        assert result.err == f"maintctl: error: {tmp_path / 'nowhere.sqlite3'}: no such backup file\n"
+
+    def test_a_backup_of_another_database_unless_forced(self, maintctl, core, backup, tmp_path):
+        other_path = tmp_path / "elsewhere" / "core.db"
+        other_path.parent.mkdir()
+        connection = create_database(other_path)
+        init_db(connection)
+        connection.close()
+        Core(other_path).memory("theirs")
+        theirs = maintctl("backup", "--db", other_path, "--now", NOW, "--json")
+        other_backup = next((other_path.parent / "backups").glob("core.db-*.sqlite3"))
+
+        result = self.refused(maintctl, core, other_backup)
+        forced = maintctl("restore", other_backup, "--db", core.path, "--force")
+
+        assert theirs.code == 0, theirs
+        assert result.err.startswith(f"maintctl: error: {other_backup}: is a backup of another database (id ")
+        assert result.err.endswith("nothing was restored (--force restores it anyway)\n")
+        assert forced.code == 0, forced
+        assert forced.err.startswith(f"maintctl: warning: --force: {other_backup}: is a backup of another database")
+        assert memories(core.path) == ["theirs"]
+
+    @pytest.mark.parametrize("dry_run", [(), ("--dry-run",)], ids=["run", "dry-run"])
+    def test_while_a_maintctl_run_holds_the_lock(self, maintctl, core, backup, dry_run):
+        lock_file = core.path.with_name("core.db.maintctl.lock")
+        with open(lock_file, "a") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            result = self.refused(maintctl, core, backup, *dry_run, code=75)
+
+        holds = f"holds the lock on {re.escape(str(core.path))}; nothing was restored"
+        assert re.fullmatch(f"maintctl: another maintctl run \\(pid \\d+\\) {holds}\n", result.err)
+
+    @pytest.mark.parametrize("journal_mode", ["delete", "wal"])
+    def test_while_another_process_has_the_database_open_unless_forced(self, maintctl, core, backup, journal_mode):
+        from maintctl import openers
+
+        rows(core.path, f"PRAGMA journal_mode = {journal_mode}")
+        with app_running(HOLDER, core) as app:
+            app_changes(core)
+            if journal_mode == "wal":  # what tells of an app run by another user, whose open files are not ours to see
+                shm = core.path.with_name("core.db-shm").stat().st_ino
+                assert [lock.kind for lock in openers.file_locks() if (lock.pid, lock.inode) == (app.pid, shm)]
+
+            result = self.refused(maintctl, core, backup)
+            forced = maintctl("restore", backup, "--db", core.path, "--force")
+
+        assert result.err.startswith(
+            f"maintctl: error: {core.path} is in use by another process (pid {app.pid} (python"
+        )
+        holding = "core.db" if journal_mode == "delete" else "core.db, core.db-shm, core.db-wal"
+        assert (
+            f"(python) has {holding} open): stop the app first; nothing was restored (--force restores it anyway)"
+            in result.err
+        )
+        assert forced.code == 0, forced
+        assert f"maintctl: warning: --force: {core.path} is in use by another process (pid {app.pid}" in forced.err
+        assert memories(core.path) == ["m1", "m2"]
+
+
+@pytest.mark.parametrize("how", ["MAINTCTL_DB", ".env"])
+def test_the_database_may_be_named_as_for_every_command(maintctl, core, backup, tmp_path, how):
+    app_changes(core)
+    if how == ".env":
+        (tmp_path / ".env").write_text(f"MAINTCTL_DB={core.path}\n")
+
+    result = maintctl("restore", backup, env={"MAINTCTL_DB": str(core.path)} if how == "MAINTCTL_DB" else {})
+
+    assert result.code == 0, result
+    assert memories(core.path) == ["m1", "m2"]
+
+
+def test_a_database_behind_a_symbolic_link_is_replaced_where_it_lies(maintctl, core, backup, tmp_path):
+    app_changes(core)
+    link = tmp_path / "link.db"
+    link.symlink_to(core.path)
+
+    result = maintctl("restore", backup, "--db", link)
+
+    assert result.code == 0, result
+    assert link.is_symlink() and memories(core.path) == ["m1", "m2"]
+    assert len(replaced_files(core)) == 1
+
+
+def test_a_wal_database_with_the_apps_last_writes_uncheckpointed(maintctl, core, backup):
+    rows(core.path, "PRAGMA journal_mode = WAL")
+    app = subprocess.run([sys.executable, "-c", LAST_WRITES, str(core.path)], check=True)
+    wal = core.path.with_name("core.db-wal")
+    assert app.returncode == 0 and wal.stat().st_size > 0  # the app's last writes are in the -wal alone
+
+    result = maintctl("restore", backup, "--db", core.path)
+
+    assert result.code == 0, result
+    (replaced,) = replaced_files(core)
+    assert not wal.exists() and not core.path.with_name("core.db-shm").exists()
+    assert not replaced.with_name(replaced.name + "-wal").exists()  # the writes are in the replaced file itself
+    assert len(memories(replaced)) == 52
+    assert memories(core.path) == ["m1", "m2"]
+
+
+def test_a_backup_without_an_id_is_given_the_databases(maintctl, core, backup):
+    (database_id,) = rows(core.path, "SELECT value FROM maintctl_meta")[0]
+    connection = sqlite3.connect(backup)
+    connection.execute("DROP TABLE maintctl_meta")  # as an earlier version's backup
+    connection.commit()
+    connection.close()
+
+    result = maintctl("restore", backup, "--db", core.path, "--json")
+
+    assert result.code == 0, result
+    assert result.json()["database_id"] == database_id
+    assert rows(core.path, "SELECT key, value FROM maintctl_meta") == [("database_id", database_id)]
+
+
+def test_a_database_that_cannot_be_opened_is_replaced_only_by_force(maintctl, core, backup):
+    core.path.write_bytes(b"\x00garbage" * 1000)
+
+    refused = maintctl("restore", backup, "--db", core.path)
+    forced = maintctl("restore", backup, "--db", core.path, "--force")
+
+    assert refused.code == 2, refused
+    assert refused.err.startswith(f"maintctl: error: {core.path}: cannot be read (file is not a database)")
+    assert forced.code == 0, forced
+    (replaced,) = replaced_files(core)
+    assert replaced.read_bytes() == b"\x00garbage" * 1000
+    assert memories(core.path) == ["m1", "m2"]
+
+
+READER = """
+import sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("PRAGMA wal_autocheckpoint = 0")
+connection.execute("INSERT INTO memories (id, owner_user_id, content, status) VALUES ('m9', 1001, 'x', 'confirmed')")
+connection.execute("BEGIN")
+connection.execute("SELECT count(*) FROM memories").fetchone()  # a read under way: the WAL cannot be reset
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_forced_past_an_app_reading_the_wal_keeps_what_is_left_of_it_beside_the_replaced_file(maintctl, core, backup):
+    rows(core.path, "PRAGMA journal_mode = WAL")
+    with app_running(READER, core):
+        forced = maintctl("restore", backup, "--db", core.path, "--force")
+
+    assert forced.code == 0, forced
+    assert "its WAL could not be checkpointed" in forced.err
+    (replaced, wal_kept) = replaced_files(core)
+    assert wal_kept == replaced.with_name(replaced.name + "-wal") and wal_kept.stat().st_size > 0
+    assert not core.path.with_name("core.db-wal").exists() and not core.path.with_name("core.db-shm").exists()
+    assert memories(core.path) == ["m1", "m2"]
+    assert memories(replaced) == ["m1", "m2", "m9"]
