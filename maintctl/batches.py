@@ -15,7 +15,7 @@ from maintctl.config import Settings
 from maintctl.db import transaction
 
 if TYPE_CHECKING:
-    from maintctl.runner import ActionResult
+    from maintctl.results import ActionResult
 
 # Between transactions the write lock is left free this long: the longest a
 # connection waiting on it with SQLite's busy timeout sleeps between tries,

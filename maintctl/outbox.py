@@ -17,8 +17,9 @@ from datetime import datetime
 from urllib.parse import unquote, urlsplit
 
 from maintctl import json_text, timestamps
-from maintctl.config import Settings, redact_url
+from maintctl.config import Settings
 from maintctl.db import table_exists, transaction
+from maintctl.urls import redact_url
 
 TABLE_SQL = """
 CREATE TABLE IF NOT EXISTS maintctl_outbox (

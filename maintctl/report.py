@@ -10,7 +10,7 @@ import json
 import sys
 
 from maintctl import timestamps
-from maintctl.runner import ActionResult, Report
+from maintctl.results import ActionResult, Report
 
 _VERBS = {
     "fired": "would fire",
@@ -100,7 +100,9 @@ def _summary_lines(report: Report) -> list[str]:
         lines.append(f"dry run as of {timestamps.format_instant(settings.now)}: nothing was changed")
     width = max((len(result.action) for result in report.actions), default=0)
     if report.passes > 1:
-        skipped = f" ({report.slots_skipped} slots skipped: passes took longer than --every)" if report.slots_skipped else ""
+        skipped = (
+            f" ({report.slots_skipped} slots skipped: passes took longer than --every)" if report.slots_skipped else ""
+        )
         lines.append(f"{report.passes} passes{skipped}")
     for result in report.actions:
         done = f"({result.reason})" if result.status == "skipped" else _counts_text(result, settings.dry_run)

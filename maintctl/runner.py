@@ -8,77 +8,14 @@ import signal
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from types import ModuleType
-from typing import Any
 
 from maintctl import actions, batches, history, lock, outbox, schedules, timestamps
 from maintctl.config import Settings
 from maintctl.db import ActionError, Stopped, check_schema, open_database
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_TERMINATED = 0, 1, 2, 75, 143
-
-
-@dataclass
-class ActionResult:
-    action: str
-    counts: dict[str, int]
-    status: str = "ok"  # ok | failed | skipped
-    error: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    planned: list[Any] | None = None  # the items, in a dry run
-    reason: str | None = None  # why it was skipped
-    started: datetime | None = None
-    duration: float = 0.0
-    recorded: bool = True  # False for an action skipped only because its schedule says not yet
-
-    def add(self, counts: dict[str, int], items: list[Any]) -> None:
-        """Count what the items (changed, or planned in a dry run) did, and keep their warnings."""
-        for name, count in counts.items():
-            self.counts[name] = self.counts.get(name, 0) + count
-        self.warnings.extend(item.warning for item in items if item.warning)
-
-
-@dataclass
-class Notifications:
-    involved: bool = False  # an action that queues notifications ran
-    delivered: int = 0
-    already_sent: int = 0
-    would_queue: int = 0  # in a dry run
-    queued: int = 0  # still waiting after the run
-    error: str | None = None
-
-
-@dataclass
-class Report:
-    settings: Settings
-    actions: list[ActionResult] = field(default_factory=list)
-    notifications: Notifications = field(default_factory=Notifications)
-    stopped: bool = False  # by SIGTERM: the batch in hand was finished or rolled back, the rest left
-    run_id: str | None = None  # None in a dry run, which is not recorded
-    passes: int = 0
-    slots_skipped: int = 0  # --for/--every: slots that began while a pass overran
-    run_warnings: list[str] = field(default_factory=list)  # about the run itself: history, metrics, pings
-
-    @property
-    def exit_code(self) -> int:
-        if self.stopped:
-            return EXIT_TERMINATED
-        if self.settings.redis_problem:
-            return EXIT_USAGE  # the actions ran; the notifications wait for a URL that can be used
-        failed = any(result.status == "failed" for result in self.actions)
-        return EXIT_FAILED if failed or self.notifications.error else EXIT_OK
-
-    @property
-    def warnings(self) -> list[str]:
-        return [f"{result.action}: {warning}" for result in self.actions for warning in result.warnings] + list(
-            self.run_warnings
-        )
-
-    def result_for(self, name: str) -> ActionResult | None:
-        return next((result for result in self.actions if result.action == name), None)
+from maintctl.results import ActionResult, Notifications, Report
 
 
 def run(names: list[str], settings: Settings, scheduled: bool = False) -> Report:

@@ -49,7 +49,6 @@ class Schedule:
     paused_reason: str | None = None
     broken: str | None = None  # why the schedule kept in the database cannot be read
 
-
     @property
     def paused(self) -> bool:
         return self.paused_at is not None

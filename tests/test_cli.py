@@ -261,7 +261,9 @@ class TestDryRun:
         if subprocess.run(["chattr", "+i", str(core.path.parent)], capture_output=True).returncode:  # noqa: PLW1510
             pytest.skip("chattr +i is not supported here (root ignores permission bits)")
         try:
-            result = maintctl("run-all", "--db", core.path, "--now", NOW, "--dry-run", "--json", cwd=core.path.parent.parent)
+            result = maintctl(
+                "run-all", "--db", core.path, "--now", NOW, "--dry-run", "--json", cwd=core.path.parent.parent
+            )
         finally:
             subprocess.run(["chattr", "-i", str(core.path.parent)], check=True)
 

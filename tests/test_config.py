@@ -2,7 +2,8 @@ from datetime import timedelta
 
 import pytest
 
-from maintctl.config import parse_duration, redact_url
+from maintctl.config import parse_duration
+from maintctl.urls import redact_url
 from maintctl.timestamps import NotAnInstant, format_instant, parse_instant
 
 

@@ -135,7 +135,9 @@ class TestEmptyFiles:
     """An empty file, or a SQLite database with no tables, is not the app's
     database: exit 2, and not a byte written, no history, no backup."""
 
-    @pytest.mark.parametrize("command", ACTING + [["run-all"], ["pause", "backup"], ["schedule", "backup", "--every", "1h"]], ids=" ".join)
+    @pytest.mark.parametrize(
+        "command", ACTING + [["run-all"], ["pause", "backup"], ["schedule", "backup", "--every", "1h"]], ids=" ".join
+    )
     def test_a_zero_byte_file_is_refused_and_left_empty(self, maintctl, tmp_path, command):
         empty = tmp_path / "core.db"
         empty.touch()

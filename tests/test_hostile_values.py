@@ -165,7 +165,13 @@ class TestSchedulesThatCannotBeKept:
 
     @pytest.mark.parametrize(
         "column, value",
-        [("every_seconds", 1e300), ("every_seconds", -5), ("cron", "0 3 * * * *"), ("tz", "Mars/Olympus"), ("set_at", "when?")],
+        [
+            ("every_seconds", 1e300),
+            ("every_seconds", -5),
+            ("cron", "0 3 * * * *"),
+            ("tz", "Mars/Olympus"),
+            ("set_at", "when?"),
+        ],
     )
     def test_a_schedule_spoiled_in_the_database_holds_back_its_action_alone(self, maintctl, core, column, value):
         maintctl("schedule", "backup", "--cron", "0 3 * * *", "--db", core.path, "--now", NOW)

@@ -41,7 +41,11 @@ TIMESTAMPS = {
         "pending_expires_at",
         "memory bad: pending_expires_at {value} names no instant; not expired",
     ),
-    "expire-tags": ("memory_tags", "suggested_at", "tag 'bad' on memory m1: suggested_at {value} names no instant; not expired"),
+    "expire-tags": (
+        "memory_tags",
+        "suggested_at",
+        "tag 'bad' on memory m1: suggested_at {value} names no instant; not expired",
+    ),
     "requeue-events": ("events", "pending_since", "event bad: pending_since {value} names no instant; not re-prompted"),
 }
 DUE = ["0000-01-01", "0000-06-01 00:00:00", "0000-12-31T23:59:59.999Z", "1721059.5"]  # year 0: an instant, long due

@@ -38,11 +38,12 @@ _SELECT = (
     f" {timestamps.instant_sql('m.pending_expires_at')} AS instant FROM memories AS m"
 )
 _WHERE = "m.status = 'pending'"
-_DUE = timestamps.due_sql(
-    _SELECT, f"{_WHERE} AND {key_text_sql('m.id')}", "m.pending_expires_at", "instant <= :cutoff"
-)
+_DUE = timestamps.due_sql(_SELECT, f"{_WHERE} AND {key_text_sql('m.id')}", "m.pending_expires_at", "instant <= :cutoff")
 _UNREADABLE = timestamps.due_sql(
-    _SELECT, _WHERE, "m.pending_expires_at", f"instant IS NULL OR (instant <= :cutoff AND NOT {key_text_sql('memory_id')})"
+    _SELECT,
+    _WHERE,
+    "m.pending_expires_at",
+    f"instant IS NULL OR (instant <= :cutoff AND NOT {key_text_sql('memory_id')})",
 )
 _CLAIM = f"DELETE FROM memories WHERE +status = 'pending' AND (id, +pending_expires_at) IN ({keys_sql(2)}) RETURNING id"
 _UNINDEX = f"DELETE FROM memories_fts WHERE memory_id IN ({keys_sql(1)})"

@@ -186,7 +186,9 @@ def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
         if instant is None:
             found.append(f"reminder {shown(reminder_id)}: fire_at {fire_at!r} names no instant; not fired")
         elif not isinstance(reminder_id, str) or not isinstance(memory_id, str):
-            found.append(f"reminder {shown(reminder_id)}: its id or memory_id ({shown(memory_id)}) is not text; not fired")
+            found.append(
+                f"reminder {shown(reminder_id)}: its id or memory_id ({shown(memory_id)}) is not text; not fired"
+            )
         else:
             found.append(f"reminder {reminder_id}: its memory {memory_id} is gone; not fired")
     return found

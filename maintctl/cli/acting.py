@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from maintctl import actions
-from maintctl.cli.app import EXIT_FAILED, EXIT_LOCKED, EXIT_TERMINATED, app, fail
+from maintctl.cli.app import app, fail
 from maintctl.config import ConfigError, Flags
 from maintctl.db import Locked, Stopped
 from maintctl.options import (
@@ -26,6 +26,7 @@ from maintctl.options import (
     NowOption,
     QuietOption,
 )
+from maintctl.results import EXIT_FAILED, EXIT_LOCKED, EXIT_TERMINATED
 
 
 def _run(names: tuple[str, ...], flags: Flags, scheduled: bool) -> int:
@@ -40,7 +41,9 @@ def _run(names: tuple[str, ...], flags: Flags, scheduled: bool) -> int:
     except Locked as error:
         return fail(str(error), flags.json, EXIT_FAILED, **known)
     except lock.Busy as busy:  # a run overlapping another: nothing wrong, said unless --quiet
-        return EXIT_LOCKED if flags.quiet else fail(f"{busy}; this run did nothing", flags.json, EXIT_LOCKED, "", **known)
+        return (
+            EXIT_LOCKED if flags.quiet else fail(f"{busy}; this run did nothing", flags.json, EXIT_LOCKED, "", **known)
+        )
     except Stopped:  # while waiting for the lock: nothing was begun
         message = "stopped by SIGTERM while waiting for the lock; this run did nothing"
         return EXIT_TERMINATED if flags.quiet else fail(message, flags.json, EXIT_TERMINATED, "", **known)
@@ -156,4 +159,3 @@ def restore_command(
         print(json.dumps(outcome.as_json(), indent=2))
     elif not quiet:
         print(outcome.describe())
-

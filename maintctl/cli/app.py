@@ -14,6 +14,7 @@ import typer
 from maintctl import __version__, actions
 from maintctl.config import ConfigError, Flags
 from maintctl.db import Locked
+from maintctl.results import EXIT_FAILED, EXIT_USAGE
 
 app = typer.Typer(
     add_completion=False,
@@ -21,9 +22,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Housekeeping for the Core app's SQLite database, one idempotent pass per run (made for cron).",
 )
-
-# As runner.EXIT_*, which --help does not import.
-EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_TERMINATED = 1, 2, 75, 143
 
 
 def fail(message: str, json_output: bool = False, code: int = EXIT_USAGE, label: str = "error: ", **known) -> int:

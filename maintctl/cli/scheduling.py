@@ -93,7 +93,9 @@ def schedule_command(
             schedules.set_schedule(connection, action, interval, cron, tz, settings.now)
         schedule = schedules.load_all(connection, (action,))[action]
         last = history.last(connection, action)
-        upcoming = [timestamps.format_instant(instant) for instant in schedule.upcoming(last and last.started, settings.now)]
+        upcoming = [
+            timestamps.format_instant(instant) for instant in schedule.upcoming(last and last.started, settings.now)
+        ]
     text = f"{action}: {schedule.describe()}" + (" (paused)" if schedule.paused else "")
     if upcoming:
         text += f"; next: {', '.join(upcoming)}"
