@@ -284,4 +284,6 @@ def _describe(error: Exception) -> str:
         return f"database error: {error}"
     if isinstance(error, OSError):
         return f"{error.strerror or error} ({error.filename})" if error.filename else str(error)
-    return f"unexpected {type(error).__name__}: {error}"
+    from maintctl.urls import redact_text
+
+    return redact_text(f"unexpected {type(error).__name__}: {error}")

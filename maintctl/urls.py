@@ -73,3 +73,10 @@ def redact_url(url: str) -> str:
         return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
     except ValueError:
         return "(unreadable URL)"
+
+
+def redact_text(text: str) -> str:
+    """Given any text (an unexpected error's, say), return it with the
+    password part of every URL in it replaced by ***."""
+    return re.sub(r"([a-z][a-z0-9+.-]*://)\S*@", r"\1***@", text, flags=re.IGNORECASE)
+

@@ -60,3 +60,20 @@ def test_instants_are_read_as_sqlite_reads_them(text, canonical):
 def test_text_naming_no_fixed_instant_is_refused(text):
     with pytest.raises(NotAnInstant):
         parse_instant(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "failed at redis://:Pa#ss/w?rd@db.internal:6379/0 just now",
+        "failed at rediss://app:Pa@ss@db.internal/1",
+        "failed at REDIS://:Pa%23ss@db.internal",
+    ],
+)
+def test_any_text_loses_the_passwords_of_the_urls_in_it(text):
+    from maintctl.urls import redact_text
+
+    shown = redact_text(text)
+
+    assert "Pa" not in shown and "ss" not in shown.replace("rediss", "")
+    assert "db.internal" in shown and shown.startswith("failed at ")

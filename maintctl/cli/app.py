@@ -95,7 +95,10 @@ def main() -> None:
     except click.Abort:
         code = 130
     except Exception as error:  # noqa: BLE001 - the last line of defence: one line, never a traceback
-        code = fail(f"unexpected {type(error).__name__}: {error}", "--json" in sys.argv[1:], EXIT_FAILED)
+        from maintctl.urls import redact_text
+
+        message = redact_text(f"unexpected {type(error).__name__}: {error}")
+        code = fail(message, "--json" in sys.argv[1:], EXIT_FAILED)
     sys.exit(code or 0)
 
 
