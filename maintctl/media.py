@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import stat
 from collections.abc import Iterable
-from pathlib import Path
 from typing import NamedTuple
 
 from maintctl import timestamps
@@ -28,68 +26,9 @@ CREATE TABLE IF NOT EXISTS maintctl_media_deletions (
 )"""
 
 
-class Located(NamedTuple):
-    """Where a stored media path leads: the file that may be deleted, or why none may."""
-
-    file: str | None
-    problem: str | None = None
-
-
-class MediaDirectory:
-    """The media directory, resolved once, with the directories under it
-    resolved once each (a batch's files mostly share a few directories)."""
-
-    def __init__(self, path: Path):
-        self.path = str(path)
-        self.root = os.path.realpath(path)
-        self._resolved: dict[str, str] = {}
-
-    def locate(self, stored: str | None) -> Located:
-        """Given a memory's media_local_path (relative paths are taken from the
-        media directory), return the file it resolves to, links followed,
-        where that is a regular file inside the media directory; otherwise no
-        file and, where the path leads somewhere it must not, the problem."""
-        if not stored:
-            return Located(None)
-        try:
-            real, status = self._resolve(os.path.join(self.path, stored))  # an absolute stored path stays as it is
-        except (ValueError, OSError) as error:
-            return Located(None, f"media path {stored!r} cannot be used ({error}); left alone")
-        if not real.startswith(self.root + os.sep):
-            return Located(None, f"media file {stored!r} is outside the media directory {self.path}; left alone")
-        if status is None:
-            return Located(None)  # already gone
-        if not stat.S_ISREG(status.st_mode):
-            return Located(None, f"media path {stored!r} is not a regular file; left alone")
-        return Located(real)
-
-    def _resolve(self, candidate: str) -> tuple[str, os.stat_result | None]:
-        """Return the real path of candidate and the status of what is there
-        (None where nothing is), following links as realpath does."""
-        parent, name = os.path.split(candidate)
-        if name in ("", ".", ".."):
-            real = os.path.realpath(candidate)
-            return real, _status(real)
-        if parent not in self._resolved:
-            self._resolved[parent] = os.path.realpath(parent)
-        joined = os.path.join(self._resolved[parent], name)
-        status = _status(joined, follow=False)
-        if status is not None and stat.S_ISLNK(status.st_mode):
-            real = os.path.realpath(joined)
-            return real, _status(real)
-        return joined, status
-
-
-def _status(path: str, follow: bool = True) -> os.stat_result | None:
-    try:
-        return os.stat(path, follow_symlinks=follow)
-    except FileNotFoundError:
-        return None
-
-
 def queue(connection: sqlite3.Connection, files: Iterable[tuple[str, str]], settings: Settings) -> None:
     """Given (memory_id, file) pairs of memories just expired, the files as
-    MediaDirectory.locate resolved them, queue them for deletion (inside the
+    MediaDirectory.locate named them, queue them for deletion (inside the
     caller's transaction)."""
     queued_at = timestamps.format_instant(settings.now)
     connection.executemany(
@@ -107,10 +46,11 @@ def delete_queued(connection: sqlite3.Connection, settings: Settings) -> Deleted
     """Delete the queued files and clear them from the queue; return how many
     were deleted and what was not.
 
-    Each file was resolved, links followed, when it was queued. Unlinking
-    never follows the last component of a path, so what could since have
-    changed is a directory on the way: each directory is checked again (once
-    per batch) to be inside the media directory and free of links."""
+    Each file was named when it was queued: its directory resolved, links
+    followed, its last component as it is (a link is unlinked as a link).
+    What could since have changed is a directory on the way: each directory
+    is checked again (once per batch) to be inside the media directory and
+    free of links."""
     deleted, warnings = 0, []
     if not table_exists(connection, "maintctl_media_deletions"):
         return Deleted(0, [])

@@ -15,6 +15,7 @@ from maintctl import audit, media, timestamps
 from maintctl.actions import PROBLEMS_LISTED, keys_json, keys_sql
 from maintctl.config import Settings
 from maintctl.db import columns_of
+from maintctl.media_paths import MediaDirectory
 
 NAME = "expire-pending"
 REQUIRES = {
@@ -61,7 +62,7 @@ class Expiry:
     pending_expires_at: str  # as stored: the claim is guarded on it
     expires_instant: str
     media_local_path: str | None
-    file: str | None  # the file to delete, where there is one inside the media directory
+    file: str | None  # the file (or link) to delete, where there is one inside the media directory
     warning: str | None = None
 
     def planned(self) -> dict:
@@ -82,10 +83,12 @@ class Expiry:
 
 
 def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) -> list[Expiry]:
-    """Given the run's settings, return up to `limit` (None: all) expired pending memories."""
+    """Given the run's settings, return up to `limit` (None: all) expired
+    pending memories, each with the file inside the media directory that
+    its path names."""
     parameters = timestamps.due_bounds(settings.now, limit)
     expiries = []
-    media_dir = media.MediaDirectory(settings.media_dir)
+    media_dir = MediaDirectory(settings.media_dir)
     for memory_id, expires_at, stored_path, instant in connection.execute(_DUE, parameters):
         located = media_dir.locate(stored_path)
         warning = f"memory {memory_id}: {located.problem}" if located.problem else None

@@ -1,0 +1,83 @@
+"""Where a memory's media path leads, inside the media directory.
+
+A path names a file by its last component: the directories on the way are
+resolved, links followed, but a last component that is a link stands for the
+link itself (deleting it removes the link, never what it leads to). The
+file's contents are what the path leads to with every link followed.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import NamedTuple
+
+class Located(NamedTuple):
+    """Where a stored media path leads: the name that may be deleted, or why none may."""
+
+    file: str | None
+    problem: str | None = None
+
+
+class MediaDirectory:
+    """The media directory, resolved once, with the directories under it
+    resolved once each (a batch's files mostly share a few directories)."""
+
+    def __init__(self, path: Path):
+        self.path = str(path)
+        self.root = os.path.realpath(path)
+        self._resolved: dict[str, str] = {}
+
+    def locate(self, stored: str | None) -> Located:
+        """Given a memory's media_local_path (relative paths are taken from the
+        media directory), return the name it stands for (a link stays a link),
+        where that name and what it leads to, links followed, are inside the
+        media directory and the latter is a regular file; otherwise no file
+        and, where the path leads somewhere it must not, the problem."""
+        if not stored:
+            return Located(None)
+        try:
+            name, real, status = self._resolve(os.path.join(self.path, stored))  # an absolute path stays as it is
+        except (ValueError, OSError) as error:
+            return Located(None, f"media path {stored!r} cannot be used ({error}); left alone")
+        if not (self.inside(name) and self.inside(real)):
+            return Located(None, f"media file {stored!r} is outside the media directory {self.path}; left alone")
+        if status is None:
+            if name != real:
+                return Located(None, f"media path {stored!r} is a link that leads nowhere; left alone")
+            return Located(None)  # already gone
+        if not stat.S_ISREG(status.st_mode):
+            return Located(None, f"media path {stored!r} is not a regular file; left alone")
+        return Located(name)
+
+    def inside(self, path: str) -> bool:
+        """Given a resolved path, return whether it lies inside the media directory."""
+        return path.startswith(self.root + os.sep)
+
+    def _resolve(self, candidate: str) -> tuple[str, str, os.stat_result | None]:
+        """Return the name candidate stands for, the real path it leads to and
+        the status of what is there (None where nothing is)."""
+        name = self._name(candidate)
+        status = _status(name, follow=False)
+        if status is not None and stat.S_ISLNK(status.st_mode):
+            real = os.path.realpath(name)
+            return name, real, _status(real)
+        return name, name, status
+
+    def _name(self, candidate: str) -> str:
+        """Return candidate with its directory resolved, links followed, and
+        its last component as it is (all resolved where that is . or ..)."""
+        parent, last = os.path.split(candidate)
+        if last in ("", ".", ".."):
+            return os.path.realpath(candidate)
+        if parent not in self._resolved:
+            self._resolved[parent] = os.path.realpath(parent)
+        return os.path.join(self._resolved[parent], last)
+
+
+def _status(path: str, follow: bool = True) -> os.stat_result | None:
+    try:
+        return os.stat(path, follow_symlinks=follow)
+    except FileNotFoundError:
+        return None
