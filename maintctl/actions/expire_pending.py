@@ -3,7 +3,8 @@
 Each expired pending memory leaves the search index and the memories table
 (its tags and reminders go with it by cascade) with its audit row in one
 transaction; its media file, where it lies inside the media directory, is
-queued in that same transaction and deleted once it commits.
+queued in that same transaction and deleted once it commits, unless a memory
+that remains still uses it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from maintctl import audit, media, timestamps
+from maintctl import audit, media, media_users, timestamps
 from maintctl.actions import PROBLEMS_LISTED, keys_json, keys_sql
 from maintctl.config import Settings
 from maintctl.db import columns_of
@@ -29,6 +30,7 @@ INDEXES = (
         f"CREATE INDEX IF NOT EXISTS maintctl_memories_odd_expiry ON memories (status)"
         f" WHERE {timestamps.odd_sql('pending_expires_at')}"
     ),
+    media_users.INDEX,
 )
 COUNTS = ("expired", "files_deleted")
 NOTIFIES = False
@@ -85,7 +87,9 @@ class Expiry:
 def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) -> list[Expiry]:
     """Given the run's settings, return up to `limit` (None: all) expired
     pending memories, each with the file inside the media directory that
-    its path names."""
+    its path names. (Whether another memory still uses that file is decided
+    once the memories have gone, right before it would be unlinked: see
+    media.delete_queued.)"""
     parameters = timestamps.due_bounds(settings.now, limit)
     expiries = []
     media_dir = MediaDirectory(settings.media_dir)
