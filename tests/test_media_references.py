@@ -240,6 +240,39 @@ def test_a_link_outside_that_leads_back_inside_touches_nothing(maintctl, core, m
     ]
 
 
+def scenario(core, media_dir, name):
+    """Set up one of the cases for the dry-run comparison."""
+    photo_in(media_dir)
+    (media_dir / "alias.jpg").symlink_to("x.jpg")
+    if name == "kept by name":
+        core.memory("kept", status="confirmed", media="./x.jpg")
+    if name == "kept through a link":
+        (media_dir / "kept-alias.jpg").symlink_to("x.jpg")
+        core.memory("kept", status="confirmed", media="kept-alias.jpg")
+    core.memory("gone1", status="pending", expires="2026-11-22T09:00:00.000Z", media="x.jpg")
+    core.memory("gone2", status="pending", expires="2026-11-22T09:10:00.000Z", media="x.jpg")
+    core.memory("gone3", status="pending", expires="2026-11-22T09:20:00.000Z", media="alias.jpg")
+
+
+@pytest.mark.parametrize("name", ["kept by name", "kept through a link", "shared by the expiring only"])
+def test_the_dry_run_shows_the_files_the_pass_deletes_and_keeps(maintctl, core, media_dir, name):
+    scenario(core, media_dir, name)
+    present = {path.name for path in media_dir.iterdir()}
+
+    dry = expire(maintctl, core, "--dry-run").action("expire-pending")
+    real = expire(maintctl, core, env={"MAINTCTL_BATCH_SIZE": "1"}).action("expire-pending")
+
+    deleted = {os.path.basename(item["delete_file"]) for item in dry["planned"] if item["delete_file"]}
+    assert deleted == present - {path.name for path in media_dir.iterdir()}
+    assert dry["counts"] == real["counts"]
+    assert dry["warnings"] == real["warnings"]
+    if name == "shared by the expiring only":
+        assert [item["delete_file"] is not None for item in dry["planned"]] == [False, True, True]
+        assert real["counts"]["files_deleted"] == 2 and real["warnings"] == []
+    else:
+        assert len(real["warnings"]) == 2  # gone1 and gone2: x.jpg stays; the link alias.jpg goes
+
+
 def test_init_db_makes_the_index_that_finds_other_users_and_doctor_names_it(maintctl, core, redis_url, media_dir):
     core.sql("DROP INDEX maintctl_memories_media_name")
 

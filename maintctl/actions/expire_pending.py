@@ -87,9 +87,14 @@ class Expiry:
 def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) -> list[Expiry]:
     """Given the run's settings, return up to `limit` (None: all) expired
     pending memories, each with the file inside the media directory that
-    its path names. (Whether another memory still uses that file is decided
-    once the memories have gone, right before it would be unlinked: see
-    media.delete_queued.)"""
+    its path names.
+
+    Whether another memory still uses that file is decided once the memories
+    have gone, right before the file would be unlinked (media.delete_queued:
+    the app may store one meanwhile, and the media directory is searched for
+    links then, once a pass). A dry run, which never gets there, decides it
+    here, against the memories that would remain, so that it shows what the
+    pass would do."""
     parameters = timestamps.due_bounds(settings.now, limit)
     expiries = []
     media_dir = MediaDirectory(settings.media_dir)
@@ -97,7 +102,25 @@ def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) 
         located = media_dir.locate(stored_path)
         warning = f"memory {memory_id}: {located.problem}" if located.problem else None
         expiries.append(Expiry(memory_id, expires_at, instant, stored_path, located.file, warning))
+    if settings.dry_run:
+        _foresee_files(connection, expiries, media_dir)
     return expiries
+
+
+def _foresee_files(connection: sqlite3.Connection, expiries: list[Expiry], media_dir: MediaDirectory) -> None:
+    """Given a dry run's expiries, keep the file of each that a remaining
+    memory uses (saying why), and leave a file that several share to the
+    last of them, as the deletion after commit would do."""
+    with_file = [expiry for expiry in expiries if expiry.file]
+    in_use = media_users.kept(
+        connection, media_dir, {expiry.file for expiry in with_file}, {expiry.memory_id for expiry in expiries}
+    )
+    last = {expiry.file: expiry for expiry in with_file}
+    for expiry in with_file:
+        if expiry.file in in_use:
+            expiry.warning = f"memory {expiry.memory_id}: {in_use[expiry.file]}"
+        if expiry.file in in_use or last[expiry.file] is not expiry:
+            expiry.file = None
 
 
 def apply(connection: sqlite3.Connection, expiries: list[Expiry], settings: Settings) -> list[Expiry]:
