@@ -10,9 +10,12 @@ from test_expire_pending import expire, media_dir, memory_ids  # noqa: F401 - me
 PAST = "2026-11-22T09:00:00.000Z"
 
 
-def kept(gone: str, file, users: str) -> str:
-    """The warning for the expired memory `gone` whose file stays because `users` use it."""
-    return f"memory {gone}: media file {str(file)!r} kept: {users}"
+def assert_kept(result, file, users: str, gone: str = "gone") -> None:
+    """Assert that `file` is still there, and that the run's one warning says
+    it stayed for the expired memory `gone` because `users` use it."""
+    assert file.read_bytes() == b"jpeg"
+    named = str(file.parent.resolve() / file.name)  # a link is named as itself
+    assert result.action("expire-pending")["warnings"] == [f"memory {gone}: media file {named!r} kept: {users}"]
 
 
 def photo_in(directory, name="x.jpg"):
@@ -33,11 +36,9 @@ def test_a_file_that_a_kept_memory_names_stays_and_the_memory_still_expires(main
     result = expire(maintctl, core)
 
     assert result.code == 0, result
-    assert photo.read_bytes() == b"jpeg"
+    assert_kept(result, photo, "memory kept uses it")
     assert memory_ids(core) == {"kept"}
-    action = result.action("expire-pending")
-    assert action["counts"] == {"expired": 1, "files_deleted": 0}
-    assert action["warnings"] == [kept("gone", photo.resolve(), "memory kept uses it")]
+    assert result.action("expire-pending")["counts"] == {"expired": 1, "files_deleted": 0}
 
 
 @pytest.mark.parametrize("target_used", [True, False], ids=["target used", "target unused"])
@@ -79,9 +80,8 @@ def test_a_kept_memory_that_spells_the_path_another_way_keeps_the_file(maintctl,
 
     result = expire(maintctl, core)
 
-    assert photo.read_bytes() == b"jpeg"
+    assert_kept(result, photo, "memory kept uses it")
     assert memory_ids(core) == {"kept"}
-    assert result.action("expire-pending")["warnings"] == [kept("gone", photo.resolve(), "memory kept uses it")]
 
 
 def test_a_file_that_a_kept_memory_reaches_through_its_own_link_stays(maintctl, core, media_dir):
@@ -94,12 +94,10 @@ def test_a_file_that_a_kept_memory_reaches_through_its_own_link_stays(maintctl, 
 
     result = expire(maintctl, core)
 
-    assert photo.read_bytes() == b"jpeg"
     assert link.read_bytes() == b"jpeg"
-    action = result.action("expire-pending")
-    assert action["counts"] == {"expired": 1, "files_deleted": 0}
     through = repr(str(media_dir.resolve() / "links" / "alias.jpg"))
-    assert action["warnings"] == [kept("gone", photo.resolve(), f"memory kept (through the link {through}) uses it")]
+    assert_kept(result, photo, f"memory kept (through the link {through}) uses it")
+    assert result.action("expire-pending")["counts"] == {"expired": 1, "files_deleted": 0}
 
 
 def test_a_link_that_a_kept_memory_reaches_through_another_link_stays(maintctl, core, media_dir):
@@ -113,9 +111,7 @@ def test_a_link_that_a_kept_memory_reaches_through_another_link_stays(maintctl, 
 
     assert (media_dir / "alias-of-alias.jpg").read_bytes() == b"jpeg"
     through = repr(str(media_dir.resolve() / "alias-of-alias.jpg"))
-    assert result.action("expire-pending")["warnings"] == [
-        kept("gone", media_dir.resolve() / "alias.jpg", f"memory kept (through the link {through}) uses it")
-    ]
+    assert_kept(result, media_dir / "alias.jpg", f"memory kept (through the link {through}) uses it")
 
 
 def test_a_kept_memory_with_another_hard_link_to_the_file_loses_nothing(maintctl, core, media_dir):
@@ -142,10 +138,7 @@ def test_several_names_for_one_kept_file_are_all_named_up_to_three(maintctl, cor
 
     result = expire(maintctl, core)
 
-    assert photo.exists()
-    assert result.action("expire-pending")["warnings"] == [
-        kept("gone", photo.resolve(), "memory kept0, memory kept1, memory kept2 and 2 more use it")
-    ]
+    assert_kept(result, photo, "memory kept0, memory kept1, memory kept2 and 2 more use it")
 
 
 @pytest.mark.parametrize("batch_size", ["1", "10000"])
@@ -168,11 +161,9 @@ def test_a_file_shared_with_a_memory_left_for_the_next_run_goes_with_the_last(ma
     core.memory("second", status="pending", expires=NOW, media="x.jpg")
 
     stopped = expire(maintctl, core, "--max-items", "1")
-    kept_meanwhile = photo.exists()
+    assert_kept(stopped, photo, "memory second uses it", gone="first")
     finished = expire(maintctl, core)
 
-    assert kept_meanwhile
-    assert stopped.action("expire-pending")["warnings"] == [kept("first", photo.resolve(), "memory second uses it")]
     assert not photo.exists()
     assert finished.action("expire-pending")["counts"] == {"expired": 1, "files_deleted": 1}
     assert memory_ids(core) == set()
@@ -190,9 +181,8 @@ def test_a_memory_the_app_stores_before_the_deletion_keeps_the_file(maintctl, co
 
     result = expire(maintctl, core)
 
-    assert photo.read_bytes() == b"jpeg"
+    assert_kept(result, photo, "memory new uses it")
     assert memory_ids(core) == {"new"}
-    assert result.action("expire-pending")["warnings"] == [kept("gone", photo.resolve(), "memory new uses it")]
 
 
 def test_a_deletion_left_queued_whose_file_a_memory_now_uses_leaves_it(maintctl, core, media_dir):
@@ -206,8 +196,7 @@ def test_a_deletion_left_queued_whose_file_a_memory_now_uses_leaves_it(maintctl,
 
     result = expire(maintctl, core)
 
-    assert photo.exists()
-    assert result.action("expire-pending")["warnings"] == [kept("gone", photo.resolve(), "memory new uses it")]
+    assert_kept(result, photo, "memory new uses it")
     assert core.sql("SELECT count(*) FROM maintctl_media_deletions") == [(0,)]
 
 
