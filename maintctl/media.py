@@ -1,8 +1,9 @@
 """Media files of expired uploads: deleted only inside the media directory.
 
 A memory's file is queued for deletion in the transaction that expires the
-memory, and deleted after that commits: a file is never deleted for a memory
-that did not expire, and a run killed in between leaves the deletion queued
+memory, and deleted after that commits, unless another memory still uses it:
+a file is never deleted for a memory that did not expire, nor while a memory
+that stays uses it, and a run killed in between leaves the deletion queued
 for the next run rather than a file behind for ever.
 """
 
@@ -10,14 +11,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import stat
 from collections.abc import Iterable
-from pathlib import Path
 from typing import NamedTuple
 
-from maintctl import timestamps
+from maintctl import media_users, timestamps
 from maintctl.config import Settings
 from maintctl.db import table_exists, transaction
+from maintctl.media_paths import MediaDirectory
 
 TABLE_SQL = """
 CREATE TABLE IF NOT EXISTS maintctl_media_deletions (
@@ -27,71 +27,15 @@ CREATE TABLE IF NOT EXISTS maintctl_media_deletions (
     queued_at TEXT NOT NULL
 )"""
 
-
-class Located(NamedTuple):
-    """Where a stored media path leads: the file that may be deleted, or why none may."""
-
-    file: str | None
-    problem: str | None = None
-
-
-class MediaDirectory:
-    """The media directory, resolved once, with the directories under it
-    resolved once each (a batch's files mostly share a few directories)."""
-
-    def __init__(self, path: Path):
-        self.path = str(path)
-        self.root = os.path.realpath(path)
-        self._resolved: dict[str, str] = {}
-
-    def locate(self, stored: str | None) -> Located:
-        """Given a memory's media_local_path (relative paths are taken from the
-        media directory), return the file it resolves to, links followed,
-        where that is a regular file inside the media directory; otherwise no
-        file and, where the path leads somewhere it must not, the problem."""
-        if not stored:
-            return Located(None)
-        if not isinstance(stored, str):
-            return Located(None, f"media path {stored!r} is not text; left alone")
-        try:
-            real, status = self._resolve(os.path.join(self.path, stored))  # an absolute stored path stays as it is
-        except (ValueError, OSError) as error:
-            return Located(None, f"media path {stored!r} cannot be used ({error}); left alone")
-        if not real.startswith(self.root + os.sep):
-            return Located(None, f"media file {stored!r} is outside the media directory {self.path}; left alone")
-        if status is None:
-            return Located(None)  # already gone
-        if not stat.S_ISREG(status.st_mode):
-            return Located(None, f"media path {stored!r} is not a regular file; left alone")
-        return Located(real)
-
-    def _resolve(self, candidate: str) -> tuple[str, os.stat_result | None]:
-        """Return the real path of candidate and the status of what is there
-        (None where nothing is), following links as realpath does."""
-        parent, name = os.path.split(candidate)
-        if name in ("", ".", ".."):
-            real = os.path.realpath(candidate)
-            return real, _status(real)
-        if parent not in self._resolved:
-            self._resolved[parent] = os.path.realpath(parent)
-        joined = os.path.join(self._resolved[parent], name)
-        status = _status(joined, follow=False)
-        if status is not None and stat.S_ISLNK(status.st_mode):
-            real = os.path.realpath(joined)
-            return real, _status(real)
-        return joined, status
-
-
-def _status(path: str, follow: bool = True) -> os.stat_result | None:
-    try:
-        return os.stat(path, follow_symlinks=follow)
-    except FileNotFoundError:
-        return None
+# Queued files checked for users in one query, right before they are unlinked: a
+# memory the app stores meanwhile is missed only while so many are unlinked (some
+# milliseconds), and the query costs little beside the unlinking.
+_CHECKED_AT_ONCE = 200
 
 
 def queue(connection: sqlite3.Connection, files: Iterable[tuple[str, str]], settings: Settings) -> None:
     """Given (memory_id, file) pairs of memories just expired, the files as
-    MediaDirectory.locate resolved them, queue them for deletion (inside the
+    MediaDirectory.locate named them, queue them for deletion (inside the
     caller's transaction)."""
     queued_at = timestamps.format_instant(settings.now)
     connection.executemany(
@@ -106,39 +50,80 @@ class Deleted(NamedTuple):
 
 
 def delete_queued(connection: sqlite3.Connection, settings: Settings) -> Deleted:
-    """Delete the queued files and clear them from the queue; return how many
-    were deleted and what was not.
+    """Delete the queued files that no memory uses any more and clear them
+    from the queue; return how many were deleted and what was left alone.
 
-    Each file was resolved, links followed, when it was queued. Unlinking
-    never follows the last component of a path, so what could since have
-    changed is a directory on the way: each directory is checked again (once
-    per batch) to be inside the media directory and free of links."""
+    Each file was named when it was queued: its directory resolved, links
+    followed, its last component as it is (a link is unlinked as a link).
+    What could since have changed is a directory on the way: each is checked
+    again (once per batch) to be inside the media directory and free of
+    links. And the app may since have stored a memory that uses the file:
+    the files are checked again for users right before they are unlinked,
+    _CHECKED_AT_ONCE at a time (the media directory's links are looked for
+    once, at the first check)."""
     deleted, warnings = 0, []
     if not table_exists(connection, "maintctl_media_deletions"):
         return Deleted(0, [])
-    root = os.path.realpath(settings.media_dir) + os.sep
+    directory = MediaDirectory(settings.media_dir)
+    # Without init-db's index each check reads the memories table: then once a batch.
+    at_once = _CHECKED_AT_ONCE if media_users.indexed(connection) else settings.batch_size
     while connection.may_go_on() and (
         batch := connection.execute(
             "SELECT id, memory_id, path FROM maintctl_media_deletions ORDER BY id LIMIT ?", (settings.batch_size,)
         ).fetchall()
     ):
-        trusted: dict[str, bool] = {}
-        for _, memory_id, path in batch:
-            directory = os.path.dirname(path)
-            if directory not in trusted:
-                trusted[directory] = (directory + os.sep).startswith(root) and os.path.realpath(directory) == directory
-            if not trusted[directory]:
-                warnings.append(f"memory {memory_id}: media file {path!r} left alone: its directory changed")
-                continue
-            try:
-                os.unlink(path)
-                deleted += 1
-            except FileNotFoundError:
-                pass
-            except OSError as error:
-                warnings.append(f"memory {memory_id}: media file {path!r} could not be deleted ({error.strerror})")
+        trusted = _trusted(directory, {path for _, _, path in batch})
+        for start in range(0, len(batch), at_once):
+            deleted += _delete(connection, directory, batch[start : start + at_once], trusted, warnings)
         with transaction(connection):
             connection.executemany(
                 "DELETE FROM maintctl_media_deletions WHERE id = ?", ((row_id,) for row_id, _, _ in batch)
             )
     return Deleted(deleted, warnings)
+
+
+def _delete(
+    connection: sqlite3.Connection,
+    directory: MediaDirectory,
+    queued: list[tuple[int, str, str]],
+    trusted: set[str],
+    warnings: list[str],
+) -> int:
+    """Given queued deletions and the files whose directories are trusted,
+    check those files for users and unlink the rest at once; return how many
+    were deleted (and add what was left alone, and why, to warnings)."""
+    in_use = media_users.kept(connection, directory, {path for _, _, path in queued if path in trusted})
+    deleted = 0
+    for _, memory_id, path in queued:
+        if path not in trusted:
+            warnings.append(f"memory {memory_id}: media file {path!r} left alone: its directory changed")
+        elif path in in_use:
+            warnings.append(f"memory {memory_id}: {in_use[path]}")
+        else:
+            deleted += _unlink(memory_id, path, warnings)
+    return deleted
+
+
+def _trusted(directory: MediaDirectory, files: set[str]) -> set[str]:
+    """Given queued files, return those whose directory is still inside the
+    media directory and free of links (each directory checked once)."""
+    directories = {os.path.dirname(file) for file in files}
+    sound = {
+        path
+        for path in directories
+        if (path + os.sep).startswith(directory.root + os.sep) and os.path.realpath(path) == path
+    }
+    return {file for file in files if os.path.dirname(file) in sound}
+
+
+def _unlink(memory_id: str, path: str, warnings: list[str]) -> int:
+    """Unlink path (a link as a link); return 1 where that deleted it, 0
+    where it was gone already or could not be (that said in warnings)."""
+    try:
+        os.unlink(path)
+        return 1
+    except FileNotFoundError:
+        return 0
+    except OSError as error:
+        warnings.append(f"memory {memory_id}: media file {path!r} could not be deleted ({error.strerror})")
+        return 0

@@ -180,16 +180,6 @@ class TestMedia:
             f"memory m1: media file {stored!r} is outside the media directory {media_dir}; left alone"
         ]
 
-    def test_a_link_inside_pointing_inside_deletes_the_file_it_leads_to(self, maintctl, core, media_dir):
-        real = media_dir / "real.jpg"
-        real.write_bytes(b"jpeg")
-        (media_dir / "alias.jpg").symlink_to(real)
-        core.memory("m1", status="pending", expires=NOW, media="alias.jpg")
-
-        expire(maintctl, core)
-
-        assert not real.exists()
-
     def test_a_file_already_gone_is_no_problem(self, maintctl, core, media_dir):
         core.memory("m1", status="pending", expires=NOW, media="never-written.jpg")
 

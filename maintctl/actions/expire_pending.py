@@ -3,7 +3,8 @@
 Each expired pending memory leaves the search index and the memories table
 (its tags and reminders go with it by cascade) with its audit row in one
 transaction; its media file, where it lies inside the media directory, is
-queued in that same transaction and deleted once it commits.
+queued in that same transaction and deleted once it commits, unless a memory
+that remains still uses it.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from maintctl import audit, media, timestamps
+from maintctl import audit, media, media_users, timestamps
 from maintctl.actions import PROBLEMS_LISTED, key_text_sql, keys_json, keys_sql, shown
 from maintctl.config import Settings
 from maintctl.db import columns_of
+from maintctl.media_paths import MediaDirectory
 
 NAME = "expire-pending"
 REQUIRES = {
@@ -28,6 +30,7 @@ INDEXES = (
         f"CREATE INDEX IF NOT EXISTS maintctl_memories_odd_expiry ON memories (status)"
         f" WHERE {timestamps.odd_sql('pending_expires_at')}"
     ),
+    media_users.INDEX,
 )
 COUNTS = ("expired", "files_deleted")
 NOTIFIES = False
@@ -66,7 +69,7 @@ class Expiry:
     pending_expires_at: str  # as stored: the claim is guarded on it
     expires_instant: str
     media_local_path: str | None
-    file: str | None  # the file to delete, where there is one inside the media directory
+    file: str | None  # the file (or link) to delete, where there is one inside the media directory
     warning: str | None = None
 
     def planned(self) -> dict:
@@ -87,15 +90,42 @@ class Expiry:
 
 
 def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) -> list[Expiry]:
-    """Given the run's settings, return up to `limit` (None: all) expired pending memories."""
+    """Given the run's settings, return up to `limit` (None: all) expired
+    pending memories, each with the file inside the media directory that
+    its path names.
+
+    Whether another memory still uses that file is decided once the memories
+    have gone, right before the file would be unlinked (media.delete_queued:
+    the app may store one meanwhile, and the media directory is searched for
+    links then, once a pass). A dry run, which never gets there, decides it
+    here, against the memories that would remain, so that it shows what the
+    pass would do."""
     parameters = timestamps.due_bounds(settings.now, limit)
     expiries = []
-    media_dir = media.MediaDirectory(settings.media_dir)
+    media_dir = MediaDirectory(settings.media_dir)
     for memory_id, expires_at, stored_path, instant in connection.execute(_DUE, parameters):
         located = media_dir.locate(stored_path)
         warning = f"memory {memory_id}: {located.problem}" if located.problem else None
         expiries.append(Expiry(memory_id, expires_at, instant, stored_path, located.file, warning))
+    if settings.dry_run:
+        _foresee_files(connection, expiries, media_dir)
     return expiries
+
+
+def _foresee_files(connection: sqlite3.Connection, expiries: list[Expiry], media_dir: MediaDirectory) -> None:
+    """Given a dry run's expiries, keep the file of each that a remaining
+    memory uses (saying why), and leave a file that several share to the
+    last of them, as the deletion after commit would do."""
+    with_file = [expiry for expiry in expiries if expiry.file]
+    in_use = media_users.kept(
+        connection, media_dir, {expiry.file for expiry in with_file}, {expiry.memory_id for expiry in expiries}
+    )
+    last = {expiry.file: expiry for expiry in with_file}
+    for expiry in with_file:
+        if expiry.file in in_use:
+            expiry.warning = f"memory {expiry.memory_id}: {in_use[expiry.file]}"
+        if expiry.file in in_use or last[expiry.file] is not expiry:
+            expiry.file = None
 
 
 def apply(connection: sqlite3.Connection, expiries: list[Expiry], settings: Settings) -> list[Expiry]:
