@@ -108,7 +108,11 @@ class _Sources:
 def _read_env_file(environ: Mapping[str, str]) -> tuple[Path | None, dict[str, str]]:
     named = environ.get("MAINTCTL_ENV_FILE")
     path = Path(named) if named else Path(".env")
-    if not path.is_file():
+    try:
+        exists = path.is_file()
+    except OSError as error:
+        raise ConfigError(f"MAINTCTL_ENV_FILE: cannot be read ({error.strerror})") from None
+    if not exists:
         if named:
             raise ConfigError(f"MAINTCTL_ENV_FILE: {path} does not exist")
         return None, {}
@@ -134,7 +138,7 @@ def load(flags: Flags, environ: Mapping[str, str] | None = None) -> Settings:
     db_text, _ = pick(flags.db, "--db", "MAINTCTL_DB")
     if db_text is None:
         raise ConfigError("no database given: use --db PATH or set MAINTCTL_DB")
-    db = Path(db_text).expanduser()
+    db = _database_path(db_text)
 
     redis_url, redis_source = pick(flags.redis_url, "--redis-url", "MAINTCTL_REDIS_URL", "REDIS_URL")
     redis_problem = redis_url_problem(redis_url)
@@ -182,6 +186,17 @@ def load(flags: Flags, environ: Mapping[str, str] | None = None) -> Settings:
         metrics_file=_path(sources.get("MAINTCTL_METRICS_FILE")[0]),
         stuck_after=_duration(sources, "MAINTCTL_STUCK_AFTER", Settings.stuck_after),
     )
+
+
+def _database_path(text: str) -> Path:
+    """Given --db, return the database's path; a symbolic link stands for the
+    file it leads to, so that the lock, the backups and every message are that
+    file's, whichever name it was reached by."""
+    path = Path(text).expanduser()
+    try:
+        return path.resolve() if path.is_symlink() else path
+    except (OSError, RuntimeError):  # a loop of links, a name too long: open_database names the problem
+        return path
 
 
 def quoted(text: str, longest: int = 40) -> str:

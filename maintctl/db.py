@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -80,24 +81,41 @@ class Connection(sqlite3.Connection):
 
 
 def open_database(
-    path: Path, *, read_only: bool, busy_timeout: float, stop: threading.Event | None = None, new: bool = False
+    path: Path,
+    *,
+    read_only: bool,
+    busy_timeout: float,
+    stop: threading.Event | None = None,
+    new: bool = False,
+    create_nothing: bool = False,
 ) -> Connection:
     """Given the database path, return a connection in autocommit mode (each
     change is made inside an explicit `transaction`). A path that does not
     exist is never created; one that is not a SQLite database, or is empty
     (no tables: not the app's database; `new` allows that, for init-db), is
     left as it was. All raise ConfigError; Locked where the app held the
-    database's lock past the busy timeout."""
-    if not path.exists():
-        raise ConfigError(f"{path}: no such database (maintctl init-db --db {path} creates one)")
-    if not path.is_file():
+    database's lock past the busy timeout. With `create_nothing` (a dry
+    run), a database that SQLite could read only by making a file beside it
+    is refused (ConfigError)."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such database (maintctl init-db --db {path} creates one)") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot be used as the database ({error.strerror})") from None
+    if not stat.S_ISREG(status.st_mode):
         raise ConfigError(f"{path}: not a file")
-    if not new and path.stat().st_size == 0 and not _has_content(_beside(path, "-wal")):
+    if not new and status.st_size == 0 and not _has_content(_beside(path, "-wal")):
         raise ConfigError(f"{path}: an empty file, not the app's database (maintctl init-db --db {path} makes one)")
     if not read_only and not os.access(path, os.W_OK):
         raise ConfigError(f"{path}: read-only: maintctl needs to write it (--dry-run only reads)")
     if not read_only and not os.access(path.parent, os.W_OK | os.X_OK):
         raise ConfigError(f"{path.parent}: not writable: SQLite writes its journal beside the database")
+    if create_nothing and _wal_mode(path) and _beside(path, "-wal").exists() and not _beside(path, "-shm").exists():
+        raise ConfigError(
+            f"{path}: has a -wal file but no -shm (the app stopped without closing it); SQLite would make"
+            " the -shm to read it, and a dry run makes no file: open it once (a real run, or sqlite3), then try again"
+        )
     try:
         connection = sqlite3.connect(
             _uri(path, read_only),
@@ -163,11 +181,15 @@ def _wal_mode(path: Path) -> bool:
 def create_database(path: Path) -> Connection:
     """Given a path, return a connection to the database there, creating the
     file if it is missing (init-db only)."""
-    if path.exists() and not path.is_file():
+    try:
+        exists, directory = path.exists(), path.parent.is_dir()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot be used as the database ({error.strerror})") from None
+    if exists and not path.is_file():
         raise ConfigError(f"{path}: not a file")
-    if not path.parent.is_dir():
+    if not directory:
         raise ConfigError(f"{path.parent}: no such directory")
-    if not path.exists():
+    if not exists:
         try:
             sqlite3.connect(path).close()
         except sqlite3.Error as error:

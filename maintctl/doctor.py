@@ -98,6 +98,13 @@ def _index_name(sql: str) -> str:
 
 
 def _writable_directory(name: str, path: Path, create: bool) -> Check:
+    try:
+        return _directory_check(name, path, create)
+    except OSError as error:
+        return Check(name, "fail", f"{path} cannot be used ({error.strerror})")
+
+
+def _directory_check(name: str, path: Path, create: bool) -> Check:
     if not path.exists():
         parent = next((parent for parent in path.parents if parent.exists()), None)
         if create and parent is not None and os.access(parent, os.W_OK | os.X_OK):

@@ -98,7 +98,7 @@ def stats(connection: sqlite3.Connection, settings: Settings, period: timedelta)
     """Return, per action, over the period up to now: runs, success rate,
     average and 95th-percentile duration, items processed, last success and
     last failure; for fire-reminders also how late reminders fired."""
-    start = settings.now - period
+    start = timestamps.shift(settings.now, -period)
     runs = history.since(connection, start)
     rows = []
     for name in actions.ORDER:

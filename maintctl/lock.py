@@ -11,8 +11,11 @@ where locking does not work, say) still make each change once.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
+import re
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -37,10 +40,7 @@ def held(database: Path, path: Path, wait: float = 0.0, stop: threading.Event | 
     """Hold the database's lock (the file at path) for the block; wait up to
     `wait` seconds for it, then raise Busy naming the holder (or Stopped,
     where `stop` is set meanwhile)."""
-    try:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot create the lock file ({error.strerror})") from None
+    descriptor = _open(database, path)
     try:
         deadline = time.monotonic() + wait
         while True:
@@ -58,6 +58,47 @@ def held(database: Path, path: Path, wait: float = 0.0, stop: threading.Event | 
         yield
     finally:
         os.close(descriptor)  # releases the lock
+
+
+def _open(database: Path, path: Path) -> int:
+    """Given the database and its lock file, open (or make) the lock file and
+    return its descriptor. What is there already must be a lock file: a
+    regular file holding nothing but a pid, and not the database or one of
+    SQLite's files beside it; a symbolic link is never followed. Anything
+    else raises ConfigError, untouched (the pid is written into the file)."""
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise ConfigError(f"{path}: the lock file is a symbolic link; maintctl does not follow one") from None
+        raise ConfigError(f"{path}: cannot open the lock file ({error.strerror})") from None
+    try:
+        status = os.fstat(descriptor)
+        problem = None
+        if not stat.S_ISREG(status.st_mode):
+            problem = "is not a regular file"
+        elif any(_same_file(status, candidate) for candidate in _sqlite_files(database)):
+            problem = "is the database, or one of SQLite's files beside it"
+        elif not re.fullmatch(rb"[0-9]*\n?", os.pread(descriptor, 64, 0)) or status.st_size > 64:
+            problem = "holds something other than a pid"
+    except OSError as error:
+        problem = f"cannot be read ({error.strerror})"
+    if problem:
+        os.close(descriptor)
+        raise ConfigError(f"{path}: {problem}, so it is not taken for the lock file (MAINTCTL_LOCK_FILE names it)")
+    return descriptor
+
+
+def _sqlite_files(database: Path) -> list[Path]:
+    return [database, *(database.with_name(database.name + suffix) for suffix in ("-wal", "-shm", "-journal"))]
+
+
+def _same_file(status: os.stat_result, path: Path) -> bool:
+    try:
+        other = path.stat()
+    except OSError:
+        return False
+    return (other.st_dev, other.st_ino) == (status.st_dev, status.st_ino)
 
 
 def _busy(database: Path, holder_text: str) -> Busy:

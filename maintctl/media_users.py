@@ -25,10 +25,7 @@ from maintctl.media_paths import MediaDirectory
 # rtrim strips the trailing characters that are not '/', and what it strips is the name.
 LAST_COMPONENT_SQL = "substr(media_local_path, length(rtrim(media_local_path, replace(media_local_path, '/', ''))) + 1)"
 INDEX_NAME = "maintctl_memories_media_name"
-INDEX = (
-    f"CREATE INDEX IF NOT EXISTS {INDEX_NAME} ON memories ({LAST_COMPONENT_SQL})"
-    " WHERE media_local_path IS NOT NULL"
-)
+INDEX = f"CREATE INDEX IF NOT EXISTS {INDEX_NAME} ON memories ({LAST_COMPONENT_SQL}) WHERE media_local_path IS NOT NULL"
 _CANDIDATES = (
     "SELECT id, CAST(media_local_path AS BLOB) FROM memories"
     f" WHERE media_local_path IS NOT NULL AND {LAST_COMPONENT_SQL} IN (SELECT value FROM json_each(:names))"

@@ -4,8 +4,11 @@ renamed so that the collector never reads half of it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+import stat
+from pathlib import Path
 
 from maintctl import actions, history, outbox, schedules
 from maintctl.config import Settings
@@ -21,6 +24,9 @@ _HELP = {
     "maintctl_notifications_queued": "Notifications queued and not yet delivered.",
     "maintctl_notifications_oldest_queued_age_seconds": "Age of the oldest undelivered notification (0: none).",
 }
+
+
+_FIRST_LINE = b"# HELP maintctl_"  # how every metrics file maintctl writes begins
 
 
 def _label(value: str) -> str:
@@ -65,14 +71,40 @@ def render(connection: sqlite3.Connection, settings: Settings) -> str:
 
 
 def write(connection: sqlite3.Connection, settings: Settings) -> list[str]:
-    """Write the metrics file; return the warnings (none when it was written)."""
+    """Write the metrics file; return the warnings (none when it was written).
+    Only a file of maintctl's metrics is ever replaced: a path where
+    something else is (the database, a device, a file of other text) is left
+    as it is, with a warning."""
     path = settings.metrics_file
+    problem = _not_ours(path)
+    if problem:
+        return [f"metrics file {path} not written: {problem}"]
     partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         text = render(connection, settings)
         partial.write_text(text, encoding="utf-8")
         os.replace(partial, path)
     except (OSError, sqlite3.Error) as error:
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
         return [f"metrics file {path} not written: {getattr(error, 'strerror', None) or error}"]
     return []
+
+
+def _not_ours(path: Path) -> str | None:
+    """Given the metrics file's path, return why it must not be replaced (None where it may)."""
+    if not path.name or path.name in (".", ".."):
+        return "it names a directory, not a file"
+    try:
+        status = path.lstat()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        return error.strerror
+    if not stat.S_ISREG(status.st_mode):
+        return "something other than a regular file is there"
+    if status.st_size:
+        with open(path, "rb") as existing:
+            if not existing.read(len(_FIRST_LINE)) == _FIRST_LINE:
+                return "a file that is not maintctl's metrics is there"
+    return None

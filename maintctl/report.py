@@ -10,6 +10,7 @@ import json
 import sys
 
 from maintctl import timestamps
+from maintctl.json_text import one_line
 from maintctl.results import ActionResult, Report
 
 _VERBS = {
@@ -57,7 +58,7 @@ def _action_json(result: ActionResult) -> dict:
         "status": result.status,
         "counts": result.counts,
         "error": result.error,
-        "warnings": result.warnings,
+        "warnings": [warning if len(warning) <= 1000 else warning[:999] + "…" for warning in result.warnings],
         "notes": result.notes,
         "duration_seconds": round(result.duration, 3),
     }
@@ -82,9 +83,9 @@ def show(report: Report) -> None:
             _show_rich(report)
         else:
             for line in _summary_lines(report):
-                print(line)
+                print(one_line(line))
     for line in _problem_lines(report):
-        print(line, file=sys.stderr)
+        print(one_line(line), file=sys.stderr)
 
 
 def _counts_text(result: ActionResult, dry_run: bool) -> str:
@@ -139,7 +140,7 @@ def _notifications_line(report: Report) -> str | None:
 
 def plain_text(report: Report) -> str:
     """Given a run's report, return it as the plain lines a terminal-less run prints (for a ping's body)."""
-    return "\n".join(_summary_lines(report) + _problem_lines(report)) + "\n"
+    return "\n".join(one_line(line) for line in _summary_lines(report) + _problem_lines(report)) + "\n"
 
 
 def _problem_lines(report: Report) -> list[str]:
@@ -182,4 +183,4 @@ def _show_rich(report: Report) -> None:
     console.print(table)
     line = _notifications_line(report)
     if line:
-        console.print(line, highlight=False)
+        console.print(one_line(line), highlight=False, markup=False)

@@ -28,7 +28,11 @@ def run(names: list[str], settings: Settings, scheduled: bool = False) -> Report
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         connection = open_database(
-            settings.db, read_only=settings.dry_run, busy_timeout=settings.busy_timeout, stop=stop
+            settings.db,
+            read_only=settings.dry_run,
+            busy_timeout=settings.busy_timeout,
+            stop=stop,
+            create_nothing=settings.dry_run,
         )
         try:
             if settings.dry_run:
@@ -262,7 +266,7 @@ def _deliver(connection: sqlite3.Connection, settings: Settings, notifications: 
         delivery = outbox.deliver(connection, settings)
     except Stopped:
         return  # they stay queued for the next run
-    except (outbox.DeliveryError, sqlite3.Error) as error:
+    except Exception as error:  # noqa: BLE001 - Redis, the database, or a bug: they stay queued, the rest runs
         notifications.error = _describe(error)
         return
     notifications.delivered += delivery.delivered

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from maintctl.config import ConfigError, Settings
-from maintctl.timestamps import format_instant
+from maintctl.timestamps import format_instant, shift
 
 DEMO_USERS = (1001, 1002)
 
@@ -25,7 +25,7 @@ def add_sample(connection: sqlite3.Connection, settings: Settings) -> dict[str, 
     now = settings.now
 
     def at(delta: timedelta) -> str:
-        return format_instant(now + delta)
+        return format_instant(shift(now, delta))
 
     media = settings.media_dir / "demo"
     media.mkdir(parents=True, exist_ok=True)
@@ -52,7 +52,7 @@ def add_sample(connection: sqlite3.Connection, settings: Settings) -> dict[str, 
         ],
         "reminders": [
             # a one-off reminder five minutes late, written the way some apps write times
-            _reminder("demo-r1", "demo-m1", 1001, (now - timedelta(minutes=5)).strftime("%Y-%m-%d %H:%M:%S"), None),
+            _reminder("demo-r1", "demo-m1", 1001, at(-timedelta(minutes=5)).replace("T", " ")[:19], None),
             # a daily reminder not run for two days: fires once, the missed ones coalesced
             _reminder("demo-r2", "demo-m2", 1001, at(-timedelta(days=2, hours=3)), 1440),
             _reminder("demo-r3", "demo-m3", 1002, at(timedelta(days=3)), None),
@@ -63,8 +63,8 @@ def add_sample(connection: sqlite3.Connection, settings: Settings) -> dict[str, 
             {"memory_id": "demo-m3", "tag": "family", "status": "confirmed", "suggested_at": at(-timedelta(days=30))},
         ],
         "events": [
-            _event("demo-e1", 1001, "Dentist appointment", (now + timedelta(days=4)).date(), at(-timedelta(hours=30))),
-            _event("demo-e2", 1002, "Team offsite", (now + timedelta(days=10)).date(), at(-timedelta(hours=2))),
+            _event("demo-e1", 1001, "Dentist appointment", at(timedelta(days=4))[:10], at(-timedelta(hours=30))),
+            _event("demo-e2", 1002, "Team offsite", at(timedelta(days=10))[:10], at(-timedelta(hours=2))),
         ],
     }
     database = sqlite_utils.Database(connection)
@@ -102,12 +102,12 @@ def _reminder(reminder_id, memory_id, owner, fire_at, recurrence) -> dict:
     }
 
 
-def _event(event_id, owner, description, event_date: datetime, pending_since) -> dict:
+def _event(event_id, owner, description, event_date: str, pending_since) -> dict:
     return {
         "id": event_id,
         "owner_user_id": owner,
         "description": description,
-        "event_date": event_date.isoformat(),
+        "event_date": event_date,
         "status": "pending",
         "pending_since": pending_since,
     }

@@ -117,7 +117,7 @@ def _zone(name: str):
 
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ScheduleError(f"{name!r} is not a time zone (such as UTC or Europe/Berlin)") from None
 
 

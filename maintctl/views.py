@@ -7,6 +7,8 @@ import json
 import sys
 from collections.abc import Sequence
 
+from maintctl.json_text import one_line
+
 
 def _cell(value) -> str:
     if value is None:
@@ -15,7 +17,7 @@ def _cell(value) -> str:
         return f"{value:g}"
     if isinstance(value, dict):
         return ", ".join(f"{key} {count}" for key, count in value.items()) or "-"
-    return str(value)
+    return one_line(str(value), 200)
 
 
 def table(title: str | None, headers: Sequence[str], rows: Sequence[Sequence], styles: dict | None = None) -> None:
@@ -120,7 +122,7 @@ def status(document: dict, as_document: bool, quiet: bool = False) -> None:
         return
     if quiet:
         for line in document["attention"]:
-            print(f"maintctl: attention: {line}", file=sys.stderr)
+            print(f"maintctl: attention: {one_line(line)}", file=sys.stderr)
         return
     rows = []
     for row in document["actions"]:
@@ -145,7 +147,7 @@ def status(document: dict, as_document: bool, quiet: bool = False) -> None:
     for row in document["actions"]:
         if row["paused"]:
             reason = f": {row['paused_reason']}" if row["paused_reason"] else ""
-            print(f"{row['action']} paused since {row['paused_at']}{reason}")
+            print(one_line(f"{row['action']} paused since {row['paused_at']}{reason}"))
     queued = document["notifications"]
     if queued["queued"]:
         print(
@@ -158,9 +160,9 @@ def status(document: dict, as_document: bool, quiet: bool = False) -> None:
     print(f"lock: held by pid {holder}" if holder else "lock: free")
     if document.get("redis"):
         redis = document["redis"]
-        print(f"redis: {redis['url']} answers" if redis["answers"] else f"redis: {redis['error']}")
+        print(one_line(f"redis: {redis['url']} answers" if redis["answers"] else f"redis: {redis['error']}"))
     for line in document["attention"]:
-        print(f"maintctl: attention: {line}", file=sys.stderr)
+        print(f"maintctl: attention: {one_line(line)}", file=sys.stderr)
 
 
 def doctor(checks: list, as_document: bool, quiet: bool = False) -> None:

@@ -270,6 +270,25 @@ class TestDryRun:
         assert result.code == 0, result
         assert result.action("fire-reminders")["planned"]
 
+    def test_a_wal_left_without_its_shm_is_refused_rather_than_given_one(self, maintctl, core):
+        import subprocess
+        import sys
+
+        some_work(core)
+        core.sql("PRAGMA journal_mode = WAL")
+        core.connection.close()
+        crash = "import sqlite3, os, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None);"
+        crash += " c.execute(\"UPDATE memories SET content = 'after' WHERE id = 'm1'\"); os._exit(0)"
+        subprocess.run([sys.executable, "-c", crash, str(core.path)], check=True)  # the app dies mid-use
+        core.path.with_name("core.db-shm").unlink()
+        before = sorted(path.name for path in core.path.parent.iterdir())
+
+        result = maintctl("run-all", "--db", core.path, "--now", NOW, "--dry-run")
+
+        assert result.code == 2
+        assert "has a -wal file but no -shm" in result.err
+        assert sorted(path.name for path in core.path.parent.iterdir()) == before
+
     def test_a_wal_database_in_use_is_read_through_the_apps_files(self, maintctl, core):
         import sqlite3
 

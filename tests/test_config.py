@@ -36,6 +36,7 @@ def test_bad_durations(text):
         ("rediss://hunter2@db.internal", "rediss://***@db.internal"),
         ("redis://db.internal:6379/0", "redis://db.internal:6379/0"),
         ("redis://db.internal/0?password=hunter2", "redis://db.internal/0?password=***"),
+        ("redis://hunter2:@db.internal:6379/0", "redis://***@db.internal:6379/0"),
     ],
 )
 def test_passwords_are_never_shown(url, shown):

@@ -246,3 +246,22 @@ def test_in_text_the_refused_url_is_one_error_line(maintctl, core, awkward_redis
     (line,) = [line for line in result.err.splitlines() if line.startswith("maintctl: error:")]
     assert line.startswith("maintctl: error: --redis-url: the URL cannot be read, not shown (percent-encode")
     assert "fire-reminders  ok       fired 1" in result.out
+
+
+@pytest.mark.parametrize(
+    "tail",
+    ["redis..internal:6379/0", f"{'a' * 64}.internal:6379/0", "127.0.0.1:6379/0?socket_timeout=-1",
+     "127.0.0.1:6379/0?socket_connect_timeout=nan", "127.0.0.1:6379/0?socket_timeout=1e400", "127.0.0.1/0?path=/x"],
+)  # fmt: skip
+def test_a_url_the_socket_layer_would_choke_on_is_refused_and_every_action_runs(maintctl, core, tail):
+    core.reminder("r1")
+    core.tag("m1", "stale", suggested_at="2026-11-01T00:00:00.000Z")
+
+    result = maintctl("run-all", "--db", core.path, "--now", NOW, "--redis-url", f"redis://:hunter2@{tail}", "--json")
+    status = maintctl("status", "--db", core.path, "--now", NOW, "--redis-url", f"redis://:hunter2@{tail}", "--json")
+
+    assert result.code == 2, result
+    assert [action["status"] for action in result.json()["actions"]] == ["ok"] * 6
+    assert result.json()["notifications"]["queued"] == 1
+    assert status.code == 1
+    assert "hunter2" not in result.out + result.err + status.out + status.err

@@ -171,3 +171,69 @@ class TestEmptyFiles:
 
         assert made.code == 0, made
         assert ran.code == 0, ran
+
+
+class TestOutputThatCannotBeWritten:
+    def test_a_full_disk_under_stdout_is_one_line_on_stderr_and_exit_1(self, core, tmp_path):
+        with open("/dev/full", "w") as full:
+            completed = subprocess.run(  # noqa: PLW1510 - the exit code is asserted
+                [sys.executable, "-m", "maintctl", "run-all", "--db", str(core.path), "--now", NOW, "--json"],
+                stdout=full, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=CLEAN_ENV, timeout=60,
+            )  # fmt: skip
+
+        assert completed.returncode == 1
+        assert completed.stderr == "maintctl: error: the output could not be written (No space left on device)\n"
+        assert sqlite3.connect(core.path).execute("SELECT count(*) FROM maintctl_runs").fetchone()[0] > 0  # it ran
+
+    def test_a_closed_stdout_does_not_fail_the_run(self, core, tmp_path):
+        completed = subprocess.run(  # noqa: PLW1510 - the exit code is asserted
+            [sys.executable, "-m", "maintctl", "run-all", "--db", str(core.path), "--now", NOW],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=CLEAN_ENV, timeout=60,
+            preexec_fn=lambda: os.close(1),
+        )  # fmt: skip
+
+        assert completed.returncode == 0, completed.stderr
+        assert "Traceback" not in completed.stderr
+
+    def test_a_path_that_is_not_utf8_with_a_strict_terminal_encoding(self, maintctl, tmp_path):
+        name = os.fsdecode(b"/nowhere/\xff.db")
+
+        result = maintctl("run-all", "--db", name, "--json", env={"PYTHONIOENCODING": "utf-8:strict"})
+
+        assert result.code == 2
+        assert document(result)["exit"] == 2
+        assert result.err.count("\n") == 1
+
+
+def test_no_value_can_forge_a_line_of_its_own(maintctl, core):
+    forged = "x\nmaintctl: error: forged"
+
+    result = maintctl("run-all", "--db", f"{core.path}{forged}", "--now", NOW)
+    paused = maintctl("pause", "backup", "--reason", forged, "--db", core.path)
+    status = maintctl("status", "--db", core.path, "--now", NOW)
+
+    assert result.code == 2
+    assert len(result.err.splitlines()) == 1 and "\\n" in result.err
+    assert paused.code == 0
+    assert not [
+        line for line in status.out.splitlines() + status.err.splitlines() if line.startswith("maintctl: error")
+    ]
+
+
+def test_a_database_reached_through_a_link_is_locked_and_backed_up_as_the_file_it_leads_to(maintctl, core, tmp_path):
+    link = tmp_path / "link.db"
+    link.symlink_to(core.path)
+
+    result = maintctl("run-all", "--db", link, "--now", NOW, "--json")
+
+    assert result.code == 0, result
+    assert core.path.with_name("core.db.maintctl.lock").exists()
+    assert not tmp_path.joinpath("link.db.maintctl.lock").exists()
+    assert [path.name.split("-")[0] for path in (tmp_path / "backups").iterdir()] == ["core.db"]
+
+
+def test_stats_at_the_first_instant_maintctl_names(maintctl, core):
+    result = maintctl("stats", "--db", core.path, "--now", "0001-01-01T00:00:00Z", "--json")
+
+    assert result.code == 0, result
+    assert document(result)["since"] == "0001-01-01T00:00:00.000Z"

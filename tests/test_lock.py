@@ -152,3 +152,56 @@ def test_sigterm_while_waiting_for_the_lock_exits_at_once(core, tmp_path):
     assert code == 143
     assert time.monotonic() - sent < 2
     holder.close()
+
+
+class TestALockFileThatIsNotOne:
+    """The lock file is opened, never followed, and written only where it is
+    one: a database, a file of other text, a device or a link named as the
+    lock file are refused (exit 2) and left as they were."""
+
+    def refused(self, maintctl, core, lock_file, env=None):
+        result = maintctl("run-all", "--db", core.path, "--now", NOW, env=env)
+        assert result.code == 2, result
+        (line,) = result.err.splitlines()
+        assert line.startswith(f"maintctl: error: {lock_file}: "), line
+        return line
+
+    def test_the_database_itself(self, maintctl, core):
+        before = core.digest()
+
+        line = self.refused(maintctl, core, core.path, {"MAINTCTL_LOCK_FILE": str(core.path)})
+
+        assert "is the database" in line
+        assert core.digest() == before
+
+    def test_a_file_of_other_text(self, maintctl, core, tmp_path):
+        victim = tmp_path / "passwd"
+        victim.write_text("root:x:0:0:root:/root:/bin/bash\n")
+
+        line = self.refused(maintctl, core, victim, {"MAINTCTL_LOCK_FILE": str(victim)})
+
+        assert "holds something other than a pid" in line
+        assert victim.read_text() == "root:x:0:0:root:/root:/bin/bash\n"
+
+    def test_a_device(self, maintctl, core, tmp_path):
+        device = tmp_path / "null"
+        os.mknod(device, 0o666 | __import__("stat").S_IFCHR, os.makedev(1, 3))
+
+        self.refused(maintctl, core, device, {"MAINTCTL_LOCK_FILE": str(device)})
+
+        assert __import__("stat").S_ISCHR(device.stat().st_mode)
+
+    def test_a_link_where_the_lock_file_goes(self, maintctl, core, tmp_path):
+        victim = tmp_path / "victim.txt"
+        victim.write_text("precious\n")
+        lock_of(core).symlink_to(victim)
+
+        line = self.refused(maintctl, core, lock_of(core))
+
+        assert "is a symbolic link" in line
+        assert victim.read_text() == "precious\n"
+
+    def test_a_lock_file_left_by_an_earlier_run_is_taken(self, maintctl, core):
+        lock_of(core).write_text("4242\n")
+
+        assert maintctl("run-all", "--db", core.path, "--now", NOW).code == 0

@@ -158,3 +158,32 @@ def test_a_metrics_file_that_cannot_be_written_is_a_warning(maintctl, core, tmp_
 
     assert result.code == 0
     assert "warning: metrics file" in result.err and "not written" in result.err
+
+
+@pytest.mark.parametrize("what", ["the database", "a file of other text", "a device", "a directory"])
+def test_the_metrics_file_never_replaces_what_is_not_a_metrics_file(maintctl, core, tmp_path, what):
+    import os
+    import stat
+
+    target = {
+        "the database": core.path,
+        "a file of other text": tmp_path / "notes.txt",
+        "a device": tmp_path / "null",
+        "a directory": tmp_path,
+    }[what]
+    if what == "a file of other text":
+        target.write_text("keep me\n")
+    if what == "a device":
+        os.mknod(target, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    before = target.lstat()
+    content = target.read_bytes() if target.is_file() else None
+
+    result = maintctl("run-all", "--db", core.path, "--now", NOW, env={"MAINTCTL_METRICS_FILE": str(target)})
+    again = maintctl("run-all", "--db", core.path, "--now", NOW)
+
+    assert result.code == 0, result
+    assert f"maintctl: warning: metrics file {target} not written: " in result.err
+    assert stat.S_IFMT(target.lstat().st_mode) == stat.S_IFMT(before.st_mode)
+    if content is not None:
+        assert target.read_bytes() == content or what == "the database"
+    assert again.code == 0, again  # the database is still a database

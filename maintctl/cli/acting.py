@@ -14,6 +14,7 @@ from maintctl import actions
 from maintctl.cli.app import app, fail
 from maintctl.config import ConfigError, Flags
 from maintctl.db import Locked, Stopped
+from maintctl.json_text import one_line
 from maintctl.options import (
     BACKUP,
     COMMON,
@@ -154,7 +155,7 @@ def restore_command(
     except (restore.RestoreFailed, OSError, restore.sqlite3.Error) as error:
         raise typer.Exit(fail(str(error), json_output, EXIT_FAILED)) from None
     for warning in outcome.warnings:
-        print(f"maintctl: warning: {warning}", file=sys.stderr)
+        print(f"maintctl: warning: {one_line(warning)}", file=sys.stderr)
     if json_output:
         print(json.dumps(outcome.as_json(), indent=2))
     elif not quiet:

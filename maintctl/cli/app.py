@@ -4,7 +4,9 @@ database for a command that asks or tells it something."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sys
 from contextlib import contextmanager
 from typing import Annotated
@@ -14,6 +16,7 @@ import typer
 from maintctl import __version__, actions
 from maintctl.config import ConfigError, Flags
 from maintctl.db import Locked
+from maintctl.json_text import one_line
 from maintctl.results import EXIT_FAILED, EXIT_USAGE
 
 app = typer.Typer(
@@ -27,7 +30,7 @@ app = typer.Typer(
 def fail(message: str, json_output: bool = False, code: int = EXIT_USAGE, label: str = "error: ", **known) -> int:
     """Print what ends the command early, on stderr (and with --json also as
     the one document on stdout, with what else is known); return its exit status."""
-    print(f"maintctl: {label}{message}", file=sys.stderr)
+    print(f"maintctl: {label}{one_line(message)}", file=sys.stderr)
     if json_output:
         print(json.dumps({**known, "error": message, "exit": code}, ensure_ascii=False, indent=2))
     return code
@@ -83,28 +86,67 @@ def _main(
 def main() -> None:
     """Run the command line. A usage error is one plain line on stderr (a
     box on a terminal), and with --json also a JSON document on stdout; an
-    error nothing else caught is one line too, never a traceback."""
+    error nothing else caught is one line too, never a traceback; output
+    that cannot be written (a full disk, a closed pipe) is said on stderr."""
     import click
 
+    _streams_that_never_fail()
+    json_output = any(argument == "--json" or argument.startswith("--json=") for argument in sys.argv[1:])
     try:
         code = app(standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError:
         code = EXIT_USAGE  # the help was shown
     except click.ClickException as error:
-        code = _usage_error(error)
+        code = _usage_error(error, json_output)
     except click.Abort:
         code = 130
     except Exception as error:  # noqa: BLE001 - the last line of defence: one line, never a traceback
         from maintctl.urls import redact_text
 
         message = redact_text(f"unexpected {type(error).__name__}: {error}")
-        code = fail(message, "--json" in sys.argv[1:], EXIT_FAILED)
-    sys.exit(code or 0)
+        code = _output_failed(error) if _is_output(error) else fail(message, json_output, EXIT_FAILED)
+    sys.exit(_flushed(code or 0))
 
 
-def _usage_error(error) -> int:
+def _streams_that_never_fail() -> None:
+    """Make stdout and stderr take any text (bytes a path held that are not
+    UTF-8 are written escaped), and stand in for one that is closed."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is None:
+            setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115 - for the life of the process
+        else:
+            stream.reconfigure(errors="backslashreplace")
+
+
+def _is_output(error: Exception) -> bool:
+    """Return whether the error is stdout refusing what was printed (a closed pipe, a full disk)."""
+    return isinstance(error, (BrokenPipeError, OSError)) and error.errno in (errno.EPIPE, errno.ENOSPC, errno.EIO)
+
+
+def _output_failed(error: OSError) -> int:
+    """The output could not be written: say so on stderr (if it can be), write
+    nothing more to stdout, and return exit status 1."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    try:
+        print(f"maintctl: error: the output could not be written ({error.strerror})", file=sys.stderr)
+    except OSError:
+        pass
+    return EXIT_FAILED
+
+
+def _flushed(code: int) -> int:
+    """Given the exit status, flush stdout; return the status (1 where the output could not be written)."""
+    try:
+        sys.stdout.flush()
+    except OSError as error:
+        return max(code, _output_failed(error))
+    return code
+
+
+def _usage_error(error, json_output: bool) -> int:
     """Given a click usage error, show it as the place it goes to wants it; return its exit status."""
-    if sys.stderr.isatty() and "--json" not in sys.argv[1:]:
+    if sys.stderr.isatty() and not json_output:
         from typer import rich_utils
 
         rich_utils.rich_format_error(error)
@@ -114,4 +156,4 @@ def _usage_error(error) -> int:
     context = getattr(error, "ctx", None)
     hint = f" (see {context.command_path} --help)" if context is not None else ""
     message = re.sub(r"'([^']{39})[^']{2,}'", r"'\1…'", error.format_message())  # a long value, cut short
-    return fail(message + hint, "--json" in sys.argv[1:], error.exit_code)
+    return fail(message + hint, json_output, error.exit_code)

@@ -10,6 +10,7 @@ import typer
 from maintctl import actions
 from maintctl.cli.app import app, fail, known_action, opened
 from maintctl.config import Flags
+from maintctl.json_text import one_line
 from maintctl.options import DbOption, JsonOption, NowOption, QuietOption
 
 ActionArgument = Annotated[str, typer.Argument(metavar="ACTION", help="One of: " + ", ".join(actions.ORDER) + ".")]
@@ -18,7 +19,7 @@ ActionArgument = Annotated[str, typer.Argument(metavar="ACTION", help="One of: "
 def _say(text: str, document: dict, json_output: bool, quiet: bool) -> None:
     """Print the outcome: the line, or with --json the document; nothing with --quiet."""
     if not quiet:
-        print(json.dumps(document, ensure_ascii=False, indent=2) if json_output else text)
+        print(json.dumps(document, ensure_ascii=False, indent=2) if json_output else one_line(text))
 
 
 @app.command("pause")
