@@ -1,13 +1,17 @@
 """Files that maintctl writes beside the database or its backups: created
 with no more permission than what they copy (whatever the umask), synced to
-disk before they count, removed whole."""
+disk before they count, removed whole, named by the UTC time with every year
+in four digits."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import stat
+from datetime import datetime
 from pathlib import Path
+
+from maintctl import timestamps
 
 
 def permissions(path: Path) -> int:
@@ -42,3 +46,10 @@ def discard(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
+
+
+def stamp(instant: datetime) -> str:
+    """Given an instant, return its UTC time as file names carry it, such as
+    20261122T093000Z: every year in four digits (0999, not 999), so that the
+    names sort as the times do."""
+    return timestamps.format_instant(instant)[:19].replace("-", "").replace(":", "") + "Z"

@@ -33,8 +33,12 @@ print(pair)
 """
 
 
+def listing(directory) -> list[str]:
+    return sorted(path.name for path in directory.iterdir())
+
+
 def backups(core) -> list[str]:
-    return sorted(path.name for path in (core.path.parent / "backups").iterdir())
+    return listing(core.path.parent / "backups")
 
 
 def named(database, stamp: str, suffix: str = ".sqlite3") -> str:
@@ -72,7 +76,7 @@ def test_a_backup_taken_while_the_app_writes_is_whole_consistent_and_checked(mai
     assert written_meanwhile % 2 == 0  # never half a transaction
     assert 0 < written_meanwhile < 2 * pairs
     assert copy.execute("SELECT count(*) FROM memories WHERE id LIKE 'm%'").fetchone() == (100_000,)
-    assert not [path for path in (core.path.parent / "backups").iterdir() if path.name.startswith(".")]
+    assert not [name for name in listing(core.path.parent / "backups") if name.startswith(".")]
 
 
 class TestTheAppKeepsTheBackupFromStarting:
@@ -137,6 +141,61 @@ def test_two_backups_in_one_second_get_names_of_their_own(maintctl, core):
     assert backups(core) == [named(core, "20261122T093000Z-2"), named(core, "20261122T093000Z")]
 
 
+class TestRotationOrder:
+    """Rotation keeps the newest --keep by the time in their names, the new
+    copy always among them; copies named with a time after now go first."""
+
+    def backup(self, maintctl, core, now, keep="2"):
+        result = maintctl("backup", "--db", core.path, "--now", now, "--keep", keep, "--json")
+        assert result.code == 0, result
+        return result
+
+    def test_copies_named_after_now_go_first_and_never_cost_the_new_one(self, maintctl, core):
+        for _ in range(2):
+            self.backup(maintctl, core, "2099-01-01T00:00:00Z")  # a --now for a test, or a clock far ahead
+
+        today = self.backup(maintctl, core, NOW)
+
+        assert today.action("backup")["counts"] == {"written": 1, "deleted": 1}
+        assert backups(core) == [named(core, "20261122T093000Z"), named(core, "20990101T000000Z-2")]
+        assert "1 of this database's backups" in today.action("backup")["notes"][0]
+        assert "named with a time after now (the latest 20990101T000000Z" in today.action("backup")["notes"][0]
+
+        tomorrow = self.backup(maintctl, core, "2026-11-23T09:30:00Z")
+
+        assert backups(core) == [named(core, "20261122T093000Z"), named(core, "20261123T093000Z")]
+        assert tomorrow.action("backup").get("notes", []) == []
+
+    def test_a_clock_put_back_keeps_the_copies_it_takes(self, maintctl, core):
+        for day in (20, 21):
+            self.backup(maintctl, core, f"2026-11-{day}T03:00:00Z")
+
+        for day in (1, 2):  # the clock reset to 2001: the copies it takes are the newest, whatever their names
+            self.backup(maintctl, core, f"2001-01-0{day}T03:00:00Z")
+
+        assert backups(core) == [named(core, "20010101T030000Z"), named(core, "20010102T030000Z")]
+
+    def test_the_new_copy_is_numbered_after_every_copy_of_its_second_and_kept(self, maintctl, core):
+        for _ in range(2):
+            self.backup(maintctl, core, NOW)
+        (core.path.parent / "backups" / named(core, "20261122T093000Z")).unlink()  # deleted by hand
+
+        result = self.backup(maintctl, core, NOW, keep="1")
+
+        assert result.action("backup")["counts"] == {"written": 1, "deleted": 1}
+        assert backups(core) == [named(core, "20261122T093000Z-3")]
+
+    def test_a_year_before_1000_is_named_with_four_digits_and_rotated(self, maintctl, core):
+        self.backup(maintctl, core, "0999-01-01T00:00:00Z")
+        planted = core.path.parent / "backups" / named(core, "9990101T000000Z")  # as an earlier version named it
+        planted.write_bytes((core.path.parent / "backups" / named(core, "09990101T000000Z")).read_bytes())
+
+        later = self.backup(maintctl, core, NOW, keep="1")
+
+        assert later.action("backup")["counts"] == {"written": 1, "deleted": 2}
+        assert backups(core) == [named(core, "20261122T093000Z")]
+
+
 def test_a_backup_that_fails_its_check_counts_for_nothing_and_costs_no_older_one(maintctl, core):
     maintctl("backup", "--db", core.path, "--now", "2026-11-21T03:00:00Z", "--keep", "1")
     older = named(core, "20261121T030000Z")
@@ -171,12 +230,12 @@ def test_with_media_copies_the_media_directory_beside_the_copy(maintctl, core):
 def test_a_dry_run_writes_and_deletes_nothing_and_says_what_it_would(maintctl, core, tmp_path):
     for day in (20, 21):
         maintctl("backup", "--db", core.path, "--now", f"2026-11-{day}T03:00:00Z", "--to", tmp_path / "b")
-    before = sorted(path.name for path in (tmp_path / "b").iterdir())
+    before = listing(tmp_path / "b")
 
     result = maintctl("backup", "--db", core.path, "--now", NOW, "--to", tmp_path / "b", "--keep", "2", "--dry-run")
 
     assert result.code == 0, result
-    assert sorted(path.name for path in (tmp_path / "b").iterdir()) == before
+    assert listing(tmp_path / "b") == before
     planned = result.out
     assert f"write {tmp_path / 'b' / named(core, '20261122T093000Z')}" in planned
     assert f"delete {tmp_path / 'b' / named(core, '20261120T030000Z')}" in planned
@@ -214,7 +273,7 @@ class TestEachDatabaseRotatesOnlyItsOwnCopies:
 
         self.alternate(maintctl, [core, other], shared)
 
-        assert sorted(path.name for path in shared.iterdir()) == sorted(
+        assert listing(shared) == sorted(
             named(database, f"2026112{day}T030000Z") for database in (core, other) for day in (2, 3)
         )
         other.connection.close()
@@ -225,7 +284,7 @@ class TestEachDatabaseRotatesOnlyItsOwnCopies:
 
         self.alternate(maintctl, [core, other], shared)
 
-        names = sorted(path.name for path in shared.iterdir())
+        names = listing(shared)
         assert len(names) == 4
         assert names == sorted(named(database, f"2026112{day}T030000Z") for database in (core, other) for day in (2, 3))
         other.connection.close()
@@ -270,7 +329,7 @@ class TestEachDatabaseRotatesOnlyItsOwnCopies:
         assert first.code == second.code == 0, (first, second)
         ids = database.sql("SELECT key, length(value) FROM maintctl_meta")
         assert ids == [("database_id", 32)]
-        assert sorted(path.name for path in (tmp_path / "backups").iterdir()) == [
+        assert listing(tmp_path / "backups") == [
             named(database, "20261122T093000Z"),
             named(database, "20261123T093000Z"),
         ]
