@@ -129,7 +129,7 @@ def check_backup(backup: Path, database: Path) -> str | None:
 def _aside_names(database: Path, now: datetime) -> Iterator[Path]:
     """Given the database and now, yield the free names to keep it aside
     under: `<db>.replaced-<UTC time>`, then with -2, -3, ..."""
-    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    stamp = files.stamp(now)
     for number in itertools.count(1):
         path = database.with_name(f"{database.name}.replaced-{stamp}" + (f"-{number}" if number > 1 else ""))
         if not path.exists():

@@ -129,6 +129,13 @@ def test_run_as_root_the_restored_file_has_the_old_files_owner(maintctl, core, b
     assert (core.path.stat().st_uid, core.path.stat().st_gid) == (4321, 4322)
 
 
+def test_the_replaced_file_is_named_with_a_four_digit_year(maintctl, core, backup):
+    result = maintctl("restore", backup, "--db", core.path, env={"MAINTCTL_NOW": "0999-01-01T00:00:00Z"})
+
+    assert result.code == 0, result
+    assert replaced_files(core) == [core.path.with_name("core.db.replaced-09990101T000000Z")]
+
+
 def test_a_missing_database_is_refused_and_not_created(maintctl, core, backup, tmp_path):
     missing = tmp_path / "gone.db"
 
