@@ -61,6 +61,16 @@ def rows(path, statement: str) -> list:
         connection.close()
 
 
+def change(path, statement: str) -> None:
+    """Given a database file, run the statement and commit it, on a connection opened and closed for it."""
+    connection = sqlite3.connect(path)
+    try:
+        with connection:
+            connection.execute(statement)
+    finally:
+        connection.close()
+
+
 def memories(path) -> list[str]:
     return [memory_id for (memory_id,) in rows(path, "SELECT id FROM memories ORDER BY id")]
 
@@ -189,6 +199,22 @@ def test_a_dry_run_changes_nothing_and_says_what_it_would(maintctl, core, backup
     assert (listing(core.path.parent), digest(core.path)) == before
 
 
+def backup_of_another_database(maintctl, tmp_path):
+    """Given a directory, make another database named core.db there, with memory `theirs`, back it up
+    and return its backup."""
+    other_path = tmp_path / "elsewhere" / "core.db"
+    other_path.parent.mkdir()
+    connection = create_database(other_path)
+    init_db(connection)
+    connection.close()
+    other = Core(other_path)
+    other.memory("theirs")
+    other.connection.close()
+    result = maintctl("backup", "--db", other_path, "--now", NOW)
+    assert result.code == 0, result
+    return next((other_path.parent / "backups").glob("core.db-*.sqlite3"))
+
+
 class TestARefusedRestoreChangesNothing:
     def refused(self, maintctl, core, backup, *more, code=2):
         before = (listing(core.path.parent), digest(core.path))
@@ -234,24 +260,38 @@ class TestARefusedRestoreChangesNothing:
         assert result.err == f"maintctl: error: {tmp_path / 'nowhere.sqlite3'}: no such backup file\n"
 
     def test_a_backup_of_another_database_unless_forced(self, maintctl, core, backup, tmp_path):
-        other_path = tmp_path / "elsewhere" / "core.db"
-        other_path.parent.mkdir()
-        connection = create_database(other_path)
-        init_db(connection)
-        connection.close()
-        Core(other_path).memory("theirs")
-        theirs = maintctl("backup", "--db", other_path, "--now", NOW, "--json")
-        other_backup = next((other_path.parent / "backups").glob("core.db-*.sqlite3"))
+        (database_id,) = rows(core.path, "SELECT value FROM maintctl_meta")[0]
+        other_backup = backup_of_another_database(maintctl, tmp_path)
 
         result = self.refused(maintctl, core, other_backup)
         forced = maintctl("restore", other_backup, "--db", core.path, "--force")
 
-        assert theirs.code == 0, theirs
         assert result.err.startswith(f"maintctl: error: {other_backup}: is a backup of another database (id ")
         assert result.err.endswith("nothing was restored (--force restores it anyway)\n")
         assert forced.code == 0, forced
         assert forced.err.startswith(f"maintctl: warning: --force: {other_backup}: is a backup of another database")
         assert memories(core.path) == ["theirs"]
+        assert rows(core.path, "SELECT key, value FROM maintctl_meta") == [("database_id", database_id)]
+
+    @pytest.mark.parametrize("dry_run", [(), ("--dry-run",)], ids=["run", "dry-run"])
+    def test_a_backup_with_an_id_over_a_database_without_one_unless_forced(
+        self, maintctl, core, backup, tmp_path, dry_run
+    ):
+        other_backup = backup_of_another_database(maintctl, tmp_path)
+        change(core.path, "DELETE FROM maintctl_meta")  # as the README once advised for a copy
+
+        result = self.refused(maintctl, core, other_backup, *dry_run)
+        forced = maintctl("restore", other_backup, "--db", core.path, "--force")
+
+        assert re.fullmatch(
+            f"maintctl: error: {re.escape(str(other_backup))}: may be a backup of another database"
+            r" \(id [0-9a-f]{8}; core.db has none\); nothing was restored \(--force restores it anyway\)\n",
+            result.err,
+        )
+        assert forced.code == 0, forced
+        assert forced.err.startswith(f"maintctl: warning: --force: {other_backup}: may be a backup of another")
+        assert memories(core.path) == ["theirs"]
+        assert rows(core.path, "SELECT key, value FROM maintctl_meta") == []  # its next backup gives it its own
 
     @pytest.mark.parametrize("dry_run", [(), ("--dry-run",)], ids=["run", "dry-run"])
     def test_while_a_maintctl_run_holds_the_lock(self, maintctl, core, backup, dry_run):
@@ -342,6 +382,27 @@ def test_a_backup_without_an_id_is_given_the_databases(maintctl, core, backup):
     assert result.code == 0, result
     assert result.json()["database_id"] == database_id
     assert rows(core.path, "SELECT key, value FROM maintctl_meta") == [("database_id", database_id)]
+
+
+def test_a_copy_made_its_own_restores_its_own_backups_and_with_force_those_from_before(maintctl, core, backup):
+    import shutil
+
+    copy = core.path.with_name("copy.db")
+    shutil.copyfile(core.path, copy)
+    change(copy, "UPDATE maintctl_meta SET value = lower(hex(randomblob(16))) WHERE key = 'database_id'")  # README
+    (own_id,) = rows(copy, "SELECT value FROM maintctl_meta")[0]
+    taken = maintctl("backup", "--db", copy, "--now", "2026-11-23T09:30:00Z")
+    own_backup = next((core.path.parent / "backups").glob(f"copy.db-{own_id[:8]}-*.sqlite3"))
+
+    from_before = maintctl("restore", backup, "--db", copy)
+    forced = maintctl("restore", backup, "--db", copy, "--force")
+    back = maintctl("restore", sorted(core.path.parent.glob("copy.db.replaced-*"))[0], "--db", copy)
+    own = maintctl("restore", own_backup, "--db", copy)
+
+    assert taken.code == 0, taken
+    assert from_before.code == 2 and "is a backup of another database" in from_before.err, from_before
+    assert (forced.code, back.code, own.code) == (0, 0, 0), (forced, back, own)
+    assert rows(copy, "SELECT key, value FROM maintctl_meta") == [("database_id", own_id)]
 
 
 def test_a_database_that_cannot_be_opened_is_replaced_only_by_force(maintctl, core, backup):
