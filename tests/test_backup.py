@@ -1,6 +1,8 @@
 """backup and prune, on real files, with the app writing meanwhile."""
 
 import os
+import re
+import signal
 import sqlite3
 import stat
 import subprocess
@@ -34,7 +36,18 @@ print(pair)
 
 
 def listing(directory) -> list[str]:
-    return sorted(path.name for path in directory.iterdir())
+    """Given a backup directory, return the names in it but the lock files
+    that the runs writing into it share (`.<db name>-<short id>.lock`)."""
+    return sorted(path.name for path in directory.iterdir() if not re.fullmatch(r"\..*-[0-9a-f]{8}\.lock", path.name))
+
+
+def rows(path, statement: str) -> list:
+    """Given a database file, return what the statement reads, on a connection opened and closed for it."""
+    connection = sqlite3.connect(path)
+    try:
+        return connection.execute(statement).fetchall()
+    finally:
+        connection.close()
 
 
 def backups(core) -> list[str]:
@@ -349,6 +362,70 @@ class TestEachDatabaseRotatesOnlyItsOwnCopies:
         assert backups(core) == sorted([*old, named(core, "20261122T030000Z")])
         assert f"2 backups in the old naming (core-<UTC time>.sqlite3) in {shared} are no longer rotated" in result.out
         assert "delete them by hand" in result.out
+
+
+class TestRunsOfOneDatabaseShareTheirBackupDirectory:
+    """Copies of one database (one name and id: a copy made by hand, another
+    host's replica) backed up into one directory at once: each run's partial
+    file and name are its own, and only a run alone there removes what killed
+    runs left, or rotates."""
+
+    def test_a_run_paused_mid_copy_loses_nothing_to_a_replica_backed_up_meanwhile(self, maintctl, core, tmp_path):
+        import shutil
+
+        core.user(1001)
+        core.insert_many(
+            "INSERT INTO memories (id, owner_user_id, content, status) VALUES (?, 1001, ?, 'confirmed')",
+            ((f"m{index}", "x" * 200) for index in range(100_000)),
+        )
+        shared = tmp_path / "shared"
+        maintctl("backup", "--db", core.path, "--now", "2026-11-21T09:30:00Z", "--to", shared)
+        (tmp_path / "replica").mkdir()
+        replica = shutil.copyfile(core.path, tmp_path / "replica" / "core.db")
+        first = start_action("backup", core, tmp_path, "--to", str(shared), "--keep", "2")
+        while not [name for name in listing(shared) if name.endswith(".partial")]:
+            assert first.poll() is None, first.communicate()
+        os.kill(first.pid, signal.SIGSTOP)
+        try:
+            assert [name for name in listing(shared) if name.endswith(".partial")], "the copy ended too soon"
+            second = maintctl("backup", "--db", replica, "--now", NOW, "--to", shared, "--keep", "2", "--json")
+        finally:
+            os.kill(first.pid, signal.SIGCONT)
+        first_out, first_err = first.communicate(timeout=60)
+
+        assert first.returncode == 0, first_err
+        assert second.code == 0, second
+        assert second.action("backup")["counts"] == {"written": 1, "deleted": 0}  # not alone: rotation left
+        assert "written 1, deleted 1" in first_out
+        assert listing(shared) == [named(core, "20261122T093000Z-2"), named(core, "20261122T093000Z")]
+        for name in listing(shared):
+            assert rows(shared / name, "PRAGMA integrity_check") == [("ok",)]
+            assert rows(shared / name, "SELECT count(*) FROM memories") == [(100_000,)]
+
+    def test_what_a_killed_run_left_is_removed_only_by_a_run_alone(self, maintctl, core):
+        import fcntl
+
+        shared = core.path.parent / "backups"
+        for day in (20, 21):
+            maintctl("backup", "--db", core.path, "--now", f"2026-11-{day}T09:30:00Z", "--keep", "2")
+        left = [
+            shared / f".{named(core, '20261122T093000Z')}.partial",  # of a run killed while copying
+            shared / named(core, "20261122T080000Z", ".media"),  # of one killed before its copy was renamed
+        ]
+        left[0].write_bytes(b"half a copy")
+        left[1].mkdir()
+        lock_file = shared / f".{named(core, '')[: -len('-.sqlite3')]}.lock"
+
+        with open(lock_file) as another_run:
+            fcntl.flock(another_run, fcntl.LOCK_SH)  # as another host's run of a copy of this database
+            meanwhile = maintctl("backup", "--db", core.path, "--now", NOW, "--keep", "2", "--json")
+        alone = maintctl("backup", "--db", core.path, "--now", "2026-11-23T09:30:00Z", "--keep", "2", "--json")
+
+        assert meanwhile.code == alone.code == 0, (meanwhile, alone)
+        assert meanwhile.action("backup")["counts"] == {"written": 1, "deleted": 0}
+        assert alone.action("backup")["counts"] == {"written": 1, "deleted": 2}
+        assert backups(core) == [named(core, "20261122T093000Z-2"), named(core, "20261123T093000Z")]
+        assert mode(lock_file) == mode(core.path)
 
 
 @pytest.fixture

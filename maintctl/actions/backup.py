@@ -11,6 +11,11 @@ the oldest. Older ones are deleted only once the new one has been checked,
 so a failed backup never costs a good one. --with-media also copies the
 media directory.
 
+Runs that write one database's copies into one directory (copies of one
+database on several hosts, say) share a lock file there,
+`.<db name>-<short id>.lock`: each holds it shared while it writes, and only
+a run that gets it alone removes what killed runs left, or rotates.
+
 A copy is no more readable than what it copies: the database's copy (and
 its partial file and journal) gets the database file's permission bits, the
 media copy those of the media directory and its files, and a backup
@@ -92,6 +97,13 @@ def _old_pattern(settings: Settings) -> re.Pattern:
     return re.compile(re.escape(settings.db.stem) + "-" + STAMP + r"(?:-\d+)?\.sqlite3")
 
 
+def _lock_file(settings: Settings, prefix: str) -> Path:
+    """Given how this database's backup names begin, return the lock file
+    that the runs writing its copies into the backup directory share (with
+    the database file's bits, and its owner's read and write)."""
+    return settings.backup_dir / f".{prefix.removesuffix('-')}.lock"
+
+
 def _names(settings: Settings, prefix: str, copies: list[Copy]) -> Iterator[Path]:
     """Given this database's copies, yield the names the new one may take:
     `<prefix><UTC time>.sqlite3`, numbered -2, -3, ... after any copy of the
@@ -114,7 +126,7 @@ def _claim(settings: Settings, prefix: str, copies: list[Copy]) -> Path:
             files.create_private(_partial(target), files.permissions(settings.db))
             return target
         except FileExistsError:
-            continue
+            continue  # taken meanwhile by a run of another database of this name and id
     raise AssertionError("the names never end")
 
 
@@ -155,11 +167,17 @@ def perform(connection: Connection, settings: Settings) -> list[Step]:
         return [Step("written", target, settings.db.stat().st_size), *_past_keep(copies, settings, target)]
     settings.backup_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     prefix = _prefix(settings, identity.assign(connection))
-    _remove_leftovers(settings, prefix)
-    target = _claim(settings, prefix, existing(settings, prefix))
-    _write(connection, settings, target)
-    written = Step("written", target, target.stat().st_size)
-    return [written, *_rotate(settings, prefix, target)]
+    with files.SharedLock(_lock_file(settings, prefix), files.permissions(settings.db) | 0o600) as lock:
+        if lock.alone():
+            _remove_leftovers(settings, prefix)
+        try:
+            lock.share(connection.busy_timeout, connection.may_go_on)
+        except files.LockTimeout as error:
+            raise BackupFailed(f"{error} (MAINTCTL_BUSY_TIMEOUT)") from None
+        target = _claim(settings, prefix, existing(settings, prefix))
+        _write(connection, settings, target)
+        written = Step("written", target, target.stat().st_size)
+        return [written, *(_rotate(settings, prefix, target) if lock.alone() else [])]
 
 
 def _rotate(settings: Settings, prefix: str, written: Path) -> list[Step]:
@@ -262,20 +280,14 @@ def _past_keep(copies: list[Copy], settings: Settings, written: Path) -> list[St
     """Given this database's copies in rotation order and the new one,
     return the deletions that leave --keep, the new one among them."""
     others = [copy.path for copy in copies if copy.path != written]
-    return [Step("deleted", path, _size(path)) for path in others[: max(0, len(others) - settings.backup_keep + 1)]]
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0  # gone meanwhile
+    old = others[: max(0, len(others) - settings.backup_keep + 1)]
+    return [Step("deleted", path, path.stat().st_size if path.exists() else 0) for path in old]
 
 
 def _remove_leftovers(settings: Settings, prefix: str) -> None:
-    """Remove what a killed backup of this database left (the lock says no
-    other run is writing one): its partial files, and a media copy whose
-    database copy never came."""
+    """Remove what a killed backup of this database left (no other run
+    writing one holds the shared lock): its partial files, and a media copy
+    whose database copy never came."""
     for path in settings.backup_dir.iterdir():
         partial = path.name.startswith(f".{prefix}") and path.name.endswith(".partial")
         orphan_media = path.name.startswith(prefix) and path.suffix == ".media"
