@@ -101,12 +101,21 @@ def restore(settings: Settings, backup: Path, force: bool) -> Outcome:
 def check_backup(backup: Path, database: Path) -> str | None:
     """Given a backup file (and the database it would replace), return its
     database id (None where it has none); raise Refused where it is not a
-    whole, checked SQLite database of the app. It is opened immutable: not a
-    byte of it, nor a file beside it, is written."""
+    whole, checked SQLite database of the app: one with a -wal or -journal
+    beside it (a replaced file kept with what was left of its WAL, a partial
+    file still being written) is whole only with that, and is refused. It is
+    opened immutable: not a byte of it, nor a file beside it, is written."""
     if not backup.is_file():
         raise Refused(f"{backup}: no such backup file")
     if backup.samefile(database):
         raise Refused(f"{backup}: is the database itself, not a backup of it")
+    for suffix in ("-wal", "-journal"):  # read immutable, the file would be taken without them
+        beside = _companion(backup.resolve(), suffix)
+        if beside.is_file() and beside.stat().st_size > 0:
+            raise Refused(
+                f"{backup}: is not whole without {beside.name} beside it: put that into it first"
+                f" (sqlite3 {backup} 'PRAGMA wal_checkpoint(TRUNCATE)'), then restore it"
+            )
     connection = sqlite3.connect(f"{backup.resolve().as_uri()}?immutable=1", uri=True)
     try:
         problems_found = integrity_problems(connection)

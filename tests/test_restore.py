@@ -445,3 +445,27 @@ def test_forced_past_an_app_reading_the_wal_keeps_what_is_left_of_it_beside_the_
     assert not core.path.with_name("core.db-wal").exists() and not core.path.with_name("core.db-shm").exists()
     assert memories(core.path) == ["m1", "m2"]
     assert memories(replaced) == ["m1", "m2", "m9"]
+
+
+def test_going_back_to_a_replaced_file_with_a_wal_kept_beside_it_takes_the_wal_too(maintctl, core, backup):
+    rows(core.path, "PRAGMA journal_mode = WAL")
+    with app_running(READER, core):
+        forced = maintctl("restore", backup, "--db", core.path, "--force")
+    (replaced, wal_kept) = replaced_files(core)
+    before = (listing(core.path.parent), digest(core.path), digest(replaced))
+
+    refused = maintctl("restore", replaced, "--db", core.path)
+
+    assert forced.code == 0, forced
+    assert refused.code == 2, refused
+    assert refused.err == (
+        f"maintctl: error: {replaced}: is not whole without {wal_kept.name} beside it: put that into it first"
+        f" (sqlite3 {replaced} 'PRAGMA wal_checkpoint(TRUNCATE)'), then restore it\n"
+    )
+    assert (listing(core.path.parent), digest(core.path), digest(replaced)) == before
+    rows(replaced, "PRAGMA wal_checkpoint(TRUNCATE)")  # as the message says, with Python's sqlite3 for the CLI
+
+    back = maintctl("restore", replaced, "--db", core.path)
+
+    assert back.code == 0, back
+    assert memories(core.path) == ["m1", "m2", "m9"]
