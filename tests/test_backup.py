@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from conftest import NOW, start_action
+from conftest import NOW, Core, start_action
 
 WRITER = """
 import sqlite3, sys, time
@@ -39,15 +39,6 @@ def listing(directory) -> list[str]:
     """Given a backup directory, return the names in it but the lock files
     that the runs writing into it share (`.<db name>-<short id>.lock`)."""
     return sorted(path.name for path in directory.iterdir() if not re.fullmatch(r"\..*-[0-9a-f]{8}\.lock", path.name))
-
-
-def rows(path, statement: str) -> list:
-    """Given a database file, return what the statement reads, on a connection opened and closed for it."""
-    connection = sqlite3.connect(path)
-    try:
-        return connection.execute(statement).fetchall()
-    finally:
-        connection.close()
 
 
 def backups(core) -> list[str]:
@@ -260,8 +251,6 @@ class TestEachDatabaseRotatesOnlyItsOwnCopies:
     other's copies."""
 
     def other_database(self, path):
-        from conftest import Core
-
         from maintctl.db import create_database
         from maintctl.schema import init_db
 
@@ -315,8 +304,6 @@ class TestEachDatabaseRotatesOnlyItsOwnCopies:
         assert backups(core) == [named(core, "20261122T093000Z").replace("core.db", "copy.db")]
 
     def test_a_database_without_an_id_gets_one_from_its_first_backup_and_not_from_a_dry_run(self, maintctl, tmp_path):
-        from conftest import Core
-
         from maintctl.schema import APP_TABLES
 
         path = tmp_path / "app.db"
@@ -399,8 +386,10 @@ class TestRunsOfOneDatabaseShareTheirBackupDirectory:
         assert "written 1, deleted 1" in first_out
         assert listing(shared) == [named(core, "20261122T093000Z-2"), named(core, "20261122T093000Z")]
         for name in listing(shared):
-            assert rows(shared / name, "PRAGMA integrity_check") == [("ok",)]
-            assert rows(shared / name, "SELECT count(*) FROM memories") == [(100_000,)]
+            copy = Core(shared / name)
+            assert copy.sql("PRAGMA integrity_check") == [("ok",)]
+            assert copy.sql("SELECT count(*) FROM memories") == [(100_000,)]
+            copy.connection.close()
 
     def test_what_a_killed_run_left_is_removed_only_by_a_run_alone(self, maintctl, core):
         import fcntl
