@@ -2,7 +2,9 @@
 (maintctl_meta, key database_id), given by init-db or, where missing, by the
 first backup. Backups are named by its short form, so that rotation sees only
 this database's copies however many share a directory or a file name. The id
-travels with the data: a backup, a restore and a copy made by hand carry it.
+travels with the data: a backup and a copy made by hand carry it. A restore
+keeps the id of the database it replaces, so that a database goes on with
+its own copies whatever backup was put back.
 """
 
 from __future__ import annotations
@@ -39,6 +41,15 @@ def add(connection: sqlite3.Connection, database_id: str | None = None) -> None:
     connection.execute(
         "INSERT OR IGNORE INTO maintctl_meta (key, value) VALUES (?, ?)", (KEY, database_id or uuid.uuid4().hex)
     )
+
+
+def replace(connection: sqlite3.Connection, database_id: str | None) -> None:
+    """Inside the caller's transaction, make the given id the database's,
+    whatever it had (None: leave it none, for its next backup to give)."""
+    if table_exists(connection, "maintctl_meta"):
+        connection.execute("DELETE FROM maintctl_meta WHERE key = ?", (KEY,))
+    if database_id is not None:
+        add(connection, database_id)
 
 
 def assign(connection: Connection) -> str:

@@ -3,14 +3,16 @@ file aside, so that a crash at any instant leaves at the database's path
 either the old database or the restored one, never a mix.
 
 check the backup (a SQLite file that passes integrity_check, with the app's
-tables, of this database: its id) → take the database's lock (exit 75 where a
-run holds it) → make sure no other process has the database open → open the
-old database once, so that SQLite rolls back a hot journal, and checkpoint
-its WAL into the file → copy the backup to a temporary file beside it, with
-the old file's permission bits (and owner, as root), sync it → hard-link the
-old file aside (`<db>.replaced-<UTC time>`) → set aside what is left of its
--wal or -journal with it, remove its -shm → rename the copy onto the
-database's path → sync the directory.
+tables) → take the database's lock (exit 75 where a run holds it) → make sure
+no other process has the database open → open the old database once, so that
+SQLite rolls back a hot journal, and checkpoint its WAL into the file → check
+that the backup is of this database (a backup with an id, only where the
+database has the same; one without, from an earlier version, cannot be told)
+→ copy the backup to a temporary file beside it, with the old file's
+permission bits (and owner, as root), and the old database's id, sync it →
+hard-link the old file aside (`<db>.replaced-<UTC time>`) → set aside what is
+left of its -wal or -journal with it, remove its -shm → rename the copy onto
+the database's path → sync the directory.
 
 Everything that refuses (a bad backup, another database's backup, the app
 still running, an old database that cannot be read) does so before anything
@@ -88,26 +90,32 @@ def restore(settings: Settings, backup: Path, force: bool) -> Outcome:
     lock_file = settings.lock_file or lock.default_path(settings.db)
     if settings.dry_run:
         lock.check_free(settings.db, lock_file)
-        _check_openers(database, force, outcome)
-        _check_identity(backup_id, _database_id(database, settle=False, force=force, outcome=outcome), force, outcome)
+        _check_database(backup_id, settle=False, force=force, outcome=outcome)
         return outcome
     with lock.held(settings.db, lock_file):
-        _check_openers(database, force, outcome)
-        database_id = _database_id(database, settle=True, force=force, outcome=outcome)
-        _check_identity(backup_id, database_id, force, outcome)
-        _replace(outcome, settings.now, keep_id=database_id if backup_id is None else None)
+        _check_database(backup_id, settle=True, force=force, outcome=outcome)
+        _replace(outcome, settings.now, backup_id)
     return outcome
 
 
 def check_backup(backup: Path, database: Path) -> str | None:
     """Given a backup file (and the database it would replace), return its
     database id (None where it has none); raise Refused where it is not a
-    whole, checked SQLite database of the app. It is opened immutable: not a
-    byte of it, nor a file beside it, is written."""
+    whole, checked SQLite database of the app: one with a -wal or -journal
+    beside it (a replaced file kept with what was left of its WAL, a partial
+    file still being written) is whole only with that, and is refused. It is
+    opened immutable: not a byte of it, nor a file beside it, is written."""
     if not backup.is_file():
         raise Refused(f"{backup}: no such backup file")
     if backup.samefile(database):
         raise Refused(f"{backup}: is the database itself, not a backup of it")
+    for suffix in ("-wal", "-journal"):  # read immutable, the file would be taken without them
+        beside = _companion(backup.resolve(), suffix)
+        if beside.is_file() and beside.stat().st_size > 0:
+            raise Refused(
+                f"{backup}: is not whole without {beside.name} beside it: put that into it first"
+                f" (sqlite3 {backup} 'PRAGMA wal_checkpoint(TRUNCATE)'), then restore it"
+            )
     connection = sqlite3.connect(f"{backup.resolve().as_uri()}?immutable=1", uri=True)
     try:
         problems_found = integrity_problems(connection)
@@ -129,7 +137,7 @@ def check_backup(backup: Path, database: Path) -> str | None:
 def _aside_names(database: Path, now: datetime) -> Iterator[Path]:
     """Given the database and now, yield the free names to keep it aside
     under: `<db>.replaced-<UTC time>`, then with -2, -3, ..."""
-    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    stamp = files.stamp(now)
     for number in itertools.count(1):
         path = database.with_name(f"{database.name}.replaced-{stamp}" + (f"-{number}" if number > 1 else ""))
         if not path.exists():
@@ -143,67 +151,72 @@ def _go_past(reason: str, force: bool, outcome: Outcome) -> None:
     outcome.warnings.append(f"--force: {reason}")
 
 
-def _check_openers(database: Path, force: bool, outcome: Outcome) -> None:
+def _check_database(backup_id: str | None, settle: bool, force: bool, outcome: Outcome) -> None:
+    """Given the backup's id, refuse (with --force, note) a database that
+    another process has open, that cannot be read, or that the backup cannot
+    be told to be of: where the backup has an id, the database must have the
+    same. Set the id that the restored database is to have: the database's."""
+    database = outcome.database
     holding = openers.holders([database, *(_companion(database, suffix) for suffix in COMPANIONS)])
     if holding:
         others = ", ".join(holder.describe() for holder in holding)
         _go_past(f"{database} is in use by another process ({others}): stop the app first", force, outcome)
-
-
-def _check_identity(backup_id: str | None, database_id: str | None, force: bool, outcome: Outcome) -> None:
-    outcome.database_id = backup_id or database_id
-    if backup_id and database_id and backup_id != database_id:
+    try:
+        outcome.database_id = _database_id(database, settle, force, outcome)
+    except (sqlite3.DatabaseError, ActionError) as error:
+        _go_past(f"{database}: cannot be read ({error})", force, outcome)
+        outcome.database_id = backup_id  # nothing to keep: the backup's is all there is
+        return
+    if backup_id is not None and backup_id != outcome.database_id:
+        theirs, ours = identity.short(backup_id), outcome.database_id and identity.short(outcome.database_id)
         _go_past(
-            f"{outcome.backup}: is a backup of another database (id {identity.short(backup_id)};"
-            f" {outcome.database.name}'s is {identity.short(database_id)})",
+            f"{outcome.backup}: is a backup of another database (id {theirs}; {database.name}'s is {ours})"
+            if ours
+            else f"{outcome.backup}: may be a backup of another database (id {theirs}; {database.name} has none)",
             force,
             outcome,
         )
 
 
 def _database_id(database: Path, settle: bool, force: bool, outcome: Outcome) -> str | None:
-    """Given the database, return its id (None where it has none or, with
-    --force, cannot be read). With settle, open it read-write first, so that
-    SQLite rolls back a hot journal, and checkpoint its WAL into the file:
-    nothing of the old database is then left to be applied to the restored one."""
+    """Given the database, return its id (None where it has none); raise
+    sqlite3.DatabaseError or ActionError where it cannot be read. With
+    settle, open it read-write first, so that SQLite rolls back a hot
+    journal, and checkpoint its WAL into the file: nothing of the old
+    database is then left to be applied to the restored one."""
     if settle:
         query = "mode=rw"
     elif _companion(database, "-wal").exists():
         query = "mode=ro"
     else:  # a dry run reads a database without a -wal as it lies, so as to create no -wal or -shm
         query = "mode=ro&immutable=1"
-    connection = None
+    connection = sqlite3.connect(f"{database.resolve().as_uri()}?{query}", uri=True, isolation_level=None)
     try:
-        connection = sqlite3.connect(f"{database.resolve().as_uri()}?{query}", uri=True, isolation_level=None)
         connection.execute("PRAGMA schema_version").fetchone()
         if settle:
             (busy, _, _) = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
             if busy:
                 _go_past(f"{database} is in use by another process: its WAL could not be checkpointed", force, outcome)
         return identity.read(connection)
-    except (sqlite3.DatabaseError, ActionError) as error:
-        _go_past(f"{database}: cannot be read ({error})", force, outcome)
-        return None
     finally:
-        if connection is not None:
-            connection.close()
+        connection.close()
 
 
 def _companion(database: Path, suffix: str) -> Path:
     return database.with_name(database.name + suffix)
 
 
-def _replace(outcome: Outcome, now: datetime, keep_id: str | None) -> None:
-    """Given the checked plan, copy the backup beside the database, keep the
-    old file aside and rename the copy into its place (where the backup had
-    no id, the copy is given the old database's, keep_id)."""
+def _replace(outcome: Outcome, now: datetime, backup_id: str | None) -> None:
+    """Given the checked plan and the backup's id, copy the backup beside the
+    database (with the id the plan says), keep the old file aside and rename
+    the copy into its place."""
     database = outcome.database
     temporary = database.with_name(f".{database.name}.restoring")
     for leftover in (temporary, *(_companion(temporary, suffix) for suffix in COMPANIONS)):
         files.discard(leftover)  # of a restore that was killed (the lock says none is under way)
     old = database.stat()
     try:
-        _copy(outcome.backup, temporary, old, keep_id)
+        _copy(outcome.backup, temporary, old, outcome.database_id, backup_id)
         outcome.replaced = _keep_aside(database, _aside_names(database, now), old)
         for suffix in ("-wal", "-journal"):
             leftover = _companion(database, suffix)
@@ -220,10 +233,11 @@ def _replace(outcome: Outcome, now: datetime, keep_id: str | None) -> None:
     files.sync(database.parent)
 
 
-def _copy(backup: Path, temporary: Path, old: os.stat_result, keep_id: str | None) -> None:
+def _copy(backup: Path, temporary: Path, old: os.stat_result, database_id: str | None, backup_id: str | None) -> None:
     """Given the backup and the old database file's stat, write the backup's
     pages to the temporary file, with the old file's permission bits (and
-    owner, as root), and sync it."""
+    owner, as root), give it the database's id where the backup has another
+    (or none), and sync it."""
     files.create_private(temporary, old.st_mode & 0o777)
     if os.geteuid() == 0:
         os.chown(temporary, old.st_uid, old.st_gid)
@@ -231,9 +245,9 @@ def _copy(backup: Path, temporary: Path, old: os.stat_result, keep_id: str | Non
     copy = sqlite3.connect(temporary, isolation_level=None)
     try:
         source.backup(copy)
-        if keep_id:
+        if database_id != backup_id:
             copy.execute("BEGIN IMMEDIATE")
-            identity.add(copy, keep_id)
+            identity.replace(copy, database_id)
             copy.execute("COMMIT")
     finally:
         copy.close()

@@ -1,6 +1,8 @@
 """backup and prune, on real files, with the app writing meanwhile."""
 
 import os
+import re
+import signal
 import sqlite3
 import stat
 import subprocess
@@ -8,7 +10,7 @@ import sys
 import time
 
 import pytest
-from conftest import NOW, start_action
+from conftest import NOW, Core, start_action
 
 WRITER = """
 import sqlite3, sys, time
@@ -33,8 +35,14 @@ print(pair)
 """
 
 
+def listing(directory) -> list[str]:
+    """Given a backup directory, return the names in it but the lock files
+    that the runs writing into it share (`.<db name>-<short id>.lock`)."""
+    return sorted(path.name for path in directory.iterdir() if not re.fullmatch(r"\..*-[0-9a-f]{8}\.lock", path.name))
+
+
 def backups(core) -> list[str]:
-    return sorted(path.name for path in (core.path.parent / "backups").iterdir())
+    return listing(core.path.parent / "backups")
 
 
 def named(database, stamp: str, suffix: str = ".sqlite3") -> str:
@@ -72,7 +80,7 @@ def test_a_backup_taken_while_the_app_writes_is_whole_consistent_and_checked(mai
     assert written_meanwhile % 2 == 0  # never half a transaction
     assert 0 < written_meanwhile < 2 * pairs
     assert copy.execute("SELECT count(*) FROM memories WHERE id LIKE 'm%'").fetchone() == (100_000,)
-    assert not [path for path in (core.path.parent / "backups").iterdir() if path.name.startswith(".")]
+    assert not [name for name in listing(core.path.parent / "backups") if name.startswith(".")]
 
 
 class TestTheAppKeepsTheBackupFromStarting:
@@ -137,6 +145,61 @@ def test_two_backups_in_one_second_get_names_of_their_own(maintctl, core):
     assert backups(core) == [named(core, "20261122T093000Z-2"), named(core, "20261122T093000Z")]
 
 
+class TestRotationOrder:
+    """Rotation keeps the newest --keep by the time in their names, the new
+    copy always among them; copies named with a time after now go first."""
+
+    def backup(self, maintctl, core, now, keep="2"):
+        result = maintctl("backup", "--db", core.path, "--now", now, "--keep", keep, "--json")
+        assert result.code == 0, result
+        return result
+
+    def test_copies_named_after_now_go_first_and_never_cost_the_new_one(self, maintctl, core):
+        for _ in range(2):
+            self.backup(maintctl, core, "2099-01-01T00:00:00Z")  # a --now for a test, or a clock far ahead
+
+        today = self.backup(maintctl, core, NOW)
+
+        assert today.action("backup")["counts"] == {"written": 1, "deleted": 1}
+        assert backups(core) == [named(core, "20261122T093000Z"), named(core, "20990101T000000Z-2")]
+        assert "1 of this database's backups" in today.action("backup")["notes"][0]
+        assert "named with a time after now (the latest 20990101T000000Z" in today.action("backup")["notes"][0]
+
+        tomorrow = self.backup(maintctl, core, "2026-11-23T09:30:00Z")
+
+        assert backups(core) == [named(core, "20261122T093000Z"), named(core, "20261123T093000Z")]
+        assert tomorrow.action("backup").get("notes", []) == []
+
+    def test_a_clock_put_back_keeps_the_copies_it_takes(self, maintctl, core):
+        for day in (20, 21):
+            self.backup(maintctl, core, f"2026-11-{day}T03:00:00Z")
+
+        for day in (1, 2):  # the clock reset to 2001: the copies it takes are the newest, whatever their names
+            self.backup(maintctl, core, f"2001-01-0{day}T03:00:00Z")
+
+        assert backups(core) == [named(core, "20010101T030000Z"), named(core, "20010102T030000Z")]
+
+    def test_the_new_copy_is_numbered_after_every_copy_of_its_second_and_kept(self, maintctl, core):
+        for _ in range(2):
+            self.backup(maintctl, core, NOW)
+        (core.path.parent / "backups" / named(core, "20261122T093000Z")).unlink()  # deleted by hand
+
+        result = self.backup(maintctl, core, NOW, keep="1")
+
+        assert result.action("backup")["counts"] == {"written": 1, "deleted": 1}
+        assert backups(core) == [named(core, "20261122T093000Z-3")]
+
+    def test_a_year_before_1000_is_named_with_four_digits_and_rotated(self, maintctl, core):
+        self.backup(maintctl, core, "0999-01-01T00:00:00Z")
+        planted = core.path.parent / "backups" / named(core, "9990101T000000Z")  # as an earlier version named it
+        planted.write_bytes((core.path.parent / "backups" / named(core, "09990101T000000Z")).read_bytes())
+
+        later = self.backup(maintctl, core, NOW, keep="1")
+
+        assert later.action("backup")["counts"] == {"written": 1, "deleted": 2}
+        assert backups(core) == [named(core, "20261122T093000Z")]
+
+
 def test_a_backup_that_fails_its_check_counts_for_nothing_and_costs_no_older_one(maintctl, core):
     maintctl("backup", "--db", core.path, "--now", "2026-11-21T03:00:00Z", "--keep", "1")
     older = named(core, "20261121T030000Z")
@@ -171,12 +234,12 @@ def test_with_media_copies_the_media_directory_beside_the_copy(maintctl, core):
 def test_a_dry_run_writes_and_deletes_nothing_and_says_what_it_would(maintctl, core, tmp_path):
     for day in (20, 21):
         maintctl("backup", "--db", core.path, "--now", f"2026-11-{day}T03:00:00Z", "--to", tmp_path / "b")
-    before = sorted(path.name for path in (tmp_path / "b").iterdir())
+    before = listing(tmp_path / "b")
 
     result = maintctl("backup", "--db", core.path, "--now", NOW, "--to", tmp_path / "b", "--keep", "2", "--dry-run")
 
     assert result.code == 0, result
-    assert sorted(path.name for path in (tmp_path / "b").iterdir()) == before
+    assert listing(tmp_path / "b") == before
     planned = result.out
     assert f"write {tmp_path / 'b' / named(core, '20261122T093000Z')}" in planned
     assert f"delete {tmp_path / 'b' / named(core, '20261120T030000Z')}" in planned
@@ -188,8 +251,6 @@ class TestEachDatabaseRotatesOnlyItsOwnCopies:
     other's copies."""
 
     def other_database(self, path):
-        from conftest import Core
-
         from maintctl.db import create_database
         from maintctl.schema import init_db
 
@@ -214,7 +275,7 @@ class TestEachDatabaseRotatesOnlyItsOwnCopies:
 
         self.alternate(maintctl, [core, other], shared)
 
-        assert sorted(path.name for path in shared.iterdir()) == sorted(
+        assert listing(shared) == sorted(
             named(database, f"2026112{day}T030000Z") for database in (core, other) for day in (2, 3)
         )
         other.connection.close()
@@ -225,7 +286,7 @@ class TestEachDatabaseRotatesOnlyItsOwnCopies:
 
         self.alternate(maintctl, [core, other], shared)
 
-        names = sorted(path.name for path in shared.iterdir())
+        names = listing(shared)
         assert len(names) == 4
         assert names == sorted(named(database, f"2026112{day}T030000Z") for database in (core, other) for day in (2, 3))
         other.connection.close()
@@ -243,8 +304,6 @@ class TestEachDatabaseRotatesOnlyItsOwnCopies:
         assert backups(core) == [named(core, "20261122T093000Z").replace("core.db", "copy.db")]
 
     def test_a_database_without_an_id_gets_one_from_its_first_backup_and_not_from_a_dry_run(self, maintctl, tmp_path):
-        from conftest import Core
-
         from maintctl.schema import APP_TABLES
 
         path = tmp_path / "app.db"
@@ -270,7 +329,7 @@ class TestEachDatabaseRotatesOnlyItsOwnCopies:
         assert first.code == second.code == 0, (first, second)
         ids = database.sql("SELECT key, length(value) FROM maintctl_meta")
         assert ids == [("database_id", 32)]
-        assert sorted(path.name for path in (tmp_path / "backups").iterdir()) == [
+        assert listing(tmp_path / "backups") == [
             named(database, "20261122T093000Z"),
             named(database, "20261123T093000Z"),
         ]
@@ -290,6 +349,72 @@ class TestEachDatabaseRotatesOnlyItsOwnCopies:
         assert backups(core) == sorted([*old, named(core, "20261122T030000Z")])
         assert f"2 backups in the old naming (core-<UTC time>.sqlite3) in {shared} are no longer rotated" in result.out
         assert "delete them by hand" in result.out
+
+
+class TestRunsOfOneDatabaseShareTheirBackupDirectory:
+    """Copies of one database (one name and id: a copy made by hand, another
+    host's replica) backed up into one directory at once: each run's partial
+    file and name are its own, and only a run alone there removes what killed
+    runs left, or rotates."""
+
+    def test_a_run_paused_mid_copy_loses_nothing_to_a_replica_backed_up_meanwhile(self, maintctl, core, tmp_path):
+        import shutil
+
+        core.user(1001)
+        core.insert_many(
+            "INSERT INTO memories (id, owner_user_id, content, status) VALUES (?, 1001, ?, 'confirmed')",
+            ((f"m{index}", "x" * 200) for index in range(100_000)),
+        )
+        shared = tmp_path / "shared"
+        maintctl("backup", "--db", core.path, "--now", "2026-11-21T09:30:00Z", "--to", shared)
+        (tmp_path / "replica").mkdir()
+        replica = shutil.copyfile(core.path, tmp_path / "replica" / "core.db")
+        first = start_action("backup", core, tmp_path, "--to", str(shared), "--keep", "2")
+        while not [name for name in listing(shared) if name.endswith(".partial")]:
+            assert first.poll() is None, first.communicate()
+        os.kill(first.pid, signal.SIGSTOP)
+        try:
+            assert [name for name in listing(shared) if name.endswith(".partial")], "the copy ended too soon"
+            second = maintctl("backup", "--db", replica, "--now", NOW, "--to", shared, "--keep", "2", "--json")
+        finally:
+            os.kill(first.pid, signal.SIGCONT)
+        first_out, first_err = first.communicate(timeout=60)
+
+        assert first.returncode == 0, first_err
+        assert second.code == 0, second
+        assert second.action("backup")["counts"] == {"written": 1, "deleted": 0}  # not alone: rotation left
+        assert "written 1, deleted 1" in first_out
+        assert listing(shared) == [named(core, "20261122T093000Z-2"), named(core, "20261122T093000Z")]
+        for name in listing(shared):
+            copy = Core(shared / name)
+            assert copy.sql("PRAGMA integrity_check") == [("ok",)]
+            assert copy.sql("SELECT count(*) FROM memories") == [(100_000,)]
+            copy.connection.close()
+
+    def test_what_a_killed_run_left_is_removed_only_by_a_run_alone(self, maintctl, core):
+        import fcntl
+
+        shared = core.path.parent / "backups"
+        for day in (20, 21):
+            maintctl("backup", "--db", core.path, "--now", f"2026-11-{day}T09:30:00Z", "--keep", "2")
+        left = [
+            shared / f".{named(core, '20261122T093000Z')}.partial",  # of a run killed while copying
+            shared / named(core, "20261122T080000Z", ".media"),  # of one killed before its copy was renamed
+        ]
+        left[0].write_bytes(b"half a copy")
+        left[1].mkdir()
+        lock_file = shared / f".{named(core, '')[: -len('-.sqlite3')]}.lock"
+
+        with open(lock_file) as another_run:
+            fcntl.flock(another_run, fcntl.LOCK_SH)  # as another host's run of a copy of this database
+            meanwhile = maintctl("backup", "--db", core.path, "--now", NOW, "--keep", "2", "--json")
+        alone = maintctl("backup", "--db", core.path, "--now", "2026-11-23T09:30:00Z", "--keep", "2", "--json")
+
+        assert meanwhile.code == alone.code == 0, (meanwhile, alone)
+        assert meanwhile.action("backup")["counts"] == {"written": 1, "deleted": 0}
+        assert alone.action("backup")["counts"] == {"written": 1, "deleted": 2}
+        assert backups(core) == [named(core, "20261122T093000Z-2"), named(core, "20261123T093000Z")]
+        assert mode(lock_file) == mode(core.path)
 
 
 @pytest.fixture

@@ -61,6 +61,16 @@ def rows(path, statement: str) -> list:
         connection.close()
 
 
+def change(path, statement: str) -> None:
+    """Given a database file, run the statement and commit it, on a connection opened and closed for it."""
+    connection = sqlite3.connect(path)
+    try:
+        with connection:
+            connection.execute(statement)
+    finally:
+        connection.close()
+
+
 def memories(path) -> list[str]:
     return [memory_id for (memory_id,) in rows(path, "SELECT id FROM memories ORDER BY id")]
 
@@ -129,6 +139,13 @@ def test_run_as_root_the_restored_file_has_the_old_files_owner(maintctl, core, b
     assert (core.path.stat().st_uid, core.path.stat().st_gid) == (4321, 4322)
 
 
+def test_the_replaced_file_is_named_with_a_four_digit_year(maintctl, core, backup):
+    result = maintctl("restore", backup, "--db", core.path, env={"MAINTCTL_NOW": "0999-01-01T00:00:00Z"})
+
+    assert result.code == 0, result
+    assert replaced_files(core) == [core.path.with_name("core.db.replaced-09990101T000000Z")]
+
+
 def test_a_missing_database_is_refused_and_not_created(maintctl, core, backup, tmp_path):
     missing = tmp_path / "gone.db"
 
@@ -149,7 +166,9 @@ def test_the_restored_database_goes_on_with_its_own_backups(maintctl, core, back
     later = maintctl("backup", "--db", core.path, "--now", "2026-11-23T09:30:00Z", "--keep", "1")
 
     assert later.code == 0, later
-    assert listing(core.path.parent / "backups") == [backup.name.replace("20261122T", "20261123T")]
+    assert [path.name for path in (core.path.parent / "backups").glob("core.db-*")] == [
+        backup.name.replace("20261122T", "20261123T")
+    ]
 
 
 def test_json_and_quiet(maintctl, core, backup):
@@ -180,6 +199,22 @@ def test_a_dry_run_changes_nothing_and_says_what_it_would(maintctl, core, backup
     assert result.out.startswith(f"would restore {core.path} from {backup}, keeping the replaced database at ")
     assert result.out.endswith("; nothing was changed\n")
     assert (listing(core.path.parent), digest(core.path)) == before
+
+
+def backup_of_another_database(maintctl, tmp_path):
+    """Given a directory, make another database named core.db there, with memory `theirs`, back it up
+    and return its backup."""
+    other_path = tmp_path / "elsewhere" / "core.db"
+    other_path.parent.mkdir()
+    connection = create_database(other_path)
+    init_db(connection)
+    connection.close()
+    other = Core(other_path)
+    other.memory("theirs")
+    other.connection.close()
+    result = maintctl("backup", "--db", other_path, "--now", NOW)
+    assert result.code == 0, result
+    return next((other_path.parent / "backups").glob("core.db-*.sqlite3"))
 
 
 class TestARefusedRestoreChangesNothing:
@@ -227,24 +262,38 @@ class TestARefusedRestoreChangesNothing:
         assert result.err == f"maintctl: error: {tmp_path / 'nowhere.sqlite3'}: no such backup file\n"
 
     def test_a_backup_of_another_database_unless_forced(self, maintctl, core, backup, tmp_path):
-        other_path = tmp_path / "elsewhere" / "core.db"
-        other_path.parent.mkdir()
-        connection = create_database(other_path)
-        init_db(connection)
-        connection.close()
-        Core(other_path).memory("theirs")
-        theirs = maintctl("backup", "--db", other_path, "--now", NOW, "--json")
-        other_backup = next((other_path.parent / "backups").glob("core.db-*.sqlite3"))
+        (database_id,) = rows(core.path, "SELECT value FROM maintctl_meta")[0]
+        other_backup = backup_of_another_database(maintctl, tmp_path)
 
         result = self.refused(maintctl, core, other_backup)
         forced = maintctl("restore", other_backup, "--db", core.path, "--force")
 
-        assert theirs.code == 0, theirs
         assert result.err.startswith(f"maintctl: error: {other_backup}: is a backup of another database (id ")
         assert result.err.endswith("nothing was restored (--force restores it anyway)\n")
         assert forced.code == 0, forced
         assert forced.err.startswith(f"maintctl: warning: --force: {other_backup}: is a backup of another database")
         assert memories(core.path) == ["theirs"]
+        assert rows(core.path, "SELECT key, value FROM maintctl_meta") == [("database_id", database_id)]
+
+    @pytest.mark.parametrize("dry_run", [(), ("--dry-run",)], ids=["run", "dry-run"])
+    def test_a_backup_with_an_id_over_a_database_without_one_unless_forced(
+        self, maintctl, core, backup, tmp_path, dry_run
+    ):
+        other_backup = backup_of_another_database(maintctl, tmp_path)
+        change(core.path, "DELETE FROM maintctl_meta")  # as the README once advised for a copy
+
+        result = self.refused(maintctl, core, other_backup, *dry_run)
+        forced = maintctl("restore", other_backup, "--db", core.path, "--force")
+
+        assert re.fullmatch(
+            f"maintctl: error: {re.escape(str(other_backup))}: may be a backup of another database"
+            r" \(id [0-9a-f]{8}; core.db has none\); nothing was restored \(--force restores it anyway\)\n",
+            result.err,
+        )
+        assert forced.code == 0, forced
+        assert forced.err.startswith(f"maintctl: warning: --force: {other_backup}: may be a backup of another")
+        assert memories(core.path) == ["theirs"]
+        assert rows(core.path, "SELECT key, value FROM maintctl_meta") == []  # its next backup gives it its own
 
     @pytest.mark.parametrize("dry_run", [(), ("--dry-run",)], ids=["run", "dry-run"])
     def test_while_a_maintctl_run_holds_the_lock(self, maintctl, core, backup, dry_run):
@@ -337,6 +386,27 @@ def test_a_backup_without_an_id_is_given_the_databases(maintctl, core, backup):
     assert rows(core.path, "SELECT key, value FROM maintctl_meta") == [("database_id", database_id)]
 
 
+def test_a_copy_made_its_own_restores_its_own_backups_and_with_force_those_from_before(maintctl, core, backup):
+    import shutil
+
+    copy = core.path.with_name("copy.db")
+    shutil.copyfile(core.path, copy)
+    change(copy, "UPDATE maintctl_meta SET value = lower(hex(randomblob(16))) WHERE key = 'database_id'")  # README
+    (own_id,) = rows(copy, "SELECT value FROM maintctl_meta")[0]
+    taken = maintctl("backup", "--db", copy, "--now", "2026-11-23T09:30:00Z")
+    own_backup = next((core.path.parent / "backups").glob(f"copy.db-{own_id[:8]}-*.sqlite3"))
+
+    from_before = maintctl("restore", backup, "--db", copy)
+    forced = maintctl("restore", backup, "--db", copy, "--force")
+    back = maintctl("restore", sorted(core.path.parent.glob("copy.db.replaced-*"))[0], "--db", copy)
+    own = maintctl("restore", own_backup, "--db", copy)
+
+    assert taken.code == 0, taken
+    assert from_before.code == 2 and "is a backup of another database" in from_before.err, from_before
+    assert (forced.code, back.code, own.code) == (0, 0, 0), (forced, back, own)
+    assert rows(copy, "SELECT key, value FROM maintctl_meta") == [("database_id", own_id)]
+
+
 def test_a_database_that_cannot_be_opened_is_replaced_only_by_force(maintctl, core, backup):
     core.path.write_bytes(b"\x00garbage" * 1000)
 
@@ -375,3 +445,27 @@ def test_forced_past_an_app_reading_the_wal_keeps_what_is_left_of_it_beside_the_
     assert not core.path.with_name("core.db-wal").exists() and not core.path.with_name("core.db-shm").exists()
     assert memories(core.path) == ["m1", "m2"]
     assert memories(replaced) == ["m1", "m2", "m9"]
+
+
+def test_going_back_to_a_replaced_file_with_a_wal_kept_beside_it_takes_the_wal_too(maintctl, core, backup):
+    rows(core.path, "PRAGMA journal_mode = WAL")
+    with app_running(READER, core):
+        forced = maintctl("restore", backup, "--db", core.path, "--force")
+    (replaced, wal_kept) = replaced_files(core)
+    before = (listing(core.path.parent), digest(core.path), digest(replaced))
+
+    refused = maintctl("restore", replaced, "--db", core.path)
+
+    assert forced.code == 0, forced
+    assert refused.code == 2, refused
+    assert refused.err == (
+        f"maintctl: error: {replaced}: is not whole without {wal_kept.name} beside it: put that into it first"
+        f" (sqlite3 {replaced} 'PRAGMA wal_checkpoint(TRUNCATE)'), then restore it\n"
+    )
+    assert (listing(core.path.parent), digest(core.path), digest(replaced)) == before
+    rows(replaced, "PRAGMA wal_checkpoint(TRUNCATE)")  # as the message says, with Python's sqlite3 for the CLI
+
+    back = maintctl("restore", replaced, "--db", core.path)
+
+    assert back.code == 0, back
+    assert memories(core.path) == ["m1", "m2", "m9"]
