@@ -229,7 +229,7 @@ def test_a_database_reached_through_a_link_is_locked_and_backed_up_as_the_file_i
     assert result.code == 0, result
     assert core.path.with_name("core.db.maintctl.lock").exists()
     assert not tmp_path.joinpath("link.db.maintctl.lock").exists()
-    assert [path.name.split("-")[0] for path in (tmp_path / "backups").iterdir()] == ["core.db"]
+    assert [path.name.split("-")[0] for path in (tmp_path / "backups").glob("*.sqlite3")] == ["core.db"]
 
 
 def test_stats_at_the_first_instant_maintctl_names(maintctl, core):
