@@ -495,3 +495,11 @@ def test_an_app_database_that_never_saw_init_db_works(maintctl, tmp_path):
     assert real.code == 0, real
     assert real.action("fire-reminders")["counts"] == {"fired": 1, "created": 0}
     assert real.json()["notifications"]["queued"] == 1
+
+
+def test_shell_completion_is_offered_and_completes_commands(maintctl):
+    shown = maintctl("--show-completion", "bash", env={"SHELL": "/bin/bash"})
+    completed = maintctl(env={"_MAINTCTL_COMPLETE": "complete_bash", "COMP_WORDS": "maintctl expire", "COMP_CWORD": "1"})
+
+    assert shown.code == 0 and "_maintctl_completion" in shown.out
+    assert completed.out.split() == ["expire-pending", "expire-tags"]

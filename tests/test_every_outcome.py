@@ -66,7 +66,7 @@ def test_a_bad_value_for_a_typed_option_is_one_line(maintctl, core):
     assert result.code == 2
     assert result.err == (
         "maintctl: error: Invalid value for '--max-items': '1e20' is not a valid integer."
-        " (see python -m maintctl fire-reminders --help)\n"
+        " (see maintctl fire-reminders --help)\n"
     )
 
 

@@ -20,7 +20,7 @@ from maintctl.json_text import one_line
 from maintctl.results import EXIT_FAILED, EXIT_USAGE
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="Housekeeping for the Core app's SQLite database, one idempotent pass per run (made for cron).",
@@ -93,7 +93,7 @@ def main() -> None:
     _streams_that_never_fail()
     json_output = any(argument == "--json" or argument.startswith("--json=") for argument in sys.argv[1:])
     try:
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="maintctl")
     except click.exceptions.NoArgsIsHelpError:
         code = EXIT_USAGE  # the help was shown
     except click.ClickException as error:

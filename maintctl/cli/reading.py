@@ -79,6 +79,7 @@ def doctor_command(
     db: DbOption = None,
     redis_url: RedisUrlOption = None,
     media_dir: MediaDirOption = None,
+    now: NowOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -87,7 +88,7 @@ def doctor_command(
     from maintctl import config, doctor, views
 
     try:
-        settings = config.load(Flags(db=db, redis_url=redis_url, media_dir=media_dir, json=json_output))
+        settings = config.load(Flags(db=db, redis_url=redis_url, media_dir=media_dir, now=now, json=json_output))
     except ConfigError as error:
         raise typer.Exit(fail(str(error), json_output)) from None
     checks = doctor.run(settings)
