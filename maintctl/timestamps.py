@@ -20,8 +20,13 @@ CANONICAL_SQL_FORMAT = "%Y-%m-%dT%H:%M:%fZ"
 DATE_FIRST_GLOB = "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'"
 
 # SQLite accepts offsets up to +14:59, so a date-first text whose instant is
-# at or before a cutoff sorts, as text, before the cutoff plus this margin.
+# at or before a cutoff sorts, as text, before the cutoff plus this margin...
 LARGEST_OFFSET = timedelta(hours=15)
+# ...but for one form: SQLite reads any run of spaces and 'T's between the date
+# and the time, so '2026-11-27TT00:10' names 00:10 on the 27th yet sorts after
+# every canonical time of that day. Those of the day the margin ends on are read by
+# an index range of their own (those of earlier days sort before its end
+# anyway, and those of later days name instants after the cutoff).
 
 # The instants SQLite's date functions name run from year 0 to year 9999;
 # Python's datetime begins at year 1, so arithmetic on instants is done in
@@ -81,17 +86,22 @@ def due_sql(select: str, where: str, column: str, condition: str, columns: str =
     `condition` (such as ``instant <= :cutoff``).
 
     The date-first values are found by an index range that ends at
-    :scan_upper (the cutoff plus LARGEST_OFFSET), the odd ones by the partial
-    index, and bytes (which sort after all text, and name no instant) by an
-    index range of their own; all are then compared by the instant they name.
-    The query is bound with :cutoff, :scan_upper and :limit (see due_bounds)."""
+    :scan_upper (the cutoff plus LARGEST_OFFSET) and one over those with a
+    doubled T on the day it ends on, the odd ones by the partial index, and
+    bytes (which sort after all text, and name no instant) by an index range
+    of their own; all are then compared by the instant they name. The query
+    is bound with :cutoff, :scan_upper, :doubled_t_from, :doubled_t_to and
+    :limit (see due_bounds)."""
+    date_first = f"{column} GLOB {DATE_FIRST_GLOB}"
     return (
         f"SELECT {columns} FROM ("
-        f"{select} WHERE {where} AND {column} < :scan_upper AND {column} GLOB {DATE_FIRST_GLOB}"
+        f"{select} WHERE {where} AND {column} < :scan_upper AND {date_first}"
+        f" UNION ALL "
+        f"{select} WHERE {where} AND {column} >= :doubled_t_from AND {column} < :doubled_t_to AND {date_first}"
         f" UNION ALL "
         f"{select} WHERE {where} AND {odd_sql(column)}"
         f" UNION ALL "
-        f"{select} WHERE {where} AND {column} >= X'' AND {column} GLOB {DATE_FIRST_GLOB}"
+        f"{select} WHERE {where} AND {column} >= X'' AND {date_first}"
         f") WHERE {condition} LIMIT :limit"
     )
 
@@ -104,7 +114,14 @@ def due_bounds(now: datetime, limit: int | None = None, age: timedelta = timedel
     cutoff_ms = epoch_ms(now) - age // timedelta(milliseconds=1)
     cutoff = text_of_ms(cutoff_ms) or ("" if cutoff_ms < _YEAR_ZERO_MS else format_instant(LATEST))
     scan_upper = text_of_ms(cutoff_ms + LARGEST_OFFSET // timedelta(milliseconds=1)) if cutoff else ""
-    return {"cutoff": cutoff, "scan_upper": scan_upper if scan_upper is not None else ":", "limit": _limit(limit)}
+    day = scan_upper[:10] if scan_upper else ""  # none where the scan takes in every date-first text, or none
+    return {
+        "cutoff": cutoff,
+        "scan_upper": scan_upper if scan_upper is not None else ":",
+        "doubled_t_from": f"{day}TT" if day else "",  # the texts that start with the day and 'TT'
+        "doubled_t_to": f"{day}TU" if day else "",
+        "limit": _limit(limit),
+    }
 
 
 def _limit(limit: int | None) -> int:
