@@ -62,11 +62,14 @@ def instant_sql(column: str) -> str:
     valid) is taken as it is; anything else goes through strftime, whose
     '+0 seconds' makes SQLite normalise values such as Feb 30 or 24:00
     rather than echo them. Named no instant, and so never acted on: 'now'
-    (SQLite reads it as the moment of the query), bytes, and what falls
-    outside years 0 to 9999 (a Julian day number of 0 is in 4714 BC)."""
+    (SQLite reads it as the moment of the query), bytes, text holding a NUL
+    character (SQLite's date functions read only what comes before it, and
+    the guarded statements could not be given it), and what falls outside
+    years 0 to 9999 (a Julian day number of 0 is in 4714 BC)."""
     normalised = f"strftime('{CANONICAL_SQL_FORMAT}', {column}, '+0 seconds')"
     return (
-        f"CASE WHEN {_SURELY_CANONICAL.format(c=column)} THEN {column}"
+        f"CASE WHEN instr({column}, char(0)) THEN NULL"
+        f" WHEN {_SURELY_CANONICAL.format(c=column)} THEN {column}"
         f" WHEN {column} LIKE 'now' OR typeof({column}) = 'blob' THEN NULL"
         f" WHEN {normalised} GLOB '[0-9][0-9][0-9][0-9]-*' THEN {normalised} END"
     )

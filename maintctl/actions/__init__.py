@@ -29,7 +29,7 @@ import importlib
 from collections.abc import Iterable, Sequence
 from types import ModuleType
 
-from maintctl import json_text
+from maintctl import json_text, utf8
 
 SUMMARIES = {
     "fire-reminders": "Fire the reminders that are due and notify their owners.",
@@ -83,14 +83,17 @@ def text_sql(column: str) -> str:
 
 def key_text_sql(*columns: str) -> str:
     """Given the columns that identify a row, return the SQL condition that
-    each holds text: a row keyed by NULL or bytes cannot be claimed by the
-    guarded statements, so it is reported rather than planned again and again."""
-    return " AND ".join(f"typeof({column}) = 'text'" for column in columns)
+    each holds clean text (see utf8.clean_sql): a row keyed by NULL, bytes,
+    text that is not UTF-8 or text with a NUL cannot be read or claimed by
+    the guarded statements, so it is reported rather than planned again and again."""
+    return " AND ".join(utf8.clean_sql(column) for column in columns)
 
 
 def shown(key) -> str:
-    """Given a row's key read from the app's tables, return it as a warning
-    shows it: text as it is, anything else (NULL, bytes) as SQL would write it."""
+    """Given a row's key read from the app's tables (through
+    utf8.readable_sql), return it as a warning shows it: text as it is,
+    anything else (NULL, bytes, and so text that is not clean) as SQL would
+    write it."""
     if isinstance(key, str):
         return key
     return "NULL" if key is None else f"X'{key.hex()}'" if isinstance(key, bytes) else repr(key)

@@ -17,6 +17,7 @@ from maintctl.actions import PROBLEMS_LISTED, key_text_sql, keys_json, keys_sql,
 from maintctl.config import Settings
 from maintctl.db import columns_of
 from maintctl.media_paths import MediaDirectory
+from maintctl.utf8 import readable_sql, unclean_sql
 
 NAME = "expire-pending"
 REQUIRES = {
@@ -36,17 +37,21 @@ COUNTS = ("expired", "files_deleted")
 NOTIFIES = False
 OWN_TABLES = (media.TABLE_SQL,)
 
-_SELECT = (
-    "SELECT m.id AS memory_id, m.pending_expires_at, m.media_local_path,"
-    f" {timestamps.instant_sql('m.pending_expires_at')} AS instant FROM memories AS m"
-)
+_INSTANT = f"{timestamps.instant_sql('m.pending_expires_at')} AS instant"
 _WHERE = "m.status = 'pending'"
-_DUE = timestamps.due_sql(_SELECT, f"{_WHERE} AND {key_text_sql('m.id')}", "m.pending_expires_at", "instant <= :cutoff")
+_DUE = timestamps.due_sql(
+    "SELECT m.id AS memory_id, m.pending_expires_at,"
+    f" {readable_sql('m.media_local_path')} AS media_local_path, {_INSTANT} FROM memories AS m",
+    f"{_WHERE} AND {key_text_sql('m.id')}",
+    "m.pending_expires_at",
+    "instant <= :cutoff",
+)
 _UNREADABLE = timestamps.due_sql(
-    _SELECT,
+    f"SELECT {readable_sql('m.id')} AS memory_id, {readable_sql('m.pending_expires_at')} AS pending_expires_at,"
+    f" {unclean_sql('m.id')} AS key_problem, {_INSTANT} FROM memories AS m",
     _WHERE,
     "m.pending_expires_at",
-    f"instant IS NULL OR (instant <= :cutoff AND NOT {key_text_sql('memory_id')})",
+    "instant IS NULL OR (instant <= :cutoff AND key_problem IS NOT NULL)",
 )
 _CLAIM = f"DELETE FROM memories WHERE +status = 'pending' AND (id, +pending_expires_at) IN ({keys_sql(2)}) RETURNING id"
 _UNINDEX = f"DELETE FROM memories_fts WHERE memory_id IN ({keys_sql(1)})"
@@ -68,7 +73,7 @@ class Expiry:
     memory_id: str
     pending_expires_at: str  # as stored: the claim is guarded on it
     expires_instant: str
-    media_local_path: str | None
+    media_local_path: str | bytes | None  # bytes: not clean text (see utf8.readable_sql)
     file: str | None  # the file (or link) to delete, where there is one inside the media directory
     warning: str | None = None
 
@@ -76,7 +81,7 @@ class Expiry:
         return {
             "id": self.memory_id,
             "pending_expires_at": self.expires_instant,
-            "media_local_path": self.media_local_path,
+            "media_local_path": shown(path) if isinstance(path := self.media_local_path, bytes) else path,
             "delete_file": self.file,
         }
 
@@ -170,12 +175,12 @@ def tally(expiries: list[Expiry]) -> dict[str, int]:
 
 
 def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
-    """Return the pending memories whose pending_expires_at names no instant, or whose id is not text."""
+    """Return the pending memories whose pending_expires_at names no instant, or whose id is not clean text."""
     return [
         f"memory {shown(memory_id)}: "
-        + (f"pending_expires_at {expires_at!r} names no instant" if instant is None else "its id is not text")
+        + (f"pending_expires_at {expires_at!r} names no instant" if instant is None else f"its id {key_problem}")
         + "; not expired"
-        for memory_id, expires_at, _, instant in connection.execute(
+        for memory_id, expires_at, key_problem, instant in connection.execute(
             _UNREADABLE, timestamps.due_bounds(settings.now, PROBLEMS_LISTED)
         )
     ]

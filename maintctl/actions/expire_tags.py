@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from maintctl import audit, timestamps
 from maintctl.actions import PROBLEMS_LISTED, key_text_sql, keys_json, keys_sql, shown
 from maintctl.config import Settings
+from maintctl.utf8 import readable_sql, unclean_sql
 
 NAME = "expire-tags"
 REQUIRES = {
@@ -25,19 +26,21 @@ COUNTS = ("expired",)
 NOTIFIES = False
 OWN_TABLES = ()
 
-_SELECT = (
-    "SELECT t.rowid, t.memory_id, t.tag, t.suggested_at,"
-    f" {timestamps.instant_sql('t.suggested_at')} AS instant FROM memory_tags AS t"
-)
+_INSTANT = f"{timestamps.instant_sql('t.suggested_at')} AS instant"
 _WHERE = "t.status = 'suggested'"
 _DUE = timestamps.due_sql(
-    _SELECT, f"{_WHERE} AND {key_text_sql('t.memory_id', 't.tag')}", "t.suggested_at", "instant <= :cutoff"
+    f"SELECT t.rowid, t.memory_id, t.tag, t.suggested_at, {_INSTANT} FROM memory_tags AS t",
+    f"{_WHERE} AND {key_text_sql('t.memory_id', 't.tag')}",
+    "t.suggested_at",
+    "instant <= :cutoff",
 )
 _UNREADABLE = timestamps.due_sql(
-    _SELECT,
+    f"SELECT {readable_sql('t.memory_id')} AS memory_id, {readable_sql('t.tag')} AS tag,"
+    f" {readable_sql('t.suggested_at')} AS suggested_at, {unclean_sql('t.memory_id', 't.tag')} AS key_problem,"
+    f" {_INSTANT} FROM memory_tags AS t",
     _WHERE,
     "t.suggested_at",
-    f"instant IS NULL OR (instant <= :cutoff AND NOT ({key_text_sql('memory_id', 'tag')}))",
+    "instant IS NULL OR (instant <= :cutoff AND key_problem IS NOT NULL)",
 )
 # Claimed by rowid (one B-tree search a row, where the primary key would take
 # two), guarded on the rest: a rowid that VACUUM gave to another row matches nothing.
@@ -91,12 +94,16 @@ def tally(expired: list[StaleTag]) -> dict[str, int]:
 
 
 def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
-    """Return the suggestions whose suggested_at names no instant, or whose memory_id or tag is not text."""
+    """Return the suggestions whose suggested_at names no instant, or whose memory_id or tag is not clean text."""
     return [
         f"tag {tag!r} on memory {shown(memory_id)}: "
-        + (f"suggested_at {suggested_at!r} names no instant" if instant is None else "its memory_id or tag is not text")
+        + (
+            f"suggested_at {suggested_at!r} names no instant"
+            if instant is None
+            else f"its memory_id or tag {key_problem}"
+        )
         + "; not expired"
-        for _, memory_id, tag, suggested_at, instant in connection.execute(
+        for memory_id, tag, suggested_at, key_problem, instant in connection.execute(
             _UNREADABLE, _cutoff_bounds(settings, PROBLEMS_LISTED)
         )
     ]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from maintctl import audit, outbox, timestamps
 from maintctl.actions import PROBLEMS_LISTED, app_text, key_text_sql, keys_json, keys_sql, shown, text_sql
 from maintctl.config import Settings
+from maintctl.utf8 import readable_sql, unclean_sql
 
 NAME = "requeue-events"
 REQUIRES = {
@@ -44,11 +45,12 @@ _DUE = timestamps.due_sql(
     "'event_id', event_id, 'description', description, 'event_date', event_date)) AS BLOB)",
 )
 _UNREADABLE = timestamps.due_sql(
-    _SELECT,
+    f"SELECT {readable_sql('e.id')} AS event_id, {readable_sql('e.pending_since')} AS pending_since,"
+    f" {unclean_sql('e.id')} AS key_problem, {timestamps.instant_sql('e.pending_since')} AS instant"
+    " FROM events AS e",
     _WHERE,
     "e.pending_since",
-    f"instant IS NULL OR (instant <= :cutoff AND NOT {key_text_sql('event_id')})",
-    "event_id, pending_since, instant",
+    "instant IS NULL OR (instant <= :cutoff AND key_problem IS NOT NULL)",
 )
 _CLAIM = (
     "UPDATE events SET pending_since = :now WHERE +status = 'pending'"
@@ -111,12 +113,12 @@ def tally(requeued: list[Reprompt]) -> dict[str, int]:
 
 
 def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
-    """Return the pending events whose pending_since names no instant, or whose id is not text."""
+    """Return the pending events whose pending_since names no instant, or whose id is not clean text."""
     return [
         f"event {shown(event_id)}: "
-        + (f"pending_since {pending_since!r} names no instant" if instant is None else "its id is not text")
+        + (f"pending_since {pending_since!r} names no instant" if instant is None else f"its id {key_problem}")
         + "; not re-prompted"
-        for event_id, pending_since, instant in connection.execute(
+        for event_id, pending_since, key_problem, instant in connection.execute(
             _UNREADABLE, _cutoff_bounds(settings, PROBLEMS_LISTED)
         )
     ]
