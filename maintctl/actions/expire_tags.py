@@ -5,10 +5,9 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from maintctl import audit, timestamps
-from maintctl.actions import PROBLEMS_LISTED, key_text_sql, keys_json, keys_sql, shown
+from maintctl import audit, references, timestamps
+from maintctl.actions import PROBLEMS_LISTED, doable_sql, keys_json, keys_sql, left_sql, shown, why_left
 from maintctl.config import Settings
-from maintctl.utf8 import readable_sql, unclean_sql
 
 NAME = "expire-tags"
 REQUIRES = {
@@ -28,20 +27,6 @@ OWN_TABLES = ()
 
 _INSTANT = f"{timestamps.instant_sql('t.suggested_at')} AS instant"
 _WHERE = "t.status = 'suggested'"
-_DUE = timestamps.due_sql(
-    f"SELECT t.rowid, t.memory_id, t.tag, t.suggested_at, {_INSTANT} FROM memory_tags AS t",
-    f"{_WHERE} AND {key_text_sql('t.memory_id', 't.tag')}",
-    "t.suggested_at",
-    "instant <= :cutoff",
-)
-_UNREADABLE = timestamps.due_sql(
-    f"SELECT {readable_sql('t.memory_id')} AS memory_id, {readable_sql('t.tag')} AS tag,"
-    f" {readable_sql('t.suggested_at')} AS suggested_at, {unclean_sql('t.memory_id', 't.tag')} AS key_problem,"
-    f" {_INSTANT} FROM memory_tags AS t",
-    _WHERE,
-    "t.suggested_at",
-    "instant IS NULL OR (instant <= :cutoff AND key_problem IS NOT NULL)",
-)
 # Claimed by rowid (one B-tree search a row, where the primary key would take
 # two), guarded on the rest: a rowid that VACUUM gave to another row matches nothing.
 _CLAIM = (
@@ -49,6 +34,17 @@ _CLAIM = (
     f" AND (rowid, +memory_id, +tag, +suggested_at) IN ({keys_sql(4)})"
     " RETURNING rowid, json_object('tag', tag, 'reason', 'suggested_tag_expiry')"
 )
+
+
+def _due(held: str | None) -> str:
+    """Given SQL for what holds a tag (references.held_sql), return the query
+    for the stale suggestions that can be deleted."""
+    select = f"SELECT t.rowid, t.memory_id, t.tag, t.suggested_at, {_INSTANT} FROM memory_tags AS t"
+    return doable_sql(select, _WHERE, "t.suggested_at", ("t.memory_id", "t.tag"), held)
+
+
+def _held(connection: sqlite3.Connection) -> str | None:
+    return references.held_sql(connection, "memory_tags", "t")
 
 
 @dataclass(slots=True)
@@ -74,7 +70,7 @@ def _cutoff_bounds(settings: Settings, limit: int | None) -> dict[str, str | int
 def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) -> list[StaleTag]:
     """Given the run's settings, return up to `limit` (None: all) suggestions older than the tag expiry."""
     parameters = _cutoff_bounds(settings, limit)
-    return [StaleTag(*row) for row in connection.execute(_DUE, parameters)]
+    return [StaleTag(*row) for row in connection.execute(_due(_held(connection)), parameters)]
 
 
 def apply(connection: sqlite3.Connection, stale: list[StaleTag], settings: Settings) -> list[StaleTag]:
@@ -94,21 +90,20 @@ def tally(expired: list[StaleTag]) -> dict[str, int]:
 
 
 def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
-    """Return the suggestions whose suggested_at names no instant, or whose memory_id or tag is not clean text."""
+    """Return the suggestions whose suggested_at names no instant, whose
+    memory_id or tag is not clean text, or that another table holds."""
+    left = left_sql("FROM memory_tags AS t", _WHERE, "t.suggested_at", ("t.memory_id", "t.tag"), _held(connection))
     return [
         f"tag {tag!r} on memory {shown(memory_id)}: "
-        + (
-            f"suggested_at {suggested_at!r} names no instant"
-            if instant is None
-            else f"its memory_id or tag {key_problem}"
-        )
+        + why_left("suggested_at", suggested_at, instant, "memory_id or tag", key_problem, held_by)
         + "; not expired"
-        for memory_id, tag, suggested_at, key_problem, instant in connection.execute(
-            _UNREADABLE, _cutoff_bounds(settings, PROBLEMS_LISTED)
+        for memory_id, tag, suggested_at, key_problem, held_by, instant in connection.execute(
+            left, _cutoff_bounds(settings, PROBLEMS_LISTED)
         )
     ]
 
 
 def count_due(connection: sqlite3.Connection, settings: Settings) -> int:
     """Return how many items are due now."""
-    return connection.execute(f"SELECT count(*) FROM ({_DUE})", _cutoff_bounds(settings, None)).fetchone()[0]
+    due = _due(_held(connection))
+    return connection.execute(f"SELECT count(*) FROM ({due})", _cutoff_bounds(settings, None)).fetchone()[0]

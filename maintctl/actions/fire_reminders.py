@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from maintctl import audit, outbox, timestamps
-from maintctl.actions import PROBLEMS_LISTED, app_text, key_text_sql, keys_json, keys_sql, shown, text_sql
+from maintctl.actions import PROBLEMS_LISTED, app_text, doable_sql, keys_json, keys_sql, shown, text_sql
 from maintctl.config import Settings
 from maintctl.db import columns_of
 from maintctl.utf8 import readable_sql, unclean_sql
@@ -37,14 +37,15 @@ OWN_TABLES = (outbox.TABLE_SQL,)
 
 # The notification is built here, by SQLite, as bytes: the app's text may hold
 # bytes that are not UTF-8 (see app_text); so may any value read as it is.
-_DUE = timestamps.due_sql(
+_DUE = doable_sql(
     f"SELECT r.id AS reminder_id, r.memory_id, {text_sql('m.owner_user_id')} AS user_id,"
     f" {readable_sql('m.owner_user_id')} AS owner, {text_sql('m.content')} AS memory_content, r.fire_at,"
     f" {readable_sql('r.recurrence_minutes')} AS recurrence_minutes, {timestamps.instant_sql('r.fire_at')} AS instant"
     " FROM reminders AS r JOIN memories AS m ON m.id = r.memory_id",
-    f"r.fired = 0 AND {key_text_sql('r.id', 'r.memory_id')}",
+    "r.fired = 0",
     "r.fire_at",
-    "instant <= :cutoff",
+    ("r.id", "r.memory_id"),
+    None,
     "reminder_id, memory_id, owner, fire_at, recurrence_minutes, instant,"
     " CAST(json_object('user_id', user_id, 'message_type', 'reminder', 'content', json_object("
     "'reminder_id', reminder_id, 'memory_id', memory_id, 'memory_content', memory_content, 'fire_at', instant"
