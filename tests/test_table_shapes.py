@@ -1,6 +1,9 @@
 """Shapes the app's tables may take beyond the contract's columns: another
 table that holds a row by a foreign key (the row is reported by what holds
-it and left; the others are done, in batches of 1)."""
+it and left; the others are done, in batches of 1), and memory_tags WITHOUT
+ROWID."""
+
+import json
 
 import pytest
 
@@ -95,3 +98,31 @@ def test_cascades_that_let_a_memory_go_hold_nothing(maintctl, core):
     assert result.action("expire-pending")["warnings"] == []
     assert core.sql("SELECT count(*) FROM memory_links") == [(0,)]
     assert core.sql("SELECT memory_id FROM memory_notes") == [(None,)]
+
+
+def test_memory_tags_without_rowid_are_claimed_by_their_primary_key(maintctl, core):
+    core.sql("DROP TABLE memory_tags")
+    core.sql(
+        "CREATE TABLE memory_tags (memory_id TEXT NOT NULL REFERENCES memories (id) ON DELETE CASCADE,"
+        " tag TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'suggested', suggested_at TEXT,"
+        " PRIMARY KEY (memory_id, tag)) WITHOUT ROWID"
+    )
+    assert maintctl("init-db", "--db", core.path).code == 0  # its indexes, again
+    core.tag("m1", "old", suggested_at="2026-01-01")
+    core.tag("m1", "older", suggested_at="2025-12-01")
+    core.tag("m2", "old", suggested_at="2026-01-01 10:00:00")
+    core.tag("m2", "new", suggested_at="2026-11-25T00:00:00.000Z")
+    core.tag("m2", "kept", suggested_at="2026-01-01", status="confirmed")
+    run = ("expire-tags", "--db", core.path, "--now", LATER, "--json")
+
+    shown = maintctl(*run, "--dry-run")
+    first = maintctl(*run, env={"MAINTCTL_BATCH_SIZE": "2"})
+    second = maintctl(*run)
+
+    assert len(shown.action("expire-tags")["planned"]) == 3
+    assert first.code == 0, first
+    assert (first.action("expire-tags")["counts"], first.action("expire-tags")["notes"]) == ({"expired": 3}, [])
+    assert core.sql("SELECT memory_id, tag FROM memory_tags ORDER BY memory_id, tag") == [("m2", "kept"), ("m2", "new")]
+    audited = sorted((row[1], json.loads(row[4])["tag"]) for row in core.audit("memory"))
+    assert audited == [("m1", "old"), ("m1", "older"), ("m2", "old")]
+    assert (second.code, second.action("expire-tags")["counts"]) == (0, {"expired": 0})

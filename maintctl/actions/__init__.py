@@ -64,13 +64,14 @@ def keys_json(keys: Iterable[Sequence]) -> str:
     return json_text.encode([list(key) for key in keys])
 
 
-def keys_sql(width: int) -> str:
-    """Given how many values each key tuple has, return a SELECT of those
-    columns from the JSON bound as :keys, for `(id, +seen) IN (...)` guards.
+def keys_sql(width: int, skip: int = 0) -> str:
+    """Given how many values each key tuple has (and how many at its start
+    to pass over), return a SELECT of those columns from the JSON bound as
+    :keys, for `(id, +seen) IN (...)` guards.
     (The unary + on the guarded columns keeps SQLite on the primary key: an
     index on (fired, fire_at) would otherwise be searched once per key, and a
     backlog that shares one fire_at would make a batch quadratic.)"""
-    columns = ", ".join(f"json_extract(value, '$[{index}]')" for index in range(width))
+    columns = ", ".join(f"json_extract(value, '$[{index}]')" for index in range(skip, width))
     return f"SELECT {columns} FROM json_each(:keys)"
 
 
