@@ -126,3 +126,35 @@ def test_memory_tags_without_rowid_are_claimed_by_their_primary_key(maintctl, co
     audited = sorted((row[1], json.loads(row[4])["tag"]) for row in core.audit("memory"))
     assert audited == [("m1", "old"), ("m1", "older"), ("m2", "old")]
     assert (second.code, second.action("expire-tags")["counts"]) == (0, {"expired": 0})
+
+
+# Constraints of the app's that refuse a recurring reminder's next one.
+REFUSING = {
+    "unique": "CREATE UNIQUE INDEX reminders_one_per_slot ON reminders (memory_id, fire_at)",
+    "trigger": (
+        "CREATE TRIGGER no_reminders_at_midnight BEFORE INSERT ON reminders WHEN NEW.fire_at LIKE '%T00:00:00.000Z'"
+        " BEGIN SELECT RAISE(ABORT, 'no reminders at midnight'); END"
+    ),
+}
+
+
+@pytest.mark.parametrize("constraint", REFUSING.values(), ids=REFUSING)
+def test_a_next_reminder_the_app_refuses_leaves_that_one_fired_once_and_the_others_fire(maintctl, core, constraint):
+    core.reminder("refused", fire_at="2026-11-25T23:00:00.000Z", recurrence=60)  # next: midnight, where r2 is
+    core.reminder("r2", fire_at="2026-11-26T00:00:00.000Z")
+    core.reminder("r3", memory_id="m2", fire_at="2026-11-25T22:15:00.000Z", recurrence=60)  # next: 00:15
+    core.sql(constraint)
+
+    result = maintctl("fire-reminders", "--db", core.path, "--now", "2026-11-25T23:30:00.000Z", "--json")
+
+    assert result.code == 0, result
+    assert result.action("fire-reminders")["counts"] == {"fired": 2, "created": 1}
+    (warning,) = result.action("fire-reminders")["warnings"]
+    assert warning.startswith("reminder refused: its next reminder was refused (")
+    assert warning.endswith("); fired once, no next reminder")
+    assert core.sql("SELECT id FROM reminders WHERE fired = 1 ORDER BY id") == [("r3",), ("refused",)]
+    assert core.sql("SELECT fire_at FROM reminders WHERE fired = 0 ORDER BY fire_at") == [
+        ("2026-11-26T00:00:00.000Z",),
+        ("2026-11-26T00:15:00.000Z",),
+    ]
+    assert len([row for row in core.audit("reminder") if row[2] == "created"]) == 1

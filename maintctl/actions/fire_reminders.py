@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -160,14 +161,7 @@ def apply(connection: sqlite3.Connection, firings: list[Firing], settings: Setti
         ).fetchall()
     }
     fired = [firing for firing in firings if firing.reminder_id in claimed]
-    successors = [firing for firing in fired if firing.next_id]
-    if successors:
-        copied = [column for column in columns_of(connection, "reminders") if column not in ("id", "fire_at", "fired")]
-        names = "".join(f', "{column}"' for column in (c.replace('"', '""') for c in copied))
-        connection.executemany(
-            f"INSERT INTO reminders (id, fire_at, fired{names}) SELECT ?, ?, 0{names} FROM reminders WHERE id = ?",
-            ((firing.next_id, firing.next_fire_at, firing.reminder_id) for firing in successors),
-        )
+    successors = _make_next(connection, [firing for firing in fired if firing.next_id])
     entries = [audit.Entry("reminder", firing.reminder_id, "fired") for firing in fired]
     for firing in successors:
         details = {"source": "recurrence"}
@@ -177,6 +171,37 @@ def apply(connection: sqlite3.Connection, firings: list[Firing], settings: Setti
     audit.record(connection, entries, settings)
     outbox.queue(connection, ((f"reminder:{firing.reminder_id}", firing.message) for firing in fired), settings)
     return fired
+
+
+def _make_next(connection: sqlite3.Connection, successors: list[Firing]) -> list[Firing]:
+    """Given fired reminders that recur, insert the next one of each; return
+    those whose next one was made. Where a constraint of the app's refuses
+    one (a UNIQUE index, a foreign key to a user that is gone, a trigger),
+    that statement alone is undone (SQLite's ABORT), so that one reminder
+    never fails the batch: it is said, has fired once, and the rest go on."""
+    if not successors:
+        return []
+    copied = [column for column in columns_of(connection, "reminders") if column not in ("id", "fire_at", "fired")]
+    names = "".join(f', "{column}"' for column in (c.replace('"', '""') for c in copied))
+    insert = f"INSERT INTO reminders (id, fire_at, fired{names}) SELECT ?, ?, 0{names} FROM reminders WHERE id = ?"
+    remaining, made = iter(successors), []
+    while True:
+        try:
+            connection.executemany(insert, _next_rows(remaining, made))
+            return made
+        except sqlite3.IntegrityError as error:
+            refused = made.pop()  # the one being inserted: executemany takes a row at a time
+            text = f"its next reminder was refused ({error}); fired once, no next reminder"
+            refused.warning = "; ".join(filter(None, (refused.warning, f"reminder {refused.reminder_id}: {text}")))
+            refused.next_id = refused.next_fire_at = None
+
+
+def _next_rows(remaining: Iterator[Firing], made: list[Firing]) -> Iterator[tuple[str, str, str]]:
+    """Given the reminders whose next one is still to be made, yield the
+    parameters of each insert, adding the reminder to `made` as it goes."""
+    for firing in remaining:
+        made.append(firing)
+        yield firing.next_id, firing.next_fire_at, firing.reminder_id
 
 
 def tally(firings: list[Firing]) -> dict[str, int]:
