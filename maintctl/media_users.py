@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 from maintctl import json_text
 from maintctl.media_paths import MediaDirectory
+from maintctl.utf8 import readable_sql
 
 # The last component of media_local_path, by deterministic built-ins alone:
 # rtrim strips the trailing characters that are not '/', and what it strips is the name.
@@ -27,7 +28,7 @@ LAST_COMPONENT_SQL = "substr(media_local_path, length(rtrim(media_local_path, re
 INDEX_NAME = "maintctl_memories_media_name"
 INDEX = f"CREATE INDEX IF NOT EXISTS {INDEX_NAME} ON memories ({LAST_COMPONENT_SQL}) WHERE media_local_path IS NOT NULL"
 _CANDIDATES = (
-    "SELECT id, CAST(media_local_path AS BLOB) FROM memories"
+    f"SELECT {readable_sql('id')}, CAST(media_local_path AS BLOB) FROM memories"
     f" WHERE media_local_path IS NOT NULL AND {LAST_COMPONENT_SQL} IN (SELECT value FROM json_each(:names))"
 )
 # Users named in a warning; the rest are counted.
@@ -42,7 +43,7 @@ def indexed(connection: sqlite3.Connection) -> bool:
 class User(NamedTuple):
     """A memory that uses a file, and the link its path reaches it through (None: its own name)."""
 
-    memory_id: str
+    memory_id: str | bytes  # bytes: an id that is not clean text (see utf8.readable_sql)
     link: str | None
 
 

@@ -20,8 +20,13 @@ CANONICAL_SQL_FORMAT = "%Y-%m-%dT%H:%M:%fZ"
 DATE_FIRST_GLOB = "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'"
 
 # SQLite accepts offsets up to +14:59, so a date-first text whose instant is
-# at or before a cutoff sorts, as text, before the cutoff plus this margin.
+# at or before a cutoff sorts, as text, before the cutoff plus this margin...
 LARGEST_OFFSET = timedelta(hours=15)
+# ...but for one form: SQLite reads any run of spaces and 'T's between the date
+# and the time, so '2026-11-27TT00:10' names 00:10 on the 27th yet sorts after
+# every canonical time of that day. Those of the day the margin ends on are read by
+# an index range of their own (those of earlier days sort before its end
+# anyway, and those of later days name instants after the cutoff).
 
 # The instants SQLite's date functions name run from year 0 to year 9999;
 # Python's datetime begins at year 1, so arithmetic on instants is done in
@@ -57,11 +62,14 @@ def instant_sql(column: str) -> str:
     valid) is taken as it is; anything else goes through strftime, whose
     '+0 seconds' makes SQLite normalise values such as Feb 30 or 24:00
     rather than echo them. Named no instant, and so never acted on: 'now'
-    (SQLite reads it as the moment of the query), bytes, and what falls
-    outside years 0 to 9999 (a Julian day number of 0 is in 4714 BC)."""
+    (SQLite reads it as the moment of the query), bytes, text holding a NUL
+    character (SQLite's date functions read only what comes before it, and
+    the guarded statements could not be given it), and what falls outside
+    years 0 to 9999 (a Julian day number of 0 is in 4714 BC)."""
     normalised = f"strftime('{CANONICAL_SQL_FORMAT}', {column}, '+0 seconds')"
     return (
-        f"CASE WHEN {_SURELY_CANONICAL.format(c=column)} THEN {column}"
+        f"CASE WHEN instr({column}, char(0)) THEN NULL"
+        f" WHEN {_SURELY_CANONICAL.format(c=column)} THEN {column}"
         f" WHEN {column} LIKE 'now' OR typeof({column}) = 'blob' THEN NULL"
         f" WHEN {normalised} GLOB '[0-9][0-9][0-9][0-9]-*' THEN {normalised} END"
     )
@@ -81,17 +89,22 @@ def due_sql(select: str, where: str, column: str, condition: str, columns: str =
     `condition` (such as ``instant <= :cutoff``).
 
     The date-first values are found by an index range that ends at
-    :scan_upper (the cutoff plus LARGEST_OFFSET), the odd ones by the partial
-    index, and bytes (which sort after all text, and name no instant) by an
-    index range of their own; all are then compared by the instant they name.
-    The query is bound with :cutoff, :scan_upper and :limit (see due_bounds)."""
+    :scan_upper (the cutoff plus LARGEST_OFFSET) and one over those with a
+    doubled T on the day it ends on, the odd ones by the partial index, and
+    bytes (which sort after all text, and name no instant) by an index range
+    of their own; all are then compared by the instant they name. The query
+    is bound with :cutoff, :scan_upper, :doubled_t_from, :doubled_t_to and
+    :limit (see due_bounds)."""
+    date_first = f"{column} GLOB {DATE_FIRST_GLOB}"
     return (
         f"SELECT {columns} FROM ("
-        f"{select} WHERE {where} AND {column} < :scan_upper AND {column} GLOB {DATE_FIRST_GLOB}"
+        f"{select} WHERE {where} AND {column} < :scan_upper AND {date_first}"
+        f" UNION ALL "
+        f"{select} WHERE {where} AND {column} >= :doubled_t_from AND {column} < :doubled_t_to AND {date_first}"
         f" UNION ALL "
         f"{select} WHERE {where} AND {odd_sql(column)}"
         f" UNION ALL "
-        f"{select} WHERE {where} AND {column} >= X'' AND {column} GLOB {DATE_FIRST_GLOB}"
+        f"{select} WHERE {where} AND {column} >= X'' AND {date_first}"
         f") WHERE {condition} LIMIT :limit"
     )
 
@@ -104,7 +117,14 @@ def due_bounds(now: datetime, limit: int | None = None, age: timedelta = timedel
     cutoff_ms = epoch_ms(now) - age // timedelta(milliseconds=1)
     cutoff = text_of_ms(cutoff_ms) or ("" if cutoff_ms < _YEAR_ZERO_MS else format_instant(LATEST))
     scan_upper = text_of_ms(cutoff_ms + LARGEST_OFFSET // timedelta(milliseconds=1)) if cutoff else ""
-    return {"cutoff": cutoff, "scan_upper": scan_upper if scan_upper is not None else ":", "limit": _limit(limit)}
+    day = scan_upper[:10] if scan_upper else ""  # none where the scan takes in every date-first text, or none
+    return {
+        "cutoff": cutoff,
+        "scan_upper": scan_upper if scan_upper is not None else ":",
+        "doubled_t_from": f"{day}TT" if day else "",  # the texts that start with the day and 'TT'
+        "doubled_t_to": f"{day}TU" if day else "",
+        "limit": _limit(limit),
+    }
 
 
 def _limit(limit: int | None) -> int:

@@ -3,7 +3,7 @@ an action reads is acted on by the instant it names (year 0 to 9999 included)
 or reported by row, and the rows beside it are done."""
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from conftest import NOW, stream_entries
@@ -123,6 +123,28 @@ def test_a_dry_run_over_odd_rows_is_one_valid_document(maintctl, core, action):
     assert result.code == 0, result
     assert len(result.action(action)["planned"]) == len(DUE)
     assert len(result.action(action)["warnings"]) == len(UNREADABLE)
+
+
+# SQLite reads any run of spaces and 'T's between date and time: these name
+# 00:10 that day, yet sort as text after every canonical instant of the day.
+DOUBLED_T = ["2026-11-20TT00:10:00", "2026-11-20TT 00:10", "2026-11-20TTT00:10:00.000Z", "2026-11-20TT00:10+00:00"]
+AGES = {"expire-tags": timedelta(days=7), "requeue-events": timedelta(hours=24)}  # how old a row must be to be due
+
+
+@pytest.mark.parametrize("action", TIMESTAMPS)
+@pytest.mark.parametrize("value", DOUBLED_T)
+def test_a_doubled_t_is_due_by_the_instant_sqlite_reads_not_hours_later(maintctl, core, action, value):
+    add_row(core, action, "doubled", value)
+    add_row(core, action, "later", value.replace("00:10", "00:12"))
+    now = (datetime(2026, 11, 20, 0, 11, tzinfo=UTC) + AGES.get(action, timedelta(0))).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    shown = maintctl(action, "--db", core.path, "--now", now, "--json", "--dry-run")
+    result = maintctl(action, "--db", core.path, "--now", now, "--json")
+
+    assert [item.get("tag", item["id"]) for item in shown.action(action)["planned"]] == ["doubled"]
+    assert result.code == 0, result
+    assert result.action(action)["warnings"] == []
+    assert next(iter(result.action(action)["counts"].values())) == 1
 
 
 def test_the_last_instants_of_year_9999_are_not_due_and_not_reported(maintctl, core):

@@ -29,7 +29,7 @@ import importlib
 from collections.abc import Iterable, Sequence
 from types import ModuleType
 
-from maintctl import json_text
+from maintctl import json_text, timestamps, utf8
 
 SUMMARIES = {
     "fire-reminders": "Fire the reminders that are due and notify their owners.",
@@ -64,13 +64,14 @@ def keys_json(keys: Iterable[Sequence]) -> str:
     return json_text.encode([list(key) for key in keys])
 
 
-def keys_sql(width: int) -> str:
-    """Given how many values each key tuple has, return a SELECT of those
-    columns from the JSON bound as :keys, for `(id, +seen) IN (...)` guards.
+def keys_sql(width: int, skip: int = 0) -> str:
+    """Given how many values each key tuple has (and how many at its start
+    to pass over), return a SELECT of those columns from the JSON bound as
+    :keys, for `(id, +seen) IN (...)` guards.
     (The unary + on the guarded columns keeps SQLite on the primary key: an
     index on (fired, fire_at) would otherwise be searched once per key, and a
     backlog that shares one fire_at would make a batch quadratic.)"""
-    columns = ", ".join(f"json_extract(value, '$[{index}]')" for index in range(width))
+    columns = ", ".join(f"json_extract(value, '$[{index}]')" for index in range(skip, width))
     return f"SELECT {columns} FROM json_each(:keys)"
 
 
@@ -83,14 +84,57 @@ def text_sql(column: str) -> str:
 
 def key_text_sql(*columns: str) -> str:
     """Given the columns that identify a row, return the SQL condition that
-    each holds text: a row keyed by NULL or bytes cannot be claimed by the
-    guarded statements, so it is reported rather than planned again and again."""
-    return " AND ".join(f"typeof({column}) = 'text'" for column in columns)
+    each holds clean text (see utf8.clean_sql): a row keyed by NULL, bytes,
+    text that is not UTF-8 or text with a NUL cannot be read or claimed by
+    the guarded statements, so it is reported rather than planned again and again."""
+    return " AND ".join(utf8.clean_sql(column) for column in columns)
+
+
+def doable_sql(
+    select: str, where: str, column: str, keys: Sequence[str], held: str | None = None, columns: str = "*"
+) -> str:
+    """Given `SELECT ... FROM ...` of an action's rows (carrying `instant`,
+    see timestamps.due_sql), the filter they must pass, their timestamp
+    column, their key columns and SQL for what holds a row
+    (references.held_sql; None where nothing can), return SQL for the
+    `columns` of the due rows it can act on: keyed by clean text, held by nothing."""
+    free = f" AND ({held}) IS NULL" if held else ""
+    return timestamps.due_sql(select, f"{where} AND {key_text_sql(*keys)}{free}", column, "instant <= :cutoff", columns)
+
+
+def left_sql(source: str, where: str, column: str, keys: Sequence[str], held: str | None = None) -> str:
+    """Given `FROM ...` of an action's rows, the filter they must pass, their
+    timestamp column, their key columns and SQL for what holds a row
+    (references.held_sql; None where nothing can), return SQL for the due
+    rows that cannot be acted on: their keys and timestamp as Python can read
+    them, then key_problem, held_by and instant, as why_left takes them."""
+    readable = ", ".join(utf8.readable_sql(read) for read in (*keys, column))
+    return timestamps.due_sql(
+        f"SELECT {readable}, {utf8.unclean_sql(*keys)} AS key_problem, {held or 'NULL'} AS held_by,"
+        f" {timestamps.instant_sql(column)} AS instant {source}",
+        where,
+        column,
+        "instant IS NULL OR (instant <= :cutoff AND (key_problem IS NOT NULL OR held_by IS NOT NULL))",
+    )
+
+
+def why_left(column: str, value, instant: str | None, keys: str, key_problem: str | None, held_by: str | None) -> str:
+    """Given a due row that cannot be acted on (its timestamp column and
+    value, the instant that names, how its key columns are named, and what
+    utf8.unclean_sql and references.held_sql say of it), return why, as a
+    warning says it."""
+    if instant is None:
+        return f"{column} {value!r} names no instant"
+    if key_problem:
+        return f"its {keys} {key_problem}"
+    return f"{held_by} still refers to it"
 
 
 def shown(key) -> str:
-    """Given a row's key read from the app's tables, return it as a warning
-    shows it: text as it is, anything else (NULL, bytes) as SQL would write it."""
+    """Given a row's key read from the app's tables (through
+    utf8.readable_sql), return it as a warning shows it: text as it is,
+    anything else (NULL, bytes, and so text that is not clean) as SQL would
+    write it."""
     if isinstance(key, str):
         return key
     return "NULL" if key is None else f"X'{key.hex()}'" if isinstance(key, bytes) else repr(key)

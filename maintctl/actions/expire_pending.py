@@ -12,11 +12,12 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from maintctl import audit, media, media_users, timestamps
-from maintctl.actions import PROBLEMS_LISTED, key_text_sql, keys_json, keys_sql, shown
+from maintctl import audit, media, media_users, references, timestamps
+from maintctl.actions import PROBLEMS_LISTED, doable_sql, keys_json, keys_sql, left_sql, shown, why_left
 from maintctl.config import Settings
 from maintctl.db import columns_of
 from maintctl.media_paths import MediaDirectory
+from maintctl.utf8 import readable_sql
 
 NAME = "expire-pending"
 REQUIRES = {
@@ -36,18 +37,8 @@ COUNTS = ("expired", "files_deleted")
 NOTIFIES = False
 OWN_TABLES = (media.TABLE_SQL,)
 
-_SELECT = (
-    "SELECT m.id AS memory_id, m.pending_expires_at, m.media_local_path,"
-    f" {timestamps.instant_sql('m.pending_expires_at')} AS instant FROM memories AS m"
-)
+_INSTANT = f"{timestamps.instant_sql('m.pending_expires_at')} AS instant"
 _WHERE = "m.status = 'pending'"
-_DUE = timestamps.due_sql(_SELECT, f"{_WHERE} AND {key_text_sql('m.id')}", "m.pending_expires_at", "instant <= :cutoff")
-_UNREADABLE = timestamps.due_sql(
-    _SELECT,
-    _WHERE,
-    "m.pending_expires_at",
-    f"instant IS NULL OR (instant <= :cutoff AND NOT {key_text_sql('memory_id')})",
-)
 _CLAIM = f"DELETE FROM memories WHERE +status = 'pending' AND (id, +pending_expires_at) IN ({keys_sql(2)}) RETURNING id"
 _UNINDEX = f"DELETE FROM memories_fts WHERE memory_id IN ({keys_sql(1)})"
 # memory_id is UNINDEXED, so the above reads every row of the search index, once
@@ -61,6 +52,23 @@ _UNINDEX_BY_ROWID = (
 )
 
 
+def _due(held: str | None) -> str:
+    """Given SQL for what holds a memory (references.held_sql), return the
+    query for the due memories that can expire."""
+    return doable_sql(
+        "SELECT m.id AS memory_id, m.pending_expires_at,"
+        f" {readable_sql('m.media_local_path')} AS media_local_path, {_INSTANT} FROM memories AS m",
+        _WHERE,
+        "m.pending_expires_at",
+        ("m.id",),
+        held,
+    )
+
+
+def _held(connection: sqlite3.Connection) -> str | None:
+    return references.held_sql(connection, "memories", "m")
+
+
 @dataclass(slots=True)
 class Expiry:
     """One expired pending memory, and the file that goes with it."""
@@ -68,7 +76,7 @@ class Expiry:
     memory_id: str
     pending_expires_at: str  # as stored: the claim is guarded on it
     expires_instant: str
-    media_local_path: str | None
+    media_local_path: str | bytes | None  # bytes: not clean text (see utf8.readable_sql)
     file: str | None  # the file (or link) to delete, where there is one inside the media directory
     warning: str | None = None
 
@@ -76,7 +84,7 @@ class Expiry:
         return {
             "id": self.memory_id,
             "pending_expires_at": self.expires_instant,
-            "media_local_path": self.media_local_path,
+            "media_local_path": shown(path) if isinstance(path := self.media_local_path, bytes) else path,
             "delete_file": self.file,
         }
 
@@ -103,7 +111,7 @@ def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) 
     parameters = timestamps.due_bounds(settings.now, limit)
     expiries = []
     media_dir = MediaDirectory(settings.media_dir)
-    for memory_id, expires_at, stored_path, instant in connection.execute(_DUE, parameters):
+    for memory_id, expires_at, stored_path, instant in connection.execute(_due(_held(connection)), parameters):
         located = media_dir.locate(stored_path)
         warning = f"memory {memory_id}: {located.problem}" if located.problem else None
         expiries.append(Expiry(memory_id, expires_at, instant, stored_path, located.file, warning))
@@ -170,17 +178,19 @@ def tally(expiries: list[Expiry]) -> dict[str, int]:
 
 
 def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
-    """Return the pending memories whose pending_expires_at names no instant, or whose id is not text."""
+    """Return the pending memories whose pending_expires_at names no instant,
+    whose id is not clean text, or that another table holds."""
+    left = left_sql("FROM memories AS m", _WHERE, "m.pending_expires_at", ("m.id",), _held(connection))
     return [
-        f"memory {shown(memory_id)}: "
-        + (f"pending_expires_at {expires_at!r} names no instant" if instant is None else "its id is not text")
-        + "; not expired"
-        for memory_id, expires_at, _, instant in connection.execute(
-            _UNREADABLE, timestamps.due_bounds(settings.now, PROBLEMS_LISTED)
+        f"memory {shown(memory_id)}: {why_left('pending_expires_at', expires_at, instant, 'id', key_problem, held_by)}"
+        "; not expired"
+        for memory_id, expires_at, key_problem, held_by, instant in connection.execute(
+            left, timestamps.due_bounds(settings.now, PROBLEMS_LISTED)
         )
     ]
 
 
 def count_due(connection: sqlite3.Connection, settings: Settings) -> int:
     """Return how many items are due now."""
-    return connection.execute(f"SELECT count(*) FROM ({_DUE})", timestamps.due_bounds(settings.now)).fetchone()[0]
+    due = _due(_held(connection))
+    return connection.execute(f"SELECT count(*) FROM ({due})", timestamps.due_bounds(settings.now)).fetchone()[0]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from maintctl import audit, timestamps
-from maintctl.actions import PROBLEMS_LISTED, key_text_sql, keys_json, keys_sql, shown
+from maintctl import audit, references, timestamps
+from maintctl.actions import PROBLEMS_LISTED, doable_sql, keys_json, keys_sql, left_sql, shown, why_left
 from maintctl.config import Settings
 
 NAME = "expire-tags"
@@ -25,32 +26,56 @@ COUNTS = ("expired",)
 NOTIFIES = False
 OWN_TABLES = ()
 
-_SELECT = (
-    "SELECT t.rowid, t.memory_id, t.tag, t.suggested_at,"
-    f" {timestamps.instant_sql('t.suggested_at')} AS instant FROM memory_tags AS t"
-)
+_INSTANT = f"{timestamps.instant_sql('t.suggested_at')} AS instant"
 _WHERE = "t.status = 'suggested'"
-_DUE = timestamps.due_sql(
-    _SELECT, f"{_WHERE} AND {key_text_sql('t.memory_id', 't.tag')}", "t.suggested_at", "instant <= :cutoff"
-)
-_UNREADABLE = timestamps.due_sql(
-    _SELECT,
-    _WHERE,
-    "t.suggested_at",
-    f"instant IS NULL OR (instant <= :cutoff AND NOT ({key_text_sql('memory_id', 'tag')}))",
-)
-# Claimed by rowid (one B-tree search a row, where the primary key would take
-# two), guarded on the rest: a rowid that VACUUM gave to another row matches nothing.
-_CLAIM = (
+_DETAILS = "json_object('tag', tag, 'reason', 'suggested_tag_expiry')"
+# Claimed by rowid where the table has rowids (one B-tree search a row, where
+# the primary key would take two), guarded on the rest: a rowid that VACUUM
+# gave to another row matches nothing. A table WITHOUT ROWID is claimed by its
+# primary key; its rows are then told apart by that key, as JSON.
+_CLAIM_BY_ROWID = (
     "DELETE FROM memory_tags WHERE +status = 'suggested'"
-    f" AND (rowid, +memory_id, +tag, +suggested_at) IN ({keys_sql(4)})"
-    " RETURNING rowid, json_object('tag', tag, 'reason', 'suggested_tag_expiry')"
+    f" AND (rowid, +memory_id, +tag, +suggested_at) IN ({keys_sql(4)}) RETURNING rowid, {_DETAILS}"
 )
+_CLAIM_BY_KEY = (
+    "DELETE FROM memory_tags WHERE +status = 'suggested'"
+    f" AND (memory_id, tag, +suggested_at) IN ({keys_sql(4, skip=1)}) RETURNING json_array(memory_id, tag), {_DETAILS}"
+)
+
+
+class _Shape(NamedTuple):
+    """What the queries depend on in the app's memory_tags table."""
+
+    by_rowid: bool  # it has rowids (it is not WITHOUT ROWID)
+    held: str | None  # SQL for what holds a tag (references.held_sql)
+
+
+def _shape(connection: sqlite3.Connection) -> _Shape:
+    """Given the database, return the shape of its memory_tags table."""
+    try:
+        connection.execute("SELECT rowid FROM memory_tags LIMIT 0")
+        by_rowid = True
+    except sqlite3.OperationalError as error:
+        if "no such column" not in str(error):
+            raise
+        by_rowid = False
+    return _Shape(by_rowid, _held(connection))
+
+
+def _due(shape: _Shape) -> str:
+    """Given the table's shape, return the query for the stale suggestions that can be deleted."""
+    identity = "t.rowid" if shape.by_rowid else "json_array(t.memory_id, t.tag)"
+    select = f"SELECT {identity}, t.memory_id, t.tag, t.suggested_at, {_INSTANT} FROM memory_tags AS t"
+    return doable_sql(select, _WHERE, "t.suggested_at", ("t.memory_id", "t.tag"), shape.held)
+
+
+def _held(connection: sqlite3.Connection) -> str | None:
+    return references.held_sql(connection, "memory_tags", "t")
 
 
 @dataclass(slots=True)
 class StaleTag:
-    rowid: int
+    identity: int | str  # as the claim returns it: the rowid, or the primary key as JSON
     memory_id: str
     tag: str
     suggested_at: str  # as stored: the claim is guarded on it
@@ -71,18 +96,18 @@ def _cutoff_bounds(settings: Settings, limit: int | None) -> dict[str, str | int
 def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) -> list[StaleTag]:
     """Given the run's settings, return up to `limit` (None: all) suggestions older than the tag expiry."""
     parameters = _cutoff_bounds(settings, limit)
-    return [StaleTag(*row) for row in connection.execute(_DUE, parameters)]
+    return [StaleTag(*row) for row in connection.execute(_due(_shape(connection)), parameters)]
 
 
 def apply(connection: sqlite3.Connection, stale: list[StaleTag], settings: Settings) -> list[StaleTag]:
     """Delete the planned suggestions that are still suggested and unchanged; return those."""
-    details = dict(
-        connection.execute(
-            _CLAIM, {"keys": keys_json((tag.rowid, tag.memory_id, tag.tag, tag.suggested_at) for tag in stale)}
-        ).fetchall()
+    claim = _CLAIM_BY_ROWID if _shape(connection).by_rowid else _CLAIM_BY_KEY
+    keys = keys_json((tag.identity, tag.memory_id, tag.tag, tag.suggested_at) for tag in stale)
+    details = dict(connection.execute(claim, {"keys": keys}).fetchall())
+    expired = [tag for tag in stale if tag.identity in details]
+    audit.record(
+        connection, (("memory", tag.memory_id, "expired", details[tag.identity]) for tag in expired), settings
     )
-    expired = [tag for tag in stale if tag.rowid in details]
-    audit.record(connection, (("memory", tag.memory_id, "expired", details[tag.rowid]) for tag in expired), settings)
     return expired
 
 
@@ -91,17 +116,20 @@ def tally(expired: list[StaleTag]) -> dict[str, int]:
 
 
 def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
-    """Return the suggestions whose suggested_at names no instant, or whose memory_id or tag is not text."""
+    """Return the suggestions whose suggested_at names no instant, whose
+    memory_id or tag is not clean text, or that another table holds."""
+    left = left_sql("FROM memory_tags AS t", _WHERE, "t.suggested_at", ("t.memory_id", "t.tag"), _held(connection))
     return [
         f"tag {tag!r} on memory {shown(memory_id)}: "
-        + (f"suggested_at {suggested_at!r} names no instant" if instant is None else "its memory_id or tag is not text")
+        + why_left("suggested_at", suggested_at, instant, "memory_id or tag", key_problem, held_by)
         + "; not expired"
-        for _, memory_id, tag, suggested_at, instant in connection.execute(
-            _UNREADABLE, _cutoff_bounds(settings, PROBLEMS_LISTED)
+        for memory_id, tag, suggested_at, key_problem, held_by, instant in connection.execute(
+            left, _cutoff_bounds(settings, PROBLEMS_LISTED)
         )
     ]
 
 
 def count_due(connection: sqlite3.Connection, settings: Settings) -> int:
     """Return how many items are due now."""
-    return connection.execute(f"SELECT count(*) FROM ({_DUE})", _cutoff_bounds(settings, None)).fetchone()[0]
+    due = _due(_shape(connection))
+    return connection.execute(f"SELECT count(*) FROM ({due})", _cutoff_bounds(settings, None)).fetchone()[0]

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
 from maintctl import audit, outbox, timestamps
-from maintctl.actions import PROBLEMS_LISTED, app_text, key_text_sql, keys_json, keys_sql, shown, text_sql
+from maintctl.actions import PROBLEMS_LISTED, app_text, doable_sql, keys_json, keys_sql, shown, text_sql
 from maintctl.config import Settings
 from maintctl.db import columns_of
+from maintctl.utf8 import readable_sql, unclean_sql
 
 NAME = "fire-reminders"
 REQUIRES = {
@@ -35,28 +37,31 @@ NOTIFIES = True
 OWN_TABLES = (outbox.TABLE_SQL,)
 
 # The notification is built here, by SQLite, as bytes: the app's text may hold
-# bytes that are not UTF-8 (see app_text).
-_DUE = timestamps.due_sql(
+# bytes that are not UTF-8 (see app_text); so may any value read as it is.
+_DUE = doable_sql(
     f"SELECT r.id AS reminder_id, r.memory_id, {text_sql('m.owner_user_id')} AS user_id,"
-    f" {text_sql('m.content')} AS memory_content, r.fire_at, r.recurrence_minutes,"
-    f" {timestamps.instant_sql('r.fire_at')} AS instant"
+    f" {readable_sql('m.owner_user_id')} AS owner, {text_sql('m.content')} AS memory_content, r.fire_at,"
+    f" {readable_sql('r.recurrence_minutes')} AS recurrence_minutes, {timestamps.instant_sql('r.fire_at')} AS instant"
     " FROM reminders AS r JOIN memories AS m ON m.id = r.memory_id",
-    f"r.fired = 0 AND {key_text_sql('r.id', 'r.memory_id')}",
+    "r.fired = 0",
     "r.fire_at",
-    "instant <= :cutoff",
-    "reminder_id, memory_id, user_id, fire_at, recurrence_minutes, instant,"
+    ("r.id", "r.memory_id"),
+    None,
+    "reminder_id, memory_id, owner, fire_at, recurrence_minutes, instant,"
     " CAST(json_object('user_id', user_id, 'message_type', 'reminder', 'content', json_object("
     "'reminder_id', reminder_id, 'memory_id', memory_id, 'memory_content', memory_content, 'fire_at', instant"
     ")) AS BLOB) AS message",
 )
 
 _PROBLEMS = timestamps.due_sql(
-    "SELECT r.id AS reminder_id, r.memory_id, r.fire_at, m.id AS memory_found,"
-    f" {timestamps.instant_sql('r.fire_at')} AS instant"
+    f"SELECT {readable_sql('r.id')} AS reminder_id, {readable_sql('r.memory_id')} AS memory_id,"
+    f" {readable_sql('r.fire_at')} AS fire_at, m.id IS NOT NULL AS memory_found,"
+    f" {unclean_sql('r.id', 'r.memory_id')} AS key_problem, {timestamps.instant_sql('r.fire_at')} AS instant"
     " FROM reminders AS r LEFT JOIN memories AS m ON m.id = r.memory_id",
     "r.fired = 0",
     "r.fire_at",
-    f"instant IS NULL OR (instant <= :cutoff AND (memory_found IS NULL OR NOT ({key_text_sql('reminder_id', 'memory_id')})))",
+    "instant IS NULL OR (instant <= :cutoff AND (NOT memory_found OR key_problem IS NOT NULL))",
+    "reminder_id, memory_id, fire_at, key_problem, instant",
 )
 
 _CLAIM = f"UPDATE reminders SET fired = 1 WHERE +fired = 0 AND (id, +fire_at) IN ({keys_sql(2)}) RETURNING id"
@@ -110,9 +115,11 @@ def next_occurrence(fire_instant: str, minutes: int, now: datetime) -> tuple[str
 
 
 def _firing(row: sqlite3.Row, settings: Settings) -> Firing:
-    reminder_id = row["reminder_id"]
+    reminder_id, user_id, owner_mangled = row["reminder_id"], row["owner"], False
     message, mangled = app_text(row["message"])
-    firing = Firing(reminder_id, row["memory_id"], row["user_id"], message, row["fire_at"], row["instant"])
+    if isinstance(user_id, bytes):  # not clean text (see utf8.readable_sql)
+        user_id, owner_mangled = app_text(user_id)
+    firing = Firing(reminder_id, row["memory_id"], user_id, message, row["fire_at"], row["instant"])
     minutes, problem = row["recurrence_minutes"], None
     if isinstance(minutes, float) and minutes.is_integer():
         minutes = int(minutes)
@@ -127,8 +134,9 @@ def _firing(row: sqlite3.Row, settings: Settings) -> Firing:
         firing.next_fire_at, firing.skipped_occurrences = upcoming
     warnings = []
     if mangled:
+        text = "owner_user_id" if owner_mangled else "content"
         warnings.append(
-            f"reminder {reminder_id}: its memory's content is not valid UTF-8; sent with U+FFFD for the bad bytes"
+            f"reminder {reminder_id}: its memory's {text} is not valid UTF-8; sent with U+FFFD for the bad bytes"
         )
     if problem:
         warnings.append(f"reminder {reminder_id}: {problem}; fired once, no next reminder")
@@ -153,14 +161,7 @@ def apply(connection: sqlite3.Connection, firings: list[Firing], settings: Setti
         ).fetchall()
     }
     fired = [firing for firing in firings if firing.reminder_id in claimed]
-    successors = [firing for firing in fired if firing.next_id]
-    if successors:
-        copied = [column for column in columns_of(connection, "reminders") if column not in ("id", "fire_at", "fired")]
-        names = "".join(f', "{column}"' for column in (c.replace('"', '""') for c in copied))
-        connection.executemany(
-            f"INSERT INTO reminders (id, fire_at, fired{names}) SELECT ?, ?, 0{names} FROM reminders WHERE id = ?",
-            ((firing.next_id, firing.next_fire_at, firing.reminder_id) for firing in successors),
-        )
+    successors = _make_next(connection, [firing for firing in fired if firing.next_id])
     entries = [audit.Entry("reminder", firing.reminder_id, "fired") for firing in fired]
     for firing in successors:
         details = {"source": "recurrence"}
@@ -172,22 +173,53 @@ def apply(connection: sqlite3.Connection, firings: list[Firing], settings: Setti
     return fired
 
 
+def _make_next(connection: sqlite3.Connection, successors: list[Firing]) -> list[Firing]:
+    """Given fired reminders that recur, insert the next one of each; return
+    those whose next one was made. Where a constraint of the app's refuses
+    one (a UNIQUE index, a foreign key to a user that is gone, a trigger),
+    that statement alone is undone (SQLite's ABORT), so that one reminder
+    never fails the batch: it is said, has fired once, and the rest go on."""
+    if not successors:
+        return []
+    copied = [column for column in columns_of(connection, "reminders") if column not in ("id", "fire_at", "fired")]
+    names = "".join(f', "{column}"' for column in (c.replace('"', '""') for c in copied))
+    insert = f"INSERT INTO reminders (id, fire_at, fired{names}) SELECT ?, ?, 0{names} FROM reminders WHERE id = ?"
+    remaining, made = iter(successors), []
+    while True:
+        try:
+            connection.executemany(insert, _next_rows(remaining, made))
+            return made
+        except sqlite3.IntegrityError as error:
+            refused = made.pop()  # the one being inserted: executemany takes a row at a time
+            text = f"its next reminder was refused ({error}); fired once, no next reminder"
+            refused.warning = "; ".join(filter(None, (refused.warning, f"reminder {refused.reminder_id}: {text}")))
+            refused.next_id = refused.next_fire_at = None
+
+
+def _next_rows(remaining: Iterator[Firing], made: list[Firing]) -> Iterator[tuple[str, str, str]]:
+    """Given the reminders whose next one is still to be made, yield the
+    parameters of each insert, adding the reminder to `made` as it goes."""
+    for firing in remaining:
+        made.append(firing)
+        yield firing.next_id, firing.next_fire_at, firing.reminder_id
+
+
 def tally(firings: list[Firing]) -> dict[str, int]:
     return {"fired": len(firings), "created": sum(1 for firing in firings if firing.next_id)}
 
 
 def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
     """Return what keeps due reminders from firing: a fire_at that names no
-    instant, a memory that is gone."""
+    instant, an id or memory_id that is not clean text, a memory that is gone."""
     found = []
-    for reminder_id, memory_id, fire_at, memory_found, instant in connection.execute(
+    for reminder_id, memory_id, fire_at, key_problem, instant in connection.execute(
         _PROBLEMS, timestamps.due_bounds(settings.now, PROBLEMS_LISTED)
     ):
         if instant is None:
             found.append(f"reminder {shown(reminder_id)}: fire_at {fire_at!r} names no instant; not fired")
-        elif not isinstance(reminder_id, str) or not isinstance(memory_id, str):
+        elif key_problem:
             found.append(
-                f"reminder {shown(reminder_id)}: its id or memory_id ({shown(memory_id)}) is not text; not fired"
+                f"reminder {shown(reminder_id)}: its id or memory_id ({shown(memory_id)}) {key_problem}; not fired"
             )
         else:
             found.append(f"reminder {reminder_id}: its memory {memory_id} is gone; not fired")

@@ -6,7 +6,17 @@ import sqlite3
 from dataclasses import dataclass
 
 from maintctl import audit, outbox, timestamps
-from maintctl.actions import PROBLEMS_LISTED, app_text, key_text_sql, keys_json, keys_sql, shown, text_sql
+from maintctl.actions import (
+    PROBLEMS_LISTED,
+    app_text,
+    doable_sql,
+    keys_json,
+    keys_sql,
+    left_sql,
+    shown,
+    text_sql,
+    why_left,
+)
 from maintctl.config import Settings
 
 NAME = "requeue-events"
@@ -34,22 +44,17 @@ _SELECT = (
 _WHERE = "e.status = 'pending' AND EXISTS (SELECT 1 FROM users AS u WHERE u.telegram_user_id = e.owner_user_id)"
 # The notification is built here, by SQLite, as bytes: the app's text may hold
 # bytes that are not UTF-8 (see app_text).
-_DUE = timestamps.due_sql(
+_DUE = doable_sql(
     _SELECT,
-    f"{_WHERE} AND {key_text_sql('e.id')}",
+    _WHERE,
     "e.pending_since",
-    "instant <= :cutoff",
+    ("e.id",),
+    None,
     "event_id, owner_user_id, pending_since, instant,"
     " CAST(json_object('user_id', owner_user_id, 'message_type', 'event_reprompt', 'content', json_object("
     "'event_id', event_id, 'description', description, 'event_date', event_date)) AS BLOB)",
 )
-_UNREADABLE = timestamps.due_sql(
-    _SELECT,
-    _WHERE,
-    "e.pending_since",
-    f"instant IS NULL OR (instant <= :cutoff AND NOT {key_text_sql('event_id')})",
-    "event_id, pending_since, instant",
-)
+_UNREADABLE = left_sql("FROM events AS e", _WHERE, "e.pending_since", ("e.id",))
 _CLAIM = (
     "UPDATE events SET pending_since = :now WHERE +status = 'pending'"
     f" AND (id, +pending_since) IN ({keys_sql(2)}) RETURNING id"
@@ -111,12 +116,11 @@ def tally(requeued: list[Reprompt]) -> dict[str, int]:
 
 
 def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
-    """Return the pending events whose pending_since names no instant, or whose id is not text."""
+    """Return the pending events whose pending_since names no instant, or whose id is not clean text."""
     return [
-        f"event {shown(event_id)}: "
-        + (f"pending_since {pending_since!r} names no instant" if instant is None else "its id is not text")
-        + "; not re-prompted"
-        for event_id, pending_since, instant in connection.execute(
+        f"event {shown(event_id)}: {why_left('pending_since', pending_since, instant, 'id', key_problem, held_by)}"
+        "; not re-prompted"
+        for event_id, pending_since, key_problem, held_by, instant in connection.execute(
             _UNREADABLE, _cutoff_bounds(settings, PROBLEMS_LISTED)
         )
     ]
