@@ -8,13 +8,13 @@ import sqlite3
 import sys
 import time
 from dataclasses import dataclass
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from maintctl.config import Settings
 from maintctl.db import transaction
 
 if TYPE_CHECKING:
+    from maintctl.actions.kinds import Batched
     from maintctl.results import ActionResult
 
 # Between transactions the write lock is left free this long: the longest a
@@ -25,7 +25,7 @@ LET_IN = 0.1
 
 def apply(
     connection: sqlite3.Connection,
-    action: ModuleType,
+    action: Batched,
     settings: Settings,
     result: ActionResult,
     deadline: float | None,
@@ -37,7 +37,7 @@ def apply(
     terminal, a pass that takes more than a moment shows a progress bar."""
     from maintctl.progress import Progress
 
-    progress = Progress(action.NAME, enabled=not (settings.quiet or settings.json))
+    progress = Progress(result.action, enabled=not (settings.quiet or settings.json))
     try:
         limit_reached = _batches(connection, action, settings, result, deadline, progress)
     finally:
@@ -48,7 +48,7 @@ def apply(
 
 def _batches(
     connection: sqlite3.Connection,
-    action: ModuleType,
+    action: Batched,
     settings: Settings,
     result: ActionResult,
     deadline: float | None,
@@ -80,7 +80,7 @@ def _batches(
                 changed = action.apply(connection, items, settings)
                 warned = [item for item in changed if item.warning]
                 batches.append(_Batch(action.tally(changed), warned, len(changed), len(items)))
-                _say(settings, f"{action.NAME}: {len(changed)} in a batch, {time.monotonic() - clock:.2f} s")
+                _say(settings, f"{result.action}: {len(changed)} in a batch, {time.monotonic() - clock:.2f} s")
                 finished = not changed or len(items) < size  # all done, or the rest changed meanwhile
                 if finished or connection.stop.is_set() or time.monotonic() - began >= settings.hold:
                     break

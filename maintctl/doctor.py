@@ -10,7 +10,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from maintctl import actions, history, lock, outbox
+from maintctl import history, lock, outbox, registry
 from maintctl.config import ConfigError, Settings
 from maintctl.db import SchemaError, check_schema, open_database
 
@@ -70,14 +70,14 @@ def _database(connection: sqlite3.Connection) -> list[Check]:
     except sqlite3.DatabaseError as error:
         checks.append(Check("quick_check", "fail", str(error)))
     present = {name for (name,) in connection.execute("SELECT name FROM sqlite_schema WHERE type = 'index'")}
-    for name in actions.ORDER:
-        action = actions.load(name)
+    for name in registry.ORDER:
+        action = registry.entry(name).load()
         try:
-            check_schema(connection, action.REQUIRES)
+            check_schema(connection, action.requires)
             checks.append(Check(f"tables for {name}", "ok", "present"))
         except SchemaError as error:
             checks.append(Check(f"tables for {name}", "fail", str(error)))
-        indexes = actions.indexes(action, connection)
+        indexes = action.indexes(connection)
         missing = [_index_name(sql) for sql in indexes if _index_name(sql) not in present]
         if missing:
             checks.append(Check(f"indexes for {name}", "fail", f"missing {', '.join(missing)}: run maintctl init-db"))

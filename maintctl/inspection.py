@@ -4,19 +4,17 @@ history and its lock, answered as plain data for the views to show."""
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from maintctl import actions, history, lock, outbox, schedules, timestamps
+from maintctl import history, lock, outbox, registry, schedules, timestamps
 from maintctl.config import Settings
 from maintctl.db import SchemaError, check_schema
 
 
 def _due_count(connection: sqlite3.Connection, name: str, settings: Settings) -> tuple[int | None, str | None]:
-    action = actions.load(name)
-    if not hasattr(action, "count_due"):
-        return None, None
+    action = registry.entry(name).load()
     try:
-        check_schema(connection, action.REQUIRES)
+        check_schema(connection, action.requires)
         return action.count_due(connection, settings), None
     except (SchemaError, sqlite3.Error) as error:
         return None, str(error)
@@ -27,9 +25,9 @@ def status(connection: sqlite3.Connection, settings: Settings) -> dict:
     and last success and how many items are due; the notifications waiting;
     the lock's holder; and `attention`: what needs an operator (status exits
     1 when that is not empty)."""
-    kept = schedules.load_all(connection, actions.ORDER)
+    kept = schedules.load_all(connection, registry.ORDER)
     attention, rows = [], []
-    for name in actions.ORDER:
+    for name in registry.ORDER:
         schedule = kept[name]
         last, success = history.last(connection, name), history.last(connection, name, ("ok",))
         due, problem = _due_count(connection, name, settings)
@@ -101,7 +99,7 @@ def stats(connection: sqlite3.Connection, settings: Settings, period: timedelta)
     start = timestamps.shift(settings.now, -period)
     runs = history.since(connection, start)
     rows = []
-    for name in actions.ORDER:
+    for name in registry.ORDER:
         ran = [run for run in runs if run.action == name and run.status != "skipped"]
         ok = [run for run in ran if run.status == "ok"]
         failed = [run for run in ran if run.status == "failed"]
@@ -122,40 +120,10 @@ def stats(connection: sqlite3.Connection, settings: Settings, period: timedelta)
             "last_failure": failed[-1].started_at if failed else None,
             "last_error": failed[-1].error if failed else None,
         }
-        if name == "fire-reminders":
-            row["lateness_seconds"] = _lateness(connection, settings, start)
-        rows.append(row)
+        fields, lines = registry.entry(name).load().stats(connection, settings, start)
+        rows.append({**row, **fields, "notes": lines})
     return {
         "since": timestamps.format_instant(start),
         "now": timestamps.format_instant(settings.now),
         "actions": rows,
     }
-
-
-_LATENESS = """
-SELECT (julianday(a.created_at) - julianday(r.fire_at)) * 86400.0 AS late
-FROM audit_log AS a JOIN reminders AS r ON r.id = a.entity_id
-WHERE a.entity_type = 'reminder' AND a.action = 'fired' AND a.actor = :actor
-  AND a.created_at >= :start AND a.created_at <= :now AND late IS NOT NULL
-"""
-
-
-def _lateness(connection: sqlite3.Connection, settings: Settings, start: datetime) -> dict | None:
-    """Return the median and worst of (fire time - fire_at) over the
-    reminders maintctl fired in the period, from their audit rows."""
-    parameters = {
-        "actor": settings.actor,
-        "start": timestamps.format_instant(start),
-        "now": timestamps.format_instant(settings.now),
-    }
-    try:
-        count, worst = connection.execute(f"SELECT count(*), max(late) FROM ({_LATENESS})", parameters).fetchone()
-        if not count:
-            return {"reminders": 0, "median": None, "worst": None}
-        (median,) = connection.execute(
-            f"SELECT late FROM ({_LATENESS}) ORDER BY late LIMIT 1 OFFSET :middle",
-            {**parameters, "middle": (count - 1) // 2},
-        ).fetchone()
-    except sqlite3.Error:
-        return None  # the app's tables are not there to ask
-    return {"reminders": count, "median": round(median, 3), "worst": round(worst, 3)}

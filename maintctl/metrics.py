@@ -10,7 +10,7 @@ import sqlite3
 import stat
 from pathlib import Path
 
-from maintctl import actions, history, outbox, schedules
+from maintctl import history, outbox, registry, schedules
 from maintctl.config import Settings
 
 _HELP = {
@@ -36,8 +36,8 @@ def _label(value: str) -> str:
 def render(connection: sqlite3.Connection, settings: Settings) -> str:
     """Return the metrics text for the database as it is now."""
     samples: dict[str, list[tuple[dict[str, str], float]]] = {name: [] for name in _HELP}
-    kept = schedules.load_all(connection, actions.ORDER)
-    for name in actions.ORDER:
+    kept = schedules.load_all(connection, registry.ORDER)
+    for name in registry.ORDER:
         labels = {"action": name}
         samples["maintctl_paused"].append((labels, 1.0 if kept[name].paused else 0.0))
         recent = history.recent(connection, name, 100)
@@ -68,6 +68,19 @@ def render(connection: sqlite3.Connection, settings: Settings) -> str:
             label_text = ",".join(f'{key}="{_label(text)}"' for key, text in labels.items())
             lines.append(f"{name}{{{label_text}}} {value!r}" if label_text else f"{name} {value!r}")
     return "\n".join(lines) + "\n"
+
+
+class MetricsFile:
+    """A hook (hooks.py): writes the metrics file once the run is recorded."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def started(self, report) -> list[str]:
+        return []
+
+    def finished(self, connection: sqlite3.Connection, report) -> list[str]:
+        return write(connection, self.settings)
 
 
 def write(connection: sqlite3.Connection, settings: Settings) -> list[str]:

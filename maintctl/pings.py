@@ -18,15 +18,18 @@ def shown(url: str) -> str:
 
 
 class Pinger:
-    def __init__(self, settings: Settings, run_id: str):
+    """A hook (hooks.py): pings as the run begins and ends, with the run's id as rid."""
+
+    def __init__(self, settings: Settings):
         self.url = settings.ping_url or ""
         self.timeout = settings.ping_timeout
-        self.run_id = run_id
+        self.run_id = ""
 
-    def started(self) -> list[str]:
+    def started(self, report) -> list[str]:
+        self.run_id = report.run_id
         return self._send("/start", None)
 
-    def finished(self, report) -> list[str]:
+    def finished(self, connection, report) -> list[str]:
         from maintctl import report as showing
 
         return self._send("" if report.exit_code == 0 else "/fail", showing.plain_text(report))

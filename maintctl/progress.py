@@ -37,7 +37,7 @@ class Progress:
                 transient=True,
             )
             self.bar.start()
-            self.task = self.bar.add_task(self.name, total=done + remaining())
+            self.task = self.bar.add_task(self.name, total=done + (remaining() or 0))
         self.bar.update(self.task, completed=done)
 
     def close(self) -> None:

@@ -9,17 +9,9 @@ from __future__ import annotations
 import json
 import sys
 
-from maintctl import timestamps
+from maintctl import registry, timestamps
 from maintctl.json_text import one_line
 from maintctl.results import ActionResult, Report
-
-_VERBS = {
-    "fired": "would fire",
-    "created": "create",
-    "expired": "would expire",
-    "files_deleted": "delete files",
-    "requeued": "would re-prompt",
-}
 
 
 def as_json(report: Report) -> dict:
@@ -90,7 +82,8 @@ def show(report: Report) -> None:
 
 def _counts_text(result: ActionResult, dry_run: bool) -> str:
     if dry_run:
-        return ", ".join(f"{_VERBS.get(name, name)} {count}" for name, count in result.counts.items())
+        verbs = registry.entry(result.action).verbs
+        return ", ".join(f"{verbs.get(name, name)} {count}" for name, count in result.counts.items())
     return ", ".join(f"{name.replace('_', ' ')} {count}" for name, count in result.counts.items())
 
 

@@ -10,9 +10,9 @@ import threading
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta
-from types import ModuleType
 
-from maintctl import actions, batches, history, lock, outbox, schedules, timestamps
+from maintctl import history, hooks, lock, outbox, registry, schedules, timestamps
+from maintctl.actions.kinds import Action
 from maintctl.config import Settings
 from maintctl.db import ActionError, Stopped, check_schema, open_database
 from maintctl.results import ActionResult, Notifications, Report
@@ -53,12 +53,10 @@ def run(names: list[str], settings: Settings, scheduled: bool = False) -> Report
 def _run_locked(connection: sqlite3.Connection, names: list[str], settings: Settings, scheduled: bool) -> Report:
     import uuid
 
-    from maintctl import pings
-
     report = Report(settings, run_id=str(uuid.uuid4()))
-    ping = pings.Pinger(settings, report.run_id) if settings.ping_url else None
-    if ping:
-        report.run_warnings.extend(ping.started())
+    told = hooks.configured(settings)
+    for hook in told:
+        report.run_warnings.extend(hook.started(report))
     began = time.monotonic()
     deadline = began + settings.max_seconds if settings.max_seconds else None
     slot = 0  # --every: the slot the pass began in
@@ -81,12 +79,8 @@ def _run_locked(connection: sqlite3.Connection, names: list[str], settings: Sett
     report.stopped = connection.stop.is_set()
     report.notifications.queued = _undelivered(connection)
     _record(connection, report)
-    if settings.metrics_file:
-        from maintctl import metrics
-
-        report.run_warnings.extend(metrics.write(connection, settings))
-    if ping:
-        report.run_warnings.extend(ping.finished(report))
+    for hook in told:
+        report.run_warnings.extend(hook.finished(connection, report))
     return report
 
 
@@ -100,8 +94,9 @@ def _one_pass(
 ) -> None:
     kept = _schedules(connection, names, report)
     for name in names:
-        action = actions.load(name)
-        this_pass = ActionResult(name, dict.fromkeys(action.COUNTS, 0), started=settings.now)
+        entry = registry.entry(name)
+        action = entry.load()
+        this_pass = ActionResult(name, dict.fromkeys(entry.counts, 0), started=settings.now)
         skip = _reason_to_skip(connection, kept[name], settings, scheduled, report)
         if skip is None and kept[name].paused:
             this_pass.notes.append(f"{_paused_text(kept[name])}; run anyway, as it was named")
@@ -111,7 +106,7 @@ def _one_pass(
             clock = time.monotonic()
             _run_action(connection, action, settings, this_pass, deadline)
             this_pass.duration = time.monotonic() - clock
-            if action.NOTIFIES:
+            if entry.notifies:
                 report.notifications.involved = True
                 if settings.dry_run:
                     report.notifications.would_queue += len(this_pass.planned or ())
@@ -221,34 +216,27 @@ def _damaged(error: str | None) -> bool:
 
 def _run_action(
     connection: sqlite3.Connection,
-    action: ModuleType,
+    action: Action,
     settings: Settings,
     result: ActionResult,
     deadline: float | None,
 ) -> None:
     try:
-        check_schema(connection, action.REQUIRES)
-        if hasattr(action, "perform"):
-            steps = action.perform(connection, settings)
-            result.planned = steps if settings.dry_run else None
-            result.add(action.tally(steps), steps)
-        elif settings.dry_run:
-            result.planned = action.plan(connection, settings, settings.max_items)
+        check_schema(connection, action.requires)
+        if settings.dry_run:
+            result.planned = action.preview(connection, settings)
             result.add(action.tally(result.planned), result.planned)
         else:
-            for table_sql in action.OWN_TABLES:
-                connection.execute(table_sql)
-            batches.apply(connection, action, settings, result, deadline)
+            action.run(connection, settings, result, deadline)
         # Asked after the work: what is still due then is only what cannot be done
         # (a scan of the whole backlog before it would cost as much as planning it).
         result.warnings.extend(action.problems(connection, settings))
-        if hasattr(action, "notes"):
-            result.notes.extend(action.notes(connection, settings))
+        result.notes.extend(action.notes(connection, settings))
     except Stopped:
         result.notes.append("stopped by SIGTERM: the batches done are kept, the rest is left for the next run")
     except Exception as error:  # noqa: BLE001 - one action's failure, a bug included, never stops the others
         result.status, result.error = "failed", _describe(error)
-    if not settings.dry_run and hasattr(action, "after_commit") and not connection.stop.is_set():
+    if not settings.dry_run and not connection.stop.is_set():
         try:
             counts, warnings = action.after_commit(connection, settings)
             result.counts.update(counts)

@@ -16,7 +16,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from maintctl import timestamps
+from maintctl import registry, timestamps
 from maintctl.db import table_exists, transaction
 
 TABLE_SQL = """
@@ -30,7 +30,6 @@ CREATE TABLE IF NOT EXISTS maintctl_schedules (
     paused_reason TEXT
 )"""
 
-DAILY_BY_DEFAULT = ("backup", "prune")
 _SLACK = timedelta(seconds=60)
 
 
@@ -139,7 +138,7 @@ def _next_cron_time(expression: str, tz: str, after: datetime) -> datetime | Non
 
 
 def default(action: str) -> Schedule:
-    return Schedule(action, every=timedelta(days=1) if action in DAILY_BY_DEFAULT else None)
+    return Schedule(action, every=registry.entry(action).every)
 
 
 def load_all(connection: sqlite3.Connection, names: tuple[str, ...]) -> dict[str, Schedule]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from maintctl import actions, history, identity, outbox, schedules
+from maintctl import history, identity, outbox, registry, schedules
 from maintctl.db import transaction
 
 APP_TABLES = (
@@ -76,11 +76,11 @@ def _leading_index_exists(connection: sqlite3.Connection, table: str, column: st
 def init_db(connection: sqlite3.Connection) -> list[str]:
     """Create what is missing; return the names of the tables and indexes created."""
     before = _names(connection)
-    modules = [actions.load(name) for name in actions.ORDER]
+    loaded = [entry.load() for entry in registry.ACTIONS]
     with transaction(connection):
         for statement in APP_TABLES:
             connection.execute(statement)
-        for statement in {sql for module in modules for sql in module.OWN_TABLES} | {
+        for statement in {sql for action in loaded for sql in action.own_tables} | {
             outbox.TABLE_SQL,
             history.TABLE_SQL,
             schedules.TABLE_SQL,
@@ -88,7 +88,7 @@ def init_db(connection: sqlite3.Connection) -> list[str]:
             connection.execute(statement)
         identity.add(connection)
         for statement in (
-            [sql for module in modules for sql in actions.indexes(module, connection)]
+            [sql for action in loaded for sql in action.indexes(connection)]
             + list(outbox.INDEXES)
             + list(history.INDEXES)
         ):

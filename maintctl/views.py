@@ -105,12 +105,9 @@ def stats(document: dict, as_document: bool) -> None:
         ("action", "runs", "success", "avg s", "p95 s", "items", "last success", "last failure"),
         rows,
     )
-    late = next(row for row in document["actions"] if row["action"] == "fire-reminders").get("lateness_seconds")
-    if late and late["reminders"]:
-        print(
-            f"reminders fired late by: median {late['median']:g} s, worst {late['worst']:g} s"
-            f" ({late['reminders']} reminders)"
-        )
+    for row in document["actions"]:
+        for line in row.get("notes", ()):
+            print(one_line(line))
 
 
 def status(document: dict, as_document: bool, quiet: bool = False) -> None:

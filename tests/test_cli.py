@@ -6,7 +6,9 @@ import os
 import pytest
 from conftest import NOW
 
-ACTING = ["fire-reminders", "expire-pending", "expire-tags", "requeue-events", "prune", "backup", "run-all"]
+from maintctl import registry
+
+ACTING = [*registry.ORDER, "run-all"]
 
 
 def some_work(core):
@@ -499,7 +501,9 @@ def test_an_app_database_that_never_saw_init_db_works(maintctl, tmp_path):
 
 def test_shell_completion_is_offered_and_completes_commands(maintctl):
     shown = maintctl("--show-completion", "bash", env={"SHELL": "/bin/bash"})
-    completed = maintctl(env={"_MAINTCTL_COMPLETE": "complete_bash", "COMP_WORDS": "maintctl expire", "COMP_CWORD": "1"})
+    completed = maintctl(
+        env={"_MAINTCTL_COMPLETE": "complete_bash", "COMP_WORDS": "maintctl expire", "COMP_CWORD": "1"}
+    )
 
     assert shown.code == 0 and "_maintctl_completion" in shown.out
     assert completed.out.split() == ["expire-pending", "expire-tags"]

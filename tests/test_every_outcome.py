@@ -12,10 +12,12 @@ import sys
 import pytest
 from conftest import CLEAN_ENV, NOW
 
+from maintctl import registry
+
 # Every command that opens the database, with what else it needs.
 READING = [["history"], ["stats"], ["status"], ["doctor"], ["schedule", "prune"]]
 CHANGING = [["pause", "backup"], ["resume", "backup"], ["init-db"]]
-ACTING = [[name] for name in ("fire-reminders", "expire-pending", "expire-tags", "requeue-events", "prune", "backup")]
+ACTING = [[name] for name in registry.ORDER]
 EVERY = ACTING + [["run-all"]] + READING + CHANGING
 
 

@@ -1,61 +1,46 @@
-"""The housekeeping actions, one module per command, each of the same shape:
-
-- NAME: the command (its help is in SUMMARIES here, so that --help imports no action);
-- REQUIRES: {table: columns} it reads or writes, checked before it runs;
-- INDEXES: the indexes its queries need, made by init-db; optionally
-  shaped_indexes(connection) -> more that fit only some shapes of the app's
-  tables (see indexes below);
-- COUNTS: the counts it always reports; NOTIFIES: whether it queues
-  notifications; OWN_TABLES: maintctl's tables it writes, made when needed;
-- plan(connection, settings, limit) -> items: read-only, decides everything;
-- apply(connection, items, settings) -> items: makes exactly those changes,
-  inside the caller's transaction, each guarded so that a second or
-  concurrent run changes nothing; returns the items it changed;
-- tally(items) -> counts; problems(connection, settings) -> warnings about
-  rows that are due but cannot be acted on;
-- optionally after_commit(connection, settings) -> (counts, warnings): the
-  side effects outside the database, done once the changes have committed;
-- count_due(connection, settings) -> how many items are due now (for status);
-- optionally notes(connection, settings) -> what the run says beside its
-  counts, asked after the work.
-
-backup is the one that does not work in batches: it has perform(connection,
-settings) -> steps instead of plan and apply.
-"""
+"""The actions, one module per command (each ending in its ACTION: see
+kinds.py for the two shapes; registry.py declares them all), and what the
+four that act on due rows of the app's tables share: the due-row query's
+parameters and count (DueRows), guards on the keys of planned rows, how rows
+that cannot be acted on are found and said, and the app's text made safe to
+send."""
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Iterable, Sequence
-from types import ModuleType
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 
 from maintctl import json_text, timestamps, utf8
-
-SUMMARIES = {
-    "fire-reminders": "Fire the reminders that are due and notify their owners.",
-    "expire-pending": "Expire pending uploads past their deadline and delete their media files.",
-    "expire-tags": "Delete suggested tags nobody confirmed in time (MAINTCTL_TAG_EXPIRY, default 7d).",
-    "requeue-events": "Re-prompt users about pending events they never answered (MAINTCTL_REPROMPT_AFTER, default 24h).",
-    "prune": "Drop maintctl's run history older than 90 days and delivered notifications older than 7 days.",
-    "backup": "Take a consistent, checked copy of the database; keep the newest --keep (default 7).",
-}
-ORDER = tuple(SUMMARIES)  # the order run-all runs them in
-HOUSEKEEPING = ORDER[:4]  # run-all runs these every time by default; backup and prune daily
+from maintctl.config import Settings
 
 # Problems are listed up to this many per action and run; the rest are counted.
 PROBLEMS_LISTED = 100
 
 
-def load(name: str) -> ModuleType:
-    """Given a command name, return its action module."""
-    return importlib.import_module(f"maintctl.actions.{name.replace('-', '_')}")
+@dataclass(frozen=True)
+class DueRows:
+    """What differs between the actions that act on due rows, as data: the
+    query of the rows an action can act on (built for the shape of the app's
+    tables in this database), and how old a row must be to be due (None: due
+    at its instant). The rest is the same for all of them."""
 
+    query: Callable[[sqlite3.Connection], str]
+    age: Callable[[Settings], timedelta] | None = None
 
-def indexes(action: ModuleType, connection) -> tuple[str, ...]:
-    """Given an action module and the database, return the CREATE INDEX
-    statements init-db makes for it."""
-    shaped = action.shaped_indexes(connection) if hasattr(action, "shaped_indexes") else ()
-    return (*action.INDEXES, *shaped)
+    def bounds(self, settings: Settings, limit: int | None) -> dict[str, str | int]:
+        """Given the run's settings and how many rows at most (None: all), return the query's parameters."""
+        return timestamps.due_bounds(settings.now, limit, self.age(settings) if self.age else timedelta(0))
+
+    def rows(self, connection: sqlite3.Connection, settings: Settings, limit: int | None) -> sqlite3.Cursor:
+        """Return the cursor of up to `limit` rows the action can act on now."""
+        return connection.execute(self.query(connection), self.bounds(settings, limit))
+
+    def count(self, connection: sqlite3.Connection, settings: Settings) -> int:
+        """Return how many rows are due now that the action can act on."""
+        query = f"SELECT count(*) FROM ({self.query(connection)})"
+        return connection.execute(query, self.bounds(settings, None)).fetchone()[0]
 
 
 def keys_json(keys: Iterable[Sequence]) -> str:

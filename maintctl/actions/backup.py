@@ -35,15 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from maintctl import files, identity
+from maintctl.actions.kinds import Single
 from maintctl.config import Settings
 from maintctl.db import ActionError, Connection, integrity_problems
-
-NAME = "backup"
-REQUIRES: dict[str, tuple[str, ...]] = {}
-INDEXES = ()
-COUNTS = ("written", "deleted")
-NOTIFIES = False
-OWN_TABLES = ()
 
 
 class BackupFailed(ActionError):
@@ -296,8 +290,7 @@ def _remove_leftovers(settings: Settings, prefix: str) -> None:
 
 
 def tally(steps: list[Step]) -> dict[str, int]:
-    return {kind: sum(1 for step in steps if step.kind == kind) for kind in COUNTS}
+    return {kind: sum(1 for step in steps if step.kind == kind) for kind in ("written", "deleted")}
 
 
-def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
-    return []
+ACTION = Single(perform=perform, tally=tally, notes=notes)

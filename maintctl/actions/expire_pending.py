@@ -13,13 +13,13 @@ import sqlite3
 from dataclasses import dataclass
 
 from maintctl import audit, media, media_users, references, timestamps
-from maintctl.actions import PROBLEMS_LISTED, doable_sql, keys_json, keys_sql, left_sql, shown, why_left
+from maintctl.actions import PROBLEMS_LISTED, DueRows, doable_sql, keys_json, keys_sql, left_sql, shown, why_left
+from maintctl.actions.kinds import Batched
 from maintctl.config import Settings
 from maintctl.db import columns_of
 from maintctl.media_paths import MediaDirectory
 from maintctl.utf8 import readable_sql
 
-NAME = "expire-pending"
 REQUIRES = {
     "memories": ("id", "status", "pending_expires_at", "media_local_path"),
     "memories_fts": ("memory_id",),
@@ -33,9 +33,6 @@ INDEXES = (
     ),
     media_users.INDEX,
 )
-COUNTS = ("expired", "files_deleted")
-NOTIFIES = False
-OWN_TABLES = (media.TABLE_SQL,)
 
 _INSTANT = f"{timestamps.instant_sql('m.pending_expires_at')} AS instant"
 _WHERE = "m.status = 'pending'"
@@ -108,10 +105,9 @@ def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) 
     links then, once a pass). A dry run, which never gets there, decides it
     here, against the memories that would remain, so that it shows what the
     pass would do."""
-    parameters = timestamps.due_bounds(settings.now, limit)
     expiries = []
     media_dir = MediaDirectory(settings.media_dir)
-    for memory_id, expires_at, stored_path, instant in connection.execute(_due(_held(connection)), parameters):
+    for memory_id, expires_at, stored_path, instant in _ROWS.rows(connection, settings, limit):
         located = media_dir.locate(stored_path)
         warning = f"memory {memory_id}: {located.problem}" if located.problem else None
         expiries.append(Expiry(memory_id, expires_at, instant, stored_path, located.file, warning))
@@ -185,12 +181,22 @@ def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
         f"memory {shown(memory_id)}: {why_left('pending_expires_at', expires_at, instant, 'id', key_problem, held_by)}"
         "; not expired"
         for memory_id, expires_at, key_problem, held_by, instant in connection.execute(
-            left, timestamps.due_bounds(settings.now, PROBLEMS_LISTED)
+            left, _ROWS.bounds(settings, PROBLEMS_LISTED)
         )
     ]
 
 
-def count_due(connection: sqlite3.Connection, settings: Settings) -> int:
-    """Return how many items are due now."""
-    due = _due(_held(connection))
-    return connection.execute(f"SELECT count(*) FROM ({due})", timestamps.due_bounds(settings.now)).fetchone()[0]
+_ROWS = DueRows(lambda connection: _due(_held(connection)))
+
+ACTION = Batched(
+    requires=REQUIRES,
+    index_sql=INDEXES,
+    shaped_indexes=shaped_indexes,
+    own_tables=(media.TABLE_SQL,),
+    plan=plan,
+    apply=apply,
+    tally=tally,
+    problems=problems,
+    after_commit=after_commit,
+    count_due=_ROWS.count,
+)

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from maintctl import audit, references, timestamps
-from maintctl.actions import PROBLEMS_LISTED, doable_sql, keys_json, keys_sql, left_sql, shown, why_left
+from maintctl.actions import PROBLEMS_LISTED, DueRows, doable_sql, keys_json, keys_sql, left_sql, shown, why_left
+from maintctl.actions.kinds import Batched
 from maintctl.config import Settings
 
-NAME = "expire-tags"
 REQUIRES = {
     "memory_tags": ("memory_id", "tag", "status", "suggested_at"),
     "audit_log": ("entity_type", "entity_id", "action", "actor", "details", "created_at"),
@@ -22,9 +22,6 @@ INDEXES = (
         f" WHERE {timestamps.odd_sql('suggested_at')}"
     ),
 )
-COUNTS = ("expired",)
-NOTIFIES = False
-OWN_TABLES = ()
 
 _INSTANT = f"{timestamps.instant_sql('t.suggested_at')} AS instant"
 _WHERE = "t.status = 'suggested'"
@@ -73,6 +70,9 @@ def _held(connection: sqlite3.Connection) -> str | None:
     return references.held_sql(connection, "memory_tags", "t")
 
 
+_ROWS = DueRows(lambda connection: _due(_shape(connection)), age=lambda settings: settings.tag_expiry)
+
+
 @dataclass(slots=True)
 class StaleTag:
     identity: int | str  # as the claim returns it: the rowid, or the primary key as JSON
@@ -89,14 +89,9 @@ class StaleTag:
         return f"tag {self.tag!r} on memory {self.memory_id}, suggested {self.suggested_instant}"
 
 
-def _cutoff_bounds(settings: Settings, limit: int | None) -> dict[str, str | int]:
-    return timestamps.due_bounds(settings.now, limit, settings.tag_expiry)
-
-
 def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) -> list[StaleTag]:
     """Given the run's settings, return up to `limit` (None: all) suggestions older than the tag expiry."""
-    parameters = _cutoff_bounds(settings, limit)
-    return [StaleTag(*row) for row in connection.execute(_due(_shape(connection)), parameters)]
+    return [StaleTag(*row) for row in _ROWS.rows(connection, settings, limit)]
 
 
 def apply(connection: sqlite3.Connection, stale: list[StaleTag], settings: Settings) -> list[StaleTag]:
@@ -105,9 +100,7 @@ def apply(connection: sqlite3.Connection, stale: list[StaleTag], settings: Setti
     keys = keys_json((tag.identity, tag.memory_id, tag.tag, tag.suggested_at) for tag in stale)
     details = dict(connection.execute(claim, {"keys": keys}).fetchall())
     expired = [tag for tag in stale if tag.identity in details]
-    audit.record(
-        connection, (("memory", tag.memory_id, "expired", details[tag.identity]) for tag in expired), settings
-    )
+    audit.record(connection, (("memory", tag.memory_id, "expired", details[tag.identity]) for tag in expired), settings)
     return expired
 
 
@@ -124,12 +117,17 @@ def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
         + why_left("suggested_at", suggested_at, instant, "memory_id or tag", key_problem, held_by)
         + "; not expired"
         for memory_id, tag, suggested_at, key_problem, held_by, instant in connection.execute(
-            left, _cutoff_bounds(settings, PROBLEMS_LISTED)
+            left, _ROWS.bounds(settings, PROBLEMS_LISTED)
         )
     ]
 
 
-def count_due(connection: sqlite3.Connection, settings: Settings) -> int:
-    """Return how many items are due now."""
-    due = _due(_shape(connection))
-    return connection.execute(f"SELECT count(*) FROM ({due})", _cutoff_bounds(settings, None)).fetchone()[0]
+ACTION = Batched(
+    requires=REQUIRES,
+    index_sql=INDEXES,
+    plan=plan,
+    apply=apply,
+    tally=tally,
+    problems=problems,
+    count_due=_ROWS.count,
+)

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from maintctl import audit, outbox, timestamps
-from maintctl.actions import PROBLEMS_LISTED, app_text, doable_sql, keys_json, keys_sql, shown, text_sql
+from maintctl.actions import PROBLEMS_LISTED, DueRows, app_text, doable_sql, keys_json, keys_sql, shown, text_sql
+from maintctl.actions.kinds import Batched
 from maintctl.config import Settings
 from maintctl.db import columns_of
 from maintctl.utf8 import readable_sql, unclean_sql
 
-NAME = "fire-reminders"
 REQUIRES = {
     "reminders": ("id", "memory_id", "owner_user_id", "fire_at", "recurrence_minutes", "fired"),
     "memories": ("id", "owner_user_id", "content"),
@@ -32,9 +32,6 @@ INDEXES = (
         f" WHERE {timestamps.odd_sql('fire_at')}"
     ),
 )
-COUNTS = ("fired", "created")
-NOTIFIES = True
-OWN_TABLES = (outbox.TABLE_SQL,)
 
 # The notification is built here, by SQLite, as bytes: the app's text may hold
 # bytes that are not UTF-8 (see app_text); so may any value read as it is.
@@ -64,6 +61,7 @@ _PROBLEMS = timestamps.due_sql(
     "reminder_id, memory_id, fire_at, key_problem, instant",
 )
 
+_ROWS = DueRows(lambda connection: _DUE)
 _CLAIM = f"UPDATE reminders SET fired = 1 WHERE +fired = 0 AND (id, +fire_at) IN ({keys_sql(2)}) RETURNING id"
 
 
@@ -146,8 +144,7 @@ def _firing(row: sqlite3.Row, settings: Settings) -> Firing:
 
 def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) -> list[Firing]:
     """Given the run's settings, return up to `limit` (None: all) due reminders whose memory exists."""
-    parameters = timestamps.due_bounds(settings.now, limit)
-    cursor = connection.execute(_DUE, parameters)
+    cursor = _ROWS.rows(connection, settings, limit)
     cursor.row_factory = sqlite3.Row  # applied as the rows are fetched
     return [_firing(row, settings) for row in cursor]
 
@@ -213,7 +210,7 @@ def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
     instant, an id or memory_id that is not clean text, a memory that is gone."""
     found = []
     for reminder_id, memory_id, fire_at, key_problem, instant in connection.execute(
-        _PROBLEMS, timestamps.due_bounds(settings.now, PROBLEMS_LISTED)
+        _PROBLEMS, _ROWS.bounds(settings, PROBLEMS_LISTED)
     ):
         if instant is None:
             found.append(f"reminder {shown(reminder_id)}: fire_at {fire_at!r} names no instant; not fired")
@@ -226,6 +223,46 @@ def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
     return found
 
 
-def count_due(connection: sqlite3.Connection, settings: Settings) -> int:
-    """Return how many items are due now."""
-    return connection.execute(f"SELECT count(*) FROM ({_DUE})", timestamps.due_bounds(settings.now)).fetchone()[0]
+_LATENESS = """
+SELECT (julianday(a.created_at) - julianday(r.fire_at)) * 86400.0 AS late
+FROM audit_log AS a JOIN reminders AS r ON r.id = a.entity_id
+WHERE a.entity_type = 'reminder' AND a.action = 'fired' AND a.actor = :actor
+  AND a.created_at >= :start AND a.created_at <= :now AND late IS NOT NULL
+"""
+
+
+def lateness(connection: sqlite3.Connection, settings: Settings, start: datetime) -> tuple[dict, list[str]]:
+    """Given the start of the period stats looks back over, return how late
+    the reminders maintctl fired in it were (fire time - fire_at, from their
+    audit rows: the median and the worst), and the line that says so."""
+    parameters = {
+        "actor": settings.actor,
+        "start": timestamps.format_instant(start),
+        "now": timestamps.format_instant(settings.now),
+    }
+    try:
+        count, worst = connection.execute(f"SELECT count(*), max(late) FROM ({_LATENESS})", parameters).fetchone()
+        if not count:
+            return {"lateness_seconds": {"reminders": 0, "median": None, "worst": None}}, []
+        (median,) = connection.execute(
+            f"SELECT late FROM ({_LATENESS}) ORDER BY late LIMIT 1 OFFSET :middle",
+            {**parameters, "middle": (count - 1) // 2},
+        ).fetchone()
+    except sqlite3.Error:
+        return {"lateness_seconds": None}, []  # the app's tables are not there to ask
+    late = {"reminders": count, "median": round(median, 3), "worst": round(worst, 3)}
+    line = f"reminders fired late by: median {late['median']:g} s, worst {late['worst']:g} s ({count} reminders)"
+    return {"lateness_seconds": late}, [line]
+
+
+ACTION = Batched(
+    requires=REQUIRES,
+    index_sql=INDEXES,
+    own_tables=(outbox.TABLE_SQL,),
+    plan=plan,
+    apply=apply,
+    tally=tally,
+    problems=problems,
+    count_due=_ROWS.count,
+    stats=lateness,
+)

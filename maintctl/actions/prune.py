@@ -8,15 +8,9 @@ import sqlite3
 from dataclasses import dataclass
 
 from maintctl import json_text, timestamps
+from maintctl.actions.kinds import Batched
 from maintctl.config import Settings
 from maintctl.db import table_exists
-
-NAME = "prune"
-REQUIRES: dict[str, tuple[str, ...]] = {}
-INDEXES = ()
-COUNTS = ("runs_deleted", "notifications_deleted")
-NOTIFIES = False
-OWN_TABLES = ()
 
 # Both tables grow in id order with time, so the old rows are found from the
 # oldest id on, and the scan stops at the first row young enough to keep.
@@ -87,15 +81,14 @@ def apply(connection: sqlite3.Connection, old: list[OldRow], settings: Settings)
 
 
 def tally(deleted: list[OldRow]) -> dict[str, int]:
-    counts = dict.fromkeys(COUNTS, 0)
+    counts = dict.fromkeys(_COUNT_NAME.values(), 0)
     for row in deleted:
         counts[_COUNT_NAME[row.table]] += 1
     return counts
 
 
-def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
-    return []
-
-
 def count_due(connection: sqlite3.Connection, settings: Settings) -> int:
     return len(plan(connection, settings, None))
+
+
+ACTION = Batched(plan=plan, apply=apply, tally=tally, count_due=count_due)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from maintctl import audit, outbox, timestamps
 from maintctl.actions import (
     PROBLEMS_LISTED,
+    DueRows,
     app_text,
     doable_sql,
     keys_json,
@@ -17,9 +18,9 @@ from maintctl.actions import (
     text_sql,
     why_left,
 )
+from maintctl.actions.kinds import Batched
 from maintctl.config import Settings
 
-NAME = "requeue-events"
 REQUIRES = {
     "events": ("id", "owner_user_id", "description", "event_date", "status", "pending_since"),
     "users": ("telegram_user_id",),
@@ -32,9 +33,6 @@ INDEXES = (
         f" WHERE {timestamps.odd_sql('pending_since')}"
     ),
 )
-COUNTS = ("requeued",)
-NOTIFIES = True
-OWN_TABLES = (outbox.TABLE_SQL,)
 
 _SELECT = (
     f"SELECT e.id AS event_id, {text_sql('e.owner_user_id')} AS owner_user_id, {text_sql('e.description')} AS"
@@ -55,6 +53,7 @@ _DUE = doable_sql(
     "'event_id', event_id, 'description', description, 'event_date', event_date)) AS BLOB)",
 )
 _UNREADABLE = left_sql("FROM events AS e", _WHERE, "e.pending_since", ("e.id",))
+_ROWS = DueRows(lambda connection: _DUE, age=lambda settings: settings.reprompt_after)
 _CLAIM = (
     "UPDATE events SET pending_since = :now WHERE +status = 'pending'"
     f" AND (id, +pending_since) IN ({keys_sql(2)}) RETURNING id"
@@ -77,15 +76,10 @@ class Reprompt:
         return f"event {self.event_id} for user {self.user_id}, pending since {self.pending_instant}"
 
 
-def _cutoff_bounds(settings: Settings, limit: int | None) -> dict[str, str | int]:
-    return timestamps.due_bounds(settings.now, limit, settings.reprompt_after)
-
-
 def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) -> list[Reprompt]:
     """Given the run's settings, return up to `limit` (None: all) events left
     pending for longer than the re-prompt interval, whose owner is a user."""
-    parameters = _cutoff_bounds(settings, limit)
-    return [_reprompt(*row) for row in connection.execute(_DUE, parameters)]
+    return [_reprompt(*row) for row in _ROWS.rows(connection, settings, limit)]
 
 
 def _reprompt(event_id, user_id, pending_since, instant, raw_message) -> Reprompt:
@@ -121,11 +115,18 @@ def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
         f"event {shown(event_id)}: {why_left('pending_since', pending_since, instant, 'id', key_problem, held_by)}"
         "; not re-prompted"
         for event_id, pending_since, key_problem, held_by, instant in connection.execute(
-            _UNREADABLE, _cutoff_bounds(settings, PROBLEMS_LISTED)
+            _UNREADABLE, _ROWS.bounds(settings, PROBLEMS_LISTED)
         )
     ]
 
 
-def count_due(connection: sqlite3.Connection, settings: Settings) -> int:
-    """Return how many items are due now."""
-    return connection.execute(f"SELECT count(*) FROM ({_DUE})", _cutoff_bounds(settings, None)).fetchone()[0]
+ACTION = Batched(
+    requires=REQUIRES,
+    index_sql=INDEXES,
+    own_tables=(outbox.TABLE_SQL,),
+    plan=plan,
+    apply=apply,
+    tally=tally,
+    problems=problems,
+    count_due=_ROWS.count,
+)

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from maintctl import actions
+from maintctl import registry
 from maintctl.cli.app import app, fail
 from maintctl.config import ConfigError, Flags
 from maintctl.db import Locked, Stopped
@@ -68,15 +68,27 @@ def _acting_command(names: tuple[str, ...], options: dict, scheduled: bool = Fal
     return command
 
 
-for _name in actions.HOUSEKEEPING + ("prune",):
-    app.command(_name, help=actions.SUMMARIES[_name])(_acting_command((_name,), COMMON | LIMITS))
-app.command("backup", help=actions.SUMMARIES["backup"])(_acting_command(("backup",), COMMON | BACKUP))
+_GROUPS = {"limits": LIMITS, "backup": BACKUP}  # the option groups a registry entry names
+
+
+def _options(groups: set[str]) -> dict:
+    return COMMON | {name: option for group in sorted(groups) for name, option in _GROUPS[group].items()}
+
+
+for _entry in registry.ACTIONS:
+    app.command(_entry.name, help=_entry.summary)(_acting_command((_entry.name,), _options(set(_entry.options))))
 app.command(
     "run-all",
     help="Run every action whose schedule says it is due, in turn: "
-    + ", ".join(actions.ORDER)
+    + ", ".join(registry.ORDER)
     + ". Paused ones are skipped; one action's failure does not stop the others.",
-)(_acting_command(actions.ORDER, COMMON | LIMITS | REPEAT | BACKUP, scheduled=True))
+)(
+    _acting_command(
+        registry.ORDER,
+        _options({group for entry in registry.ACTIONS for group in entry.options}) | REPEAT,
+        scheduled=True,
+    )
+)
 
 
 @app.command("init-db")

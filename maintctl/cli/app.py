@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from maintctl import __version__, actions
+from maintctl import __version__, registry
 from maintctl.config import ConfigError, Flags
 from maintctl.db import Locked
 from maintctl.json_text import one_line
@@ -38,8 +38,8 @@ def fail(message: str, json_output: bool = False, code: int = EXIT_USAGE, label:
 
 def known_action(action: str, json_output: bool = False) -> str:
     """Given an action's name from the command line, return it; exit 2 naming it where there is no such action."""
-    if action not in actions.ORDER:
-        raise typer.Exit(fail(f"{action!r} is not an action (one of: {', '.join(actions.ORDER)})", json_output))
+    if action not in registry.ORDER:
+        raise typer.Exit(fail(f"{action!r} is not an action (one of: {', '.join(registry.ORDER)})", json_output))
     return action
 
 

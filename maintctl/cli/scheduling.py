@@ -7,13 +7,13 @@ from typing import Annotated
 
 import typer
 
-from maintctl import actions
+from maintctl import registry
 from maintctl.cli.app import app, fail, known_action, opened
 from maintctl.config import Flags
 from maintctl.json_text import one_line
 from maintctl.options import DbOption, JsonOption, NowOption, QuietOption
 
-ActionArgument = Annotated[str, typer.Argument(metavar="ACTION", help="One of: " + ", ".join(actions.ORDER) + ".")]
+ActionArgument = Annotated[str, typer.Argument(metavar="ACTION", help="One of: " + ", ".join(registry.ORDER) + ".")]
 
 
 def _say(text: str, document: dict, json_output: bool, quiet: bool) -> None:
