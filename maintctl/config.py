@@ -49,6 +49,7 @@ class Settings:
     backup_dir: Path | None = None  # by default backups/ beside the database
     backup_keep: int = 7
     backup_media: bool = False
+    checkpoint: bool = True  # optimize checkpoints and truncates the WAL (off where Litestream or LiteFS does)
     history_keep: timedelta = timedelta(days=90)
     outbox_keep: timedelta = timedelta(days=7)
     ping_url: str | None = None
@@ -179,6 +180,7 @@ def load(flags: Flags, environ: Mapping[str, str] | None = None) -> Settings:
         backup_dir=_path(pick(flags.backup_to, "--to", "MAINTCTL_BACKUP_DIR")[0]) or db.parent / "backups",
         backup_keep=_at_least_one(flags.keep, "--keep") or _positive_int(sources, "MAINTCTL_BACKUP_KEEP", 7),
         backup_media=flags.with_media or _yes(sources, "MAINTCTL_BACKUP_MEDIA"),
+        checkpoint=_yes(sources, "MAINTCTL_CHECKPOINT", default=True),
         history_keep=_duration(sources, "MAINTCTL_HISTORY_KEEP", Settings.history_keep),
         outbox_keep=_duration(sources, "MAINTCTL_OUTBOX_KEEP", Settings.outbox_keep),
         ping_url=_ping_url(sources),
@@ -228,10 +230,10 @@ def _seconds_flag(seconds: float | None, source: str, zero: bool = False) -> flo
     return seconds
 
 
-def _yes(sources: _Sources, name: str) -> bool:
+def _yes(sources: _Sources, name: str, default: bool = False) -> bool:
     text, source = sources.get(name)
     if text is None:
-        return False
+        return default
     if text.strip().lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
         raise ConfigError(f"{source}: {quoted(text)} is neither yes nor no")
     return text.strip().lower() in ("1", "true", "yes", "on")

@@ -77,6 +77,19 @@ ACTIONS = (
         every=DAILY,
     ),
     Entry(
+        "optimize",
+        "SQLite's own housekeeping: PRAGMA optimize, the WAL checkpointed and truncated (not with"
+        " MAINTCTL_CHECKPOINT=off), PRAGMA quick_check.",
+        counts=("tables_analysed", "wal_pages_checkpointed", "bytes_freed"),
+        verbs={
+            "tables_analysed": "would analyse",
+            "wal_pages_checkpointed": "would checkpoint",
+            "bytes_freed": "free bytes",
+        },
+        every=DAILY,
+        options=(),
+    ),
+    Entry(
         "backup",
         "Take a consistent, checked copy of the database; keep the newest --keep (default 7).",
         counts=("written", "deleted"),

@@ -48,6 +48,7 @@ SETTINGS = [
             "MAINTCTL_PING_TIMEOUT",
             "MAINTCTL_STUCK_AFTER",
             "MAINTCTL_BACKUP_KEEP",
+            "MAINTCTL_CHECKPOINT",
         )
     ),
 ]
