@@ -183,3 +183,26 @@ def idle(path: Path, size: int) -> None:
         ),
     )
     _finish(connection, path)
+
+
+def audit(path: Path, old: int, young: int) -> None:
+    """The app's audit_log with `old` rows from 200 days ago (a tenth of them
+    `fired`, which the benchmark's rule keeps) and `young` from the last
+    days, as a year of a busy app leaves it."""
+    connection = _database(path)
+    connection.executemany(
+        "INSERT INTO audit_log (entity_type, entity_id, action, actor, details, created_at) VALUES (?, ?, ?, ?, NULL, ?)",
+        (
+            (
+                "reminder",
+                f"r{index}",
+                "fired" if index % 10 == 0 else "created",
+                "app",
+                stamp(NOW - timedelta(days=200, seconds=index % 86_400))
+                if index < old
+                else past(index, timedelta(days=3)),
+            )
+            for index in range(old + young)
+        ),
+    )
+    _finish(connection, path)

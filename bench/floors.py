@@ -212,6 +212,22 @@ def requeue_events(database: str, redis_url: str) -> None:
     )
 
 
+def retention(database: str) -> None:
+    """One DELETE of the old audit rows that are not `fired`, and its audit row."""
+    cutoff = "2026-05-26T09:30:00.000Z"  # 180 days before now
+    connection = sqlite3.connect(database, isolation_level=None)
+    connection.execute("BEGIN IMMEDIATE")
+    deleted = connection.execute(
+        "DELETE FROM audit_log WHERE created_at <= ? AND action != 'fired'", (cutoff,)
+    ).rowcount
+    connection.execute(
+        "INSERT INTO audit_log (entity_type, entity_id, action, actor, details, created_at)"
+        " VALUES ('retention', 'old-audit', 'deleted', ?, ?, ?)",
+        (ACTOR, json.dumps({"rows": deleted}), NOW),
+    )
+    connection.execute("COMMIT")
+
+
 def idle(database: str) -> None:
     """A bare script asking the four "anything due?" questions through indexes."""
     connection = sqlite3.connect(database)

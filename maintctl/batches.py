@@ -64,7 +64,7 @@ def _batches(
     write lock."""
     done, lock_free_until = 0, 0.0
     while connection.may_go_on():
-        size, stopped_by = _batch_size(settings, done, deadline)
+        size, stopped_by = batch_size(settings, done, deadline)
         if stopped_by:
             return stopped_by
         items = action.plan(connection, settings, size)
@@ -80,11 +80,11 @@ def _batches(
                 changed = action.apply(connection, items, settings)
                 warned = [item for item in changed if item.warning]
                 batches.append(_Batch(action.tally(changed), warned, len(changed), len(items)))
-                _say(settings, f"{result.action}: {len(changed)} in a batch, {time.monotonic() - clock:.2f} s")
+                say(settings, f"{result.action}: {len(changed)} in a batch, {time.monotonic() - clock:.2f} s")
                 finished = not changed or len(items) < size  # all done, or the rest changed meanwhile
                 if finished or connection.stop.is_set() or time.monotonic() - began >= settings.hold:
                     break
-                size, stopped_by = _batch_size(settings, done + sum(batch.changed for batch in batches), deadline)
+                size, stopped_by = batch_size(settings, done + sum(batch.changed for batch in batches), deadline)
                 if stopped_by:
                     break
                 items = action.plan(connection, settings, size)
@@ -105,7 +105,7 @@ def _batches(
     return None
 
 
-def _batch_size(settings: Settings, done: int, deadline: float | None) -> tuple[int, str | None]:
+def batch_size(settings: Settings, done: int, deadline: float | None) -> tuple[int, str | None]:
     """Given the items done so far, return the next batch's size, or the
     limit that says no further batch is to begin (each action does at least
     one, so that none is starved)."""
@@ -119,7 +119,7 @@ def _batch_size(settings: Settings, done: int, deadline: float | None) -> tuple[
     return size, None
 
 
-def _say(settings: Settings, message: str) -> None:
+def say(settings: Settings, message: str) -> None:
     """With -v, tell stderr how the run goes."""
     if settings.verbose:
         print(f"maintctl: {message}", file=sys.stderr, flush=True)

@@ -50,6 +50,7 @@ class Settings:
     backup_keep: int = 7
     backup_media: bool = False
     checkpoint: bool = True  # optimize checkpoints and truncates the WAL (off where Litestream or LiteFS does)
+    config_file: Path | None = None  # the retention rules (MAINTCTL_CONFIG); None: maintctl.toml beside the database
     history_keep: timedelta = timedelta(days=90)
     outbox_keep: timedelta = timedelta(days=7)
     ping_url: str | None = None
@@ -181,6 +182,7 @@ def load(flags: Flags, environ: Mapping[str, str] | None = None) -> Settings:
         backup_keep=_at_least_one(flags.keep, "--keep") or _positive_int(sources, "MAINTCTL_BACKUP_KEEP", 7),
         backup_media=flags.with_media or _yes(sources, "MAINTCTL_BACKUP_MEDIA"),
         checkpoint=_yes(sources, "MAINTCTL_CHECKPOINT", default=True),
+        config_file=_path(sources.get("MAINTCTL_CONFIG")[0]) or db.parent / "maintctl.toml",
         history_keep=_duration(sources, "MAINTCTL_HISTORY_KEEP", Settings.history_keep),
         outbox_keep=_duration(sources, "MAINTCTL_OUTBOX_KEEP", Settings.outbox_keep),
         ping_url=_ping_url(sources),

@@ -13,13 +13,14 @@ here.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from maintctl.actions.kinds import Action
+    from maintctl.config import Settings
 
 DAILY = timedelta(days=1)
 
@@ -33,6 +34,9 @@ class Entry:
     every: timedelta | None = None  # its default schedule in run-all: None, every run
     options: tuple[str, ...] = ("limits",)  # the option groups of its command beyond the common ones (options.py)
     notifies: bool = False  # it queues notifications, which are delivered after it
+    # Where run-all has nothing for it to do: why not (None: it runs as its schedule says). Named on its
+    # own, it runs anyway.
+    skip_unless: Callable[[Settings], str | None] | None = None
 
     @property
     def module(self) -> str:
@@ -69,6 +73,17 @@ ACTIONS = (
         counts=("requeued",),
         verbs={"requeued": "would re-prompt"},
         notifies=True,
+    ),
+    Entry(
+        "retention",
+        "Delete the rows older than the rules of maintctl.toml say (MAINTCTL_CONFIG), such as the app's old"
+        " audit_log; run-all runs it where that file is.",
+        counts=("deleted",),
+        verbs={"deleted": "would delete"},
+        every=DAILY,
+        skip_unless=lambda settings: (
+            None if settings.config_file.exists() else f"no rules file ({settings.config_file})"
+        ),
     ),
     Entry(
         "prune",

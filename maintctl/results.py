@@ -27,6 +27,7 @@ class ActionResult:
     started: datetime | None = None
     duration: float = 0.0
     recorded: bool = True  # False for an action skipped only because its schedule says not yet
+    usage: bool = False  # it failed because its configuration is wrong (exit 2)
 
     def add(self, counts: dict[str, int], items: list[Any]) -> None:
         """Count what the items (changed, or planned in a dry run) did, and keep their warnings."""
@@ -60,8 +61,8 @@ class Report:
     def exit_code(self) -> int:
         if self.stopped:
             return EXIT_TERMINATED
-        if self.settings.redis_problem:
-            return EXIT_USAGE  # the actions ran; the notifications wait for a URL that can be used
+        if self.settings.redis_problem or any(result.usage for result in self.actions):
+            return EXIT_USAGE  # the others ran; what is configured wrong waits to be put right
         failed = any(result.status == "failed" for result in self.actions)
         return EXIT_FAILED if failed or self.notifications.error else EXIT_OK
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from maintctl import history, hooks, lock, outbox, registry, schedules, timestamps
 from maintctl.actions.kinds import Action
-from maintctl.config import Settings
+from maintctl.config import ConfigError, Settings
 from maintctl.db import ActionError, Stopped, check_schema, open_database
 from maintctl.results import ActionResult, Notifications, Report
 
@@ -138,6 +138,9 @@ def _reason_to_skip(
         return None
     if schedule.paused:
         return _paused_text(schedule), True
+    skip_unless = registry.entry(schedule.action).skip_unless
+    if skip_unless and (nothing := skip_unless(settings)):
+        return nothing, False
     if schedule.every is None and schedule.cron is None and not schedule.broken:
         return None  # every run: no need to ask when it last ran
     ran = report.result_for(schedule.action)
@@ -175,6 +178,7 @@ def _merge(report: Report, this_pass: ActionResult) -> None:
         total.status, total.reason, total.started, total.recorded = "ok", None, this_pass.started, True
     if this_pass.status == "failed":
         total.status, total.error = "failed", total.error or this_pass.error
+        total.usage = total.usage or this_pass.usage
     for name, count in this_pass.counts.items():
         total.counts[name] = total.counts.get(name, 0) + count
     total.duration += this_pass.duration
@@ -234,6 +238,8 @@ def _run_action(
         result.notes.extend(action.notes(connection, settings))
     except Stopped:
         result.notes.append("stopped by SIGTERM: the batches done are kept, the rest is left for the next run")
+    except ConfigError as error:  # its own configuration (a rules file) is wrong: exit 2, the others run
+        result.status, result.error, result.usage = "failed", str(error), True
     except Exception as error:  # noqa: BLE001 - one action's failure, a bug included, never stops the others
         result.status, result.error = "failed", _describe(error)
     if not settings.dry_run and not connection.stop.is_set():

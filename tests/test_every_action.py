@@ -24,7 +24,7 @@ def test_its_dry_run_changes_not_a_byte_and_lists_its_plan_with_its_counts(maint
     assert core.digest() == before
     (action,) = result.json()["actions"]
     assert action["action"] == entry.name
-    assert tuple(action["counts"]) == entry.counts
+    assert tuple(action["counts"])[: len(entry.counts)] == entry.counts  # and any of its own beside them
     assert isinstance(action["planned"], list) and all("id" in item for item in action["planned"])
 
 
@@ -38,7 +38,7 @@ def test_its_run_reports_its_counts_records_its_history_and_is_quiet_when_all_we
 
     assert result.code == 0, result
     (action,) = result.json()["actions"]
-    assert (action["status"], tuple(action["counts"])) == ("ok", entry.counts)
+    assert (action["status"], tuple(action["counts"])[: len(entry.counts)]) == ("ok", entry.counts)
     assert (again.code, again.out, again.err) == (0, "", "")
     assert [run["action"] for run in history.json()["runs"]] == [entry.name, entry.name]
 

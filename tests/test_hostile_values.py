@@ -139,7 +139,7 @@ def test_the_ends_of_the_calendar_are_working_runs(maintctl, core, now):
     result = maintctl("run-all", "--db", core.path, "--now", now, "--json")
 
     assert result.code == 0, result
-    assert all(action["status"] == "ok" for action in result.json()["actions"]), result.json()
+    assert not [action for action in result.json()["actions"] if action["status"] == "failed"], result.json()
 
 
 def test_a_run_dated_in_year_9999_does_not_hold_back_the_daily_actions_after_it(maintctl, core):

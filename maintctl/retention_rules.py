@@ -1,0 +1,81 @@
+"""The retention rules of maintctl.toml (beside the database, or where
+MAINTCTL_CONFIG says), read with the standard library's tomllib:
+
+    [[retention]]
+    name = "old-audit"          # how the rule is named in output, history and metrics
+    table = "audit_log"
+    timestamp = "created_at"    # compared as an instant, like every timestamp
+    older_than = "180d"
+    where = "action != 'fired'" # optional SQL condition
+
+A file that is not TOML, a key that is unknown or missing, a value of the
+wrong type, an age that is not a duration or two rules of one name raise
+ConfigError naming the file and what is wrong (exit 2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from maintctl.config import ConfigError, parse_duration
+
+_REQUIRED = ("name", "table", "timestamp", "older_than")
+_OPTIONAL = ("where",)
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    table: str
+    timestamp: str
+    age: timedelta
+    age_text: str  # as the file says it
+    where: str | None = None
+
+
+def read_rules(path: Path) -> list[Rule]:
+    """Given the rules file's path, return its rules ([] where there is no file)."""
+    import tomllib
+
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot be read ({error.strerror})") from None
+    try:
+        document = tomllib.loads(text.decode())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: not valid TOML ({error})") from None
+    unknown = sorted(set(document) - {"retention"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown key {unknown[0]!r} (the file holds [[retention]] rules)")
+    entries = document.get("retention", [])
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+        raise ConfigError(f"{path}: retention must be a list of tables ([[retention]])")
+    rules = [_rule(path, index, entry) for index, entry in enumerate(entries, start=1)]
+    names = [rule.name for rule in rules]
+    repeated = next((name for name in names if names.count(name) > 1), None)
+    if repeated:
+        raise ConfigError(f"{path}: two rules are named {repeated!r}")
+    return rules
+
+
+def _rule(path: Path, index: int, entry: dict) -> Rule:
+    """Given the file, a rule's place in it and its keys, return the Rule."""
+    where = f"{path}: rule {index}" + (f" ({entry['name']!r})" if isinstance(entry.get("name"), str) else "")
+    unknown = sorted(set(entry) - set(_REQUIRED) - set(_OPTIONAL))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (keys: {', '.join(_REQUIRED + _OPTIONAL)})")
+    missing = [key for key in _REQUIRED if key not in entry]
+    if missing:
+        raise ConfigError(f"{where}: the key {missing[0]!r} is missing")
+    for key in (*_REQUIRED, *_OPTIONAL):
+        if key in entry and (not isinstance(entry[key], str) or not entry[key].strip()):
+            raise ConfigError(f"{where}: {key} must be a text that is not empty")
+    try:
+        age = parse_duration(entry["older_than"])
+    except ValueError as error:
+        raise ConfigError(f"{where}: older_than: {error}") from None
+    return Rule(entry["name"], entry["table"], entry["timestamp"], age, entry["older_than"], entry.get("where"))
