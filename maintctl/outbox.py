@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import unquote, urlsplit
 
-from maintctl import json_text, timestamps
+from maintctl import identity, json_text, timestamps
 from maintctl.config import Settings
 from maintctl.db import table_exists, transaction
 from maintctl.urls import redact_url
@@ -57,7 +57,15 @@ end
 return table.concat(ids, ' ')
 """
 
-DEDUP_PREFIX = "maintctl:sent:"
+
+def dedup_prefix(stream: str, database_id: str) -> str:
+    """Given the stream and the database's id, return the prefix of the keys
+    that record a sent msg_id: one database's notifications never stand in
+    for another's that shares the Redis, nor one stream's for another's (the
+    stream's name in braces keeps the keys in its hash slot on a cluster)."""
+    return f"maintctl:sent:{{{stream}}}:{database_id}:"
+
+
 SCRIPT_CHUNK = 500  # notifications per script call: Redis is busy with one call for about a millisecond
 
 
@@ -153,6 +161,7 @@ def deliver(connection: sqlite3.Connection, settings: Settings) -> Delivery:
     if not undelivered_count(connection):
         return delivery
     client = redis_client(settings)
+    prefix = dedup_prefix(settings.stream, identity.assign(connection))
     import redis  # paid for only when there is something to deliver
 
     send_once = client.register_script(SEND_ONCE_LUA)
@@ -170,7 +179,7 @@ def deliver(connection: sqlite3.Connection, settings: Settings) -> Delivery:
                 pairs = json_text.encode(
                     [(msg_id, message) for _, msg_id, message in batch[start : start + SCRIPT_CHUNK]]
                 )
-                send_once(keys=[settings.stream], args=[DEDUP_PREFIX, ttl, pairs], client=pipe)
+                send_once(keys=[settings.stream], args=[prefix, ttl, pairs], client=pipe)
             entries = [entry for chunk in pipe.execute() for entry in chunk.decode().split(" ")]
             with transaction(connection):
                 connection.executemany(

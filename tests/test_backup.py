@@ -523,7 +523,7 @@ class TestPrune:
         assert core.sql("SELECT started_at FROM maintctl_runs WHERE action = 'fire-reminders' ORDER BY id") == [
             ("2026-11-01T00:00:00.000Z",)
         ]
-        assert core.sql("SELECT msg_id FROM maintctl_outbox WHERE msg_id != 'reminder:r1' ORDER BY id") == [
+        assert core.sql("SELECT msg_id FROM maintctl_outbox WHERE msg_id NOT LIKE 'reminder:r1:%' ORDER BY id") == [
             ("recent",),
             ("waiting",),
         ]

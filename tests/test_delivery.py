@@ -7,7 +7,12 @@ import pytest
 import redis
 from conftest import NOW, RedisServer, free_port, start_firing, stream_entries
 
-from maintctl.outbox import DEDUP_PREFIX, SEND_ONCE_LUA
+from maintctl.outbox import SEND_ONCE_LUA, dedup_prefix
+
+
+def database_id(core) -> str:
+    (row,) = core.sql("SELECT value FROM maintctl_meta WHERE key = 'database_id'")
+    return row[0]
 
 
 def fire(maintctl, core, *extra, **kwargs):
@@ -23,8 +28,8 @@ def test_without_a_redis_url_notifications_stay_queued_and_the_run_says_so(maint
     assert result.code == 0, result
     assert "2 queued, not delivered: no Redis URL is set" in result.out
     assert [(msg_id, delivered) for msg_id, _, delivered in core.outbox()] == [
-        ("reminder:r1", None),
-        ("reminder:r2", None),
+        (f"reminder:r1:{NOW}", None),
+        (f"reminder:r2:{NOW}", None),
     ]
 
 
@@ -37,7 +42,7 @@ def test_queued_notifications_are_delivered_once_by_the_next_run_that_reaches_re
 
     assert first.code == 0 and second.code == 0
     assert "1 delivered" in first.out
-    assert [entry["msg_id"] for entry in stream_entries(redis_url)] == ["reminder:r1"]
+    assert [entry["msg_id"] for entry in stream_entries(redis_url)] == [f"reminder:r1:{NOW}"]
     assert [delivered for _, _, delivered in core.outbox()] == [NOW]
 
 
@@ -62,7 +67,7 @@ def test_unreachable_redis_keeps_them_queued_and_exits_1_then_the_next_run_deliv
     assert "Traceback" not in down.err
     up = fire(maintctl, core, "--redis-url", redis_url)
     assert up.code == 0
-    assert [entry["msg_id"] for entry in stream_entries(redis_url)] == ["reminder:r1"]
+    assert [entry["msg_id"] for entry in stream_entries(redis_url)] == [f"reminder:r1:{NOW}"]
 
 
 def test_a_retry_after_a_run_died_between_xadd_and_commit_adds_no_second_entry(maintctl, core, redis_url):
@@ -73,13 +78,17 @@ def test_a_retry_after_a_run_died_between_xadd_and_commit_adds_no_second_entry(m
     client = redis.Redis.from_url(redis_url)
     msg_id, message, _ = core.outbox()[0]
     client.register_script(SEND_ONCE_LUA)(
-        keys=["notify:telegram"], args=[DEDUP_PREFIX, 3600, json.dumps([[msg_id, message]])]
+        keys=["notify:telegram"],
+        args=[dedup_prefix("notify:telegram", database_id(core)), 3600, json.dumps([[msg_id, message]])],
     )
 
     result = fire(maintctl, core, "--redis-url", redis_url, "--json")
 
     assert result.code == 0
-    assert sorted(entry["msg_id"] for entry in stream_entries(redis_url)) == ["reminder:r1", "reminder:r2"]
+    assert sorted(entry["msg_id"] for entry in stream_entries(redis_url)) == [
+        f"reminder:r1:{NOW}",
+        f"reminder:r2:{NOW}",
+    ]
     assert result.json()["notifications"] == {
         "stream": "notify:telegram",
         "redis": redis_url,
@@ -265,3 +274,45 @@ def test_a_url_the_socket_layer_would_choke_on_is_refused_and_every_action_runs(
     assert result.json()["notifications"]["queued"] == 1
     assert status.code == 1
     assert "hunter2" not in result.out + result.err + status.out + status.err
+
+
+def test_a_reminder_the_app_sets_again_is_notified_again(maintctl, core, redis_url):
+    core.reminder("r1", fire_at="2026-11-22T09:00:00.000Z")
+    first = maintctl("fire-reminders", "--db", core.path, "--now", NOW, "--redis-url", redis_url)
+    core.sql("UPDATE reminders SET fired = 0, fire_at = '2026-11-22T10:00:00.000Z' WHERE id = 'r1'")  # snoozed
+
+    again = maintctl(
+        "fire-reminders", "--db", core.path, "--now", "2026-11-22T10:00:30Z", "--redis-url", redis_url, "--json"
+    )
+
+    assert first.code == again.code == 0
+    assert again.json()["notifications"]["already_in_stream"] == 0
+    assert [entry["data"]["content"]["fire_at"] for entry in stream_entries(redis_url)] == [
+        "2026-11-22T09:00:00.000Z",
+        "2026-11-22T10:00:00.000Z",
+    ]
+
+
+def test_databases_sharing_a_redis_each_deliver_their_own(maintctl, core, redis_url, tmp_path):
+    from conftest import Core
+
+    from maintctl.db import create_database
+    from maintctl.schema import init_db
+
+    other_path = tmp_path / "other" / "core.db"
+    other_path.parent.mkdir()
+    connection = create_database(other_path)
+    init_db(connection)
+    connection.close()
+    other = Core(other_path)
+    core.reminder("r1", owner=1001)
+    other.reminder("r1", owner=2002)  # the same reminder id in another tenant's database
+
+    results = [
+        maintctl("run-all", "--db", database.path, "--now", NOW, "--redis-url", redis_url, "--json")
+        for database in (core, other)
+    ]
+
+    assert [result.json()["notifications"]["already_in_stream"] for result in results] == [0, 0]
+    assert sorted(entry["data"]["user_id"] for entry in stream_entries(redis_url)) == [1001, 2002]
+    other.connection.close()

@@ -36,7 +36,7 @@ def test_each_firing_is_audited_and_queued_with_the_contract_message(maintctl, c
     assert stream_entries(redis_url) == [
         {
             "id": stream_entries(redis_url)[0]["id"],
-            "msg_id": "reminder:r7",
+            "msg_id": "reminder:r7:2026-11-22T08:00:00.000Z",
             "data": {
                 "user_id": 4242,
                 "message_type": "reminder",

@@ -42,7 +42,10 @@ def test_ids_with_quotes_and_sql_are_handled_as_data(maintctl, core, redis_url):
     assert result.action("fire-reminders")["counts"]["fired"] == 2
     assert core.sql("SELECT count(*) FROM reminders") == [(2,)]
     assert {row[1] for row in core.audit("reminder")} == {hostile, "r2"}
-    assert {entry["msg_id"] for entry in stream_entries(redis_url)} == {f"reminder:{hostile}", "reminder:r2"}
+    assert {entry["msg_id"] for entry in stream_entries(redis_url)} == {
+        f"reminder:{hostile}:{NOW}",
+        f"reminder:r2:{NOW}",
+    }
 
 
 def test_content_that_is_not_utf8_is_sent_with_replacement_characters_and_reported(maintctl, core, redis_url):

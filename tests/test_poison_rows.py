@@ -182,7 +182,7 @@ class TestRowsKeyedByNullOrBytes:
             "reminder X'0102': its id or memory_id (m1) is not text; not fired",
             "reminder blob-memory: its id or memory_id (X'6d32') is not text; not fired",
         ]
-        assert [entry["msg_id"] for entry in stream_entries(redis_url)] == ["reminder:good"]
+        assert [entry["msg_id"] for entry in stream_entries(redis_url)] == ["reminder:good:2026-11-01T00:00:00.000Z"]
 
     def test_memories_tags_and_events(self, maintctl, core):
         core.sql(

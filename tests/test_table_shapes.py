@@ -138,12 +138,26 @@ REFUSING = {
 }
 
 
+# A table of the app's may say what a conflict does (ROLLBACK would end the
+# transaction, IGNORE and REPLACE would not say so): maintctl's own OR ABORT
+# holds whatever it says.
+for _clause in ("ROLLBACK", "IGNORE", "REPLACE"):
+    REFUSING[f"unique on conflict {_clause.lower()}"] = (
+        "CREATE TABLE reminders (id TEXT PRIMARY KEY, memory_id TEXT, owner_user_id INTEGER, fire_at TEXT,"
+        f" recurrence_minutes INTEGER, fired INTEGER NOT NULL DEFAULT 0, UNIQUE (memory_id, fire_at) ON CONFLICT {_clause})"
+    )
+
+
 @pytest.mark.parametrize("constraint", REFUSING.values(), ids=REFUSING)
 def test_a_next_reminder_the_app_refuses_leaves_that_one_fired_once_and_the_others_fire(maintctl, core, constraint):
+    if constraint.startswith("CREATE TABLE"):
+        core.sql("DROP TABLE reminders")
+        core.sql(constraint)
     core.reminder("refused", fire_at="2026-11-25T23:00:00.000Z", recurrence=60)  # next: midnight, where r2 is
     core.reminder("r2", fire_at="2026-11-26T00:00:00.000Z")
     core.reminder("r3", memory_id="m2", fire_at="2026-11-25T22:15:00.000Z", recurrence=60)  # next: 00:15
-    core.sql(constraint)
+    if not constraint.startswith("CREATE TABLE"):
+        core.sql(constraint)
 
     result = maintctl("fire-reminders", "--db", core.path, "--now", "2026-11-25T23:30:00.000Z", "--json")
 

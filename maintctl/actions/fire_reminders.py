@@ -166,8 +166,15 @@ def apply(connection: sqlite3.Connection, firings: list[Firing], settings: Setti
             details["skipped_occurrences"] = firing.skipped_occurrences
         entries.append(audit.Entry("reminder", firing.next_id, "created", details))
     audit.record(connection, entries, settings)
-    outbox.queue(connection, ((f"reminder:{firing.reminder_id}", firing.message) for firing in fired), settings)
+    outbox.queue(connection, ((_msg_id(firing), firing.message) for firing in fired), settings)
     return fired
+
+
+def _msg_id(firing: Firing) -> str:
+    """Given a firing, return its notification's msg_id: the reminder and the
+    instant it fires at, so that a reminder the app sets again (fired = 0, a
+    new fire_at) is a new notification, while a retry of this one is not."""
+    return f"reminder:{firing.reminder_id}:{firing.fire_instant}"
 
 
 def _make_next(connection: sqlite3.Connection, successors: list[Firing]) -> list[Firing]:
@@ -180,7 +187,12 @@ def _make_next(connection: sqlite3.Connection, successors: list[Firing]) -> list
         return []
     copied = [column for column in columns_of(connection, "reminders") if column not in ("id", "fire_at", "fired")]
     names = "".join(f', "{column}"' for column in (c.replace('"', '""') for c in copied))
-    insert = f"INSERT INTO reminders (id, fire_at, fired{names}) SELECT ?, ?, 0{names} FROM reminders WHERE id = ?"
+    # OR ABORT: whatever ON CONFLICT the app's schema declares (ROLLBACK would
+    # end the transaction, IGNORE and REPLACE would not say so), one refused
+    # insert is undone alone and said.
+    insert = (
+        f"INSERT OR ABORT INTO reminders (id, fire_at, fired{names}) SELECT ?, ?, 0{names} FROM reminders WHERE id = ?"
+    )
     remaining, made = iter(successors), []
     while True:
         try:
