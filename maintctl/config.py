@@ -265,6 +265,7 @@ def _ping_url(sources: _Sources) -> str | None:
     try:
         parts = urlsplit(url)
         usable = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 1) > 0
+        usable = usable and url.isprintable() and " " not in url
     except ValueError:
         usable = False
     if not usable:

@@ -142,7 +142,20 @@ def open_database(
     if not tables and not new:
         connection.close()
         raise ConfigError(f"{path}: a database with no tables, not the app's (maintctl init-db --db {path} makes them)")
+    if not new and not _has_an_app_table(connection):
+        connection.close()
+        raise ConfigError(f"{path}: a database with none of the app's tables ({', '.join(APP_TABLE_NAMES)}): not the app's")
     return connection
+
+
+# The Core app's tables (the contract's): a database with none of them is another application's.
+APP_TABLE_NAMES = ("users", "memories", "memory_tags", "reminders", "events", "audit_log")
+
+
+def _has_an_app_table(connection: sqlite3.Connection) -> bool:
+    marks = ", ".join("?" * len(APP_TABLE_NAMES))
+    query = f"SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name IN ({marks}) LIMIT 1"
+    return connection.execute(query, APP_TABLE_NAMES).fetchone() is not None
 
 
 def _beside(path: Path, suffix: str) -> Path:

@@ -9,7 +9,7 @@ import os
 import socket
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from maintctl import __version__, json_text, timestamps
 from maintctl.db import table_exists, transaction
@@ -68,7 +68,11 @@ class Run:
 
     @property
     def started(self) -> datetime:
-        return timestamps.from_canonical(self.started_at)
+        """When it began (the epoch where its row cannot be read: see _CANONICAL_GLOB)."""
+        try:
+            return timestamps.from_canonical(self.started_at)
+        except (TypeError, ValueError):
+            return datetime(1970, 1, 1, tzinfo=UTC)
 
     def as_json(self) -> dict:
         return {name: getattr(self, name) for name in COLUMNS}
@@ -109,15 +113,28 @@ def record(connection: sqlite3.Connection, runs: list[Run]) -> None:
         connection.executemany(
             f"INSERT INTO maintctl_runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
             (
-                tuple(json_text.encode(run.counts) if name == "counts" else getattr(run, name) for name in COLUMNS)
+                tuple(
+                    json_text.encode(run.counts) if name == "counts" else json_text.storable(getattr(run, name))
+                    for name in COLUMNS
+                )
                 for run in runs
             ),
         )
 
 
+# A row whose start cannot be read (written by hand, say) is never taken for an
+# action's last run: its schedule goes by the last one that can be read.
+_CANONICAL_GLOB = "[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9]Z"
+
+
 def _run(row: tuple) -> Run:
+    """Given a maintctl_runs row, return its Run (counts that cannot be read are none)."""
     values = dict(zip(COLUMNS, row))
-    values["counts"] = json.loads(values["counts"])
+    try:
+        counts = json.loads(values["counts"])
+    except (TypeError, ValueError):
+        counts = {}
+    values["counts"] = counts if isinstance(counts, dict) else {}
     return Run(**values)
 
 
@@ -140,10 +157,11 @@ def last(connection: sqlite3.Connection, action: str, statuses: tuple[str, ...] 
     if not table_exists(connection, "maintctl_runs"):
         return None
     marks = ", ".join("?" * len(statuses))
-    row = connection.execute(
-        f"{_SELECT} WHERE action = ? AND +status IN ({marks}) ORDER BY id DESC LIMIT 1", (action, *statuses)
-    ).fetchone()
-    return _run(row) if row else None
+    rows = connection.execute(
+        f"{_SELECT} WHERE action = ? AND +status IN ({marks}) AND started_at GLOB ? ORDER BY id DESC LIMIT 1",
+        (action, *statuses, _CANONICAL_GLOB),
+    ).fetchall()
+    return _run(rows[0]) if rows else None
 
 
 def since(connection: sqlite3.Connection, start: datetime) -> list[Run]:

@@ -8,6 +8,7 @@ import contextlib
 import os
 import sqlite3
 import stat
+import tempfile
 from pathlib import Path
 
 from maintctl import history, outbox, registry, schedules
@@ -92,14 +93,19 @@ def write(connection: sqlite3.Connection, settings: Settings) -> list[str]:
     problem = _not_ours(path)
     if problem:
         return [f"metrics file {path} not written: {problem}"]
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    partial = None
     try:
         text = render(connection, settings)
-        partial.write_text(text, encoding="utf-8")
+        # A new file of a name nobody could have laid a link at (mkstemp: O_EXCL), never one that is there.
+        descriptor, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.chmod(partial, 0o644)  # as a file the collector, another user, reads
         os.replace(partial, path)
     except (OSError, sqlite3.Error) as error:
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
+        if partial:
+            with contextlib.suppress(OSError):
+                os.unlink(partial)
         return [f"metrics file {path} not written: {getattr(error, 'strerror', None) or error}"]
     return []
 

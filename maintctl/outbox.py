@@ -146,7 +146,7 @@ def probe(settings: Settings) -> tuple[str | None, str | None]:
     try:
         version = client.info("server").get("redis_version", "?")
         client.eval("return 1", 0)
-    except (redis.RedisError, OSError, ValueError, UnicodeError) as error:
+    except (redis.RedisError, OSError, ValueError, TypeError, UnicodeError) as error:
         return None, describe_error(error, settings)
     finally:
         client.close()
@@ -188,7 +188,7 @@ def deliver(connection: sqlite3.Connection, settings: Settings) -> Delivery:
                 )
             delivery.delivered += len(batch)
             delivery.already_sent += sum(1 for entry in entries if entry.startswith("="))
-    except (redis.RedisError, OSError, ValueError, UnicodeError) as error:  # the socket layer's own, too
+    except (redis.RedisError, OSError, ValueError, TypeError, UnicodeError) as error:  # the socket layer's own, too
         raise DeliveryError(describe_error(error, settings)) from None
     finally:
         client.close()

@@ -41,13 +41,26 @@ class Pinger:
         parts = urlsplit(self.url)
         query = "&".join(part for part in (parts.query, urlencode({"rid": self.run_id})) if part)
         url = urlunsplit((parts.scheme, parts.netloc, parts.path + suffix, query, ""))
-        data = body.encode()[:10_000] if body is not None else None
+        data = body.encode(errors="replace")[:10_000] if body is not None else None
         request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
         request.add_header("User-Agent", "maintctl")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 response.read(1024)
-        except (OSError, ValueError) as error:
-            reason = getattr(error, "reason", None) or error
-            return [f"ping {suffix or '/'} to {shown(self.url)} failed: {reason}"]
+        except Exception as error:  # noqa: BLE001 - a ping that fails is a warning, whatever the endpoint did
+            return [f"ping {suffix or '/'} to {shown(self.url)} failed: {_reason(error)}"]
         return []
+
+
+def _reason(error: Exception) -> str:
+    """Given why a ping failed, say it without the URL (whose path is the check's key)."""
+    import urllib.error
+
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP {error.code}"
+    reason = getattr(error, "reason", None)
+    if isinstance(reason, OSError):
+        return reason.strerror or type(reason).__name__
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return f"{type(error).__name__} (the endpoint's answer could not be read)"

@@ -69,6 +69,9 @@ def show(report: Report) -> None:
         return
     if settings.json:
         print(json.dumps(as_json(report), ensure_ascii=False, indent=2))
+        for line in _problem_lines(report):  # the errors go to stderr too, as every error does
+            if line.startswith("maintctl: error: "):
+                print(one_line(line), file=sys.stderr)
         return
     if not settings.quiet:
         if sys.stdout.isatty():

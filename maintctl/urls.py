@@ -51,9 +51,14 @@ def redis_url_problem(url: str | None) -> str | None:
         return f"the URL has a '#', not shown ({_ENCODE_HINT})"
     if "@" in parts.path or "@" in parts.query:
         return f"the URL cannot be read, not shown ({_ENCODE_HINT})"
-    for name, _, value in (pair.partition("=") for pair in parts.query.split("&") if pair):
+    options = dict(pair.partition("=")[::2] for pair in parts.query.split("&") if pair)
+    for name, value in options.items():
         if name not in _REDIS_QUERY_OPTIONS or not re.fullmatch(_REDIS_QUERY_OPTIONS[name], unquote(value)):
             return f"the URL's query has an option or value maintctl cannot use, not shown ({_ENCODE_HINT})"
+    if any(name.startswith("ssl_") for name in options) and scheme != "rediss":
+        return "the URL's query has ssl_ options, which only a rediss:// URL takes; not shown"
+    if "ssl_keyfile" in options and "ssl_certfile" not in options:
+        return "the URL's query has ssl_keyfile without ssl_certfile; not shown"
     if scheme == "unix":
         return None if parts.path else "a unix:// URL needs the socket's path (unix:///run/redis.sock)"
     if not parts.hostname or not _host_name(parts.hostname):

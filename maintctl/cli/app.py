@@ -156,4 +156,11 @@ def _usage_error(error, json_output: bool) -> int:
     context = getattr(error, "ctx", None)
     hint = f" (see {context.command_path} --help)" if context is not None else ""
     message = re.sub(r"'([^']{39})[^']{2,}'", r"'\1…'", error.format_message())  # a long value, cut short
+    # Words the shell split off a value (a password with a space, unquoted) are never shown.
+    message = re.sub(
+        r"^Got unexpected extra arguments? \(.*\)$",
+        "Got words it does not take (not shown: a value with spaces, such as a password, must be quoted)",
+        message,
+        flags=re.DOTALL,
+    )
     return fail(message + hint, json_output, error.exit_code)
