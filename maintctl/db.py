@@ -144,7 +144,9 @@ def open_database(
         raise ConfigError(f"{path}: a database with no tables, not the app's (maintctl init-db --db {path} makes them)")
     if not new and not _has_an_app_table(connection):
         connection.close()
-        raise ConfigError(f"{path}: a database with none of the app's tables ({', '.join(APP_TABLE_NAMES)}): not the app's")
+        raise ConfigError(
+            f"{path}: a database with none of the app's tables ({', '.join(APP_TABLE_NAMES)}): not the app's"
+        )
     return connection
 
 

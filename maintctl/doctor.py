@@ -119,11 +119,25 @@ def _directory_check(name: str, path: Path, create: bool) -> Check:
 
 def _directories(settings: Settings) -> list[Check]:
     lock_file = settings.lock_file or lock.default_path(settings.db)
-    return [
+    checks = [
         _writable_directory("media directory", settings.media_dir, create=False),
         _writable_directory("backup directory", settings.backup_dir, create=True),
         _writable_directory("lock file's directory", lock_file.parent, create=False),
     ]
+    refused = lock.problem(settings.db, lock_file)
+    checks.append(
+        Check("lock file", "fail", f"{lock_file} {refused}") if refused else Check("lock file", "ok", str(lock_file))
+    )
+    if settings.metrics_file:
+        from maintctl import metrics
+
+        kept = metrics.not_ours(settings.metrics_file)
+        checks.append(
+            Check("metrics file", "warn", f"{settings.metrics_file} is not written: {kept}")
+            if kept
+            else Check("metrics file", "ok", f"{settings.metrics_file} can be written")
+        )
+    return checks
 
 
 def _redis(settings: Settings) -> Check:

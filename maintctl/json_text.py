@@ -27,4 +27,3 @@ def storable(value):
         except UnicodeEncodeError:
             return value.encode(errors="surrogateescape").decode(errors="replace")
     return value
-

@@ -62,10 +62,9 @@ def held(database: Path, path: Path, wait: float = 0.0, stop: threading.Event | 
 
 def _open(database: Path, path: Path) -> int:
     """Given the database and its lock file, open (or make) the lock file and
-    return its descriptor. What is there already must be a lock file: a
-    regular file holding nothing but a pid, and not the database or one of
-    SQLite's files beside it; a symbolic link is never followed. Anything
-    else raises ConfigError, untouched (the pid is written into the file)."""
+    return its descriptor. What is there already must be a lock file (see
+    _not_a_lock_file); a symbolic link is never followed. Anything else
+    raises ConfigError, untouched (the pid is written into the file)."""
     try:
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     except OSError as error:
@@ -73,20 +72,42 @@ def _open(database: Path, path: Path) -> int:
             raise ConfigError(f"{path}: the lock file is a symbolic link; maintctl does not follow one") from None
         raise ConfigError(f"{path}: cannot open the lock file ({error.strerror})") from None
     try:
-        status = os.fstat(descriptor)
-        problem = None
-        if not stat.S_ISREG(status.st_mode):
-            problem = "is not a regular file"
-        elif any(_same_file(status, candidate) for candidate in _sqlite_files(database)):
-            problem = "is the database, or one of SQLite's files beside it"
-        elif not re.fullmatch(rb"[0-9]*\n?", os.pread(descriptor, 64, 0)) or status.st_size > 64:
-            problem = "holds something other than a pid"
+        found = _not_a_lock_file(database, os.fstat(descriptor), lambda: os.pread(descriptor, 65, 0))
     except OSError as error:
-        problem = f"cannot be read ({error.strerror})"
-    if problem:
+        found = f"cannot be read ({error.strerror})"
+    if found:
         os.close(descriptor)
-        raise ConfigError(f"{path}: {problem}, so it is not taken for the lock file (MAINTCTL_LOCK_FILE names it)")
+        raise ConfigError(f"{path}: {found}, so it is not taken for the lock file (MAINTCTL_LOCK_FILE names it)")
     return descriptor
+
+
+def problem(database: Path, path: Path) -> str | None:
+    """Given the database and its lock file, return why a run would refuse
+    the lock file (None where it would take it), for doctor; nothing is made."""
+    try:
+        status = path.lstat()
+        if stat.S_ISLNK(status.st_mode):
+            return "is a symbolic link; maintctl does not follow one"
+        with open(path, "rb") if stat.S_ISREG(status.st_mode) else open(os.devnull, "rb") as file:
+            return _not_a_lock_file(database, status, lambda: file.read(65))
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        return f"cannot be read ({error.strerror})"
+
+
+def _not_a_lock_file(database: Path, status: os.stat_result, content) -> str | None:
+    """Given the database, the status of what is at the lock file's path and
+    a callable that reads its first bytes, return why it is not a lock file:
+    something other than a regular file holding nothing but a pid, or the
+    database or one of SQLite's files beside it (None: it is one)."""
+    if not stat.S_ISREG(status.st_mode):
+        return "is not a regular file"
+    if any(_same_file(status, candidate) for candidate in _sqlite_files(database)):
+        return "is the database, or one of SQLite's files beside it"
+    if status.st_size > 64 or not re.fullmatch(rb"[0-9]*\n?", content()):
+        return "holds something other than a pid"
+    return None
 
 
 def _sqlite_files(database: Path) -> list[Path]:

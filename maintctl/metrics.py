@@ -90,7 +90,7 @@ def write(connection: sqlite3.Connection, settings: Settings) -> list[str]:
     something else is (the database, a device, a file of other text) is left
     as it is, with a warning."""
     path = settings.metrics_file
-    problem = _not_ours(path)
+    problem = not_ours(path)
     if problem:
         return [f"metrics file {path} not written: {problem}"]
     partial = None
@@ -110,7 +110,7 @@ def write(connection: sqlite3.Connection, settings: Settings) -> list[str]:
     return []
 
 
-def _not_ours(path: Path) -> str | None:
+def not_ours(path: Path) -> str | None:
     """Given the metrics file's path, return why it must not be replaced (None where it may)."""
     if not path.name or path.name in (".", ".."):
         return "it names a directory, not a file"

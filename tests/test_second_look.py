@@ -129,3 +129,26 @@ def test_the_metrics_file_is_readable_by_the_collector_and_no_partial_file_is_le
     assert result.code == 0, result
     assert [path.name for path in textfile.iterdir()] == ["m.prom"]
     assert (textfile / "m.prom").stat().st_mode & 0o777 == 0o644
+
+
+def test_doctor_names_a_lock_file_runs_would_refuse_and_a_metrics_file_they_would_not_write(maintctl, core, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello\n")
+
+    result = maintctl(
+        "doctor",
+        "--db",
+        core.path,
+        "--json",
+        env={"MAINTCTL_LOCK_FILE": str(notes), "MAINTCTL_METRICS_FILE": str(core.path)},
+    )
+
+    assert result.code == 1
+    checks = {check["name"]: check for check in result.json()["checks"]}
+    assert checks["lock file"] == {
+        "name": "lock file",
+        "state": "fail",
+        "detail": f"{notes} holds something other than a pid",
+    }
+    assert checks["metrics file"]["state"] == "warn"
+    assert notes.read_text() == "hello\n"
