@@ -285,14 +285,7 @@ def idle(work: Path, size: int, count: int, redis: Redis) -> list[str]:
     return row
 
 
-RULES = """
-[[retention]]
-name = "old-audit"
-table = "audit_log"
-timestamp = "created_at"
-older_than = "180d"
-where = "action != 'fired'"
-"""
+RULES = (BENCH.parent / "examples" / "maintctl.toml").read_text()  # the rules the README shows
 
 WRITER = """
 import sqlite3, sys, time, pathlib

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from maintctl import timestamps
+from maintctl.timestamps import parse_duration, quoted
 from maintctl.urls import redact_url, redis_url_problem
 
 
@@ -203,12 +204,6 @@ def _database_path(text: str) -> Path:
         return path
 
 
-def quoted(text: str, longest: int = 40) -> str:
-    """Given a value from the command line or the environment, return it
-    quoted for an error message, cut short where it is long."""
-    return repr(text if len(text) <= longest else text[: longest - 1] + "…")
-
-
 def _path(text: str | None) -> Path | None:
     return Path(text).expanduser() if text else None
 
@@ -274,22 +269,6 @@ def _ping_url(sources: _Sources) -> str | None:
 
 
 MAX_BATCH_SIZE = 1_000_000
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION = re.compile(r"^\s*([0-9]{1,20}(?:\.[0-9]{1,20})?)\s*([smhdw])\s*$")
-
-
-def parse_duration(text: str) -> timedelta:
-    """Given a duration such as '7d', '24h', '90m' or '30s' (from a millisecond
-    to 100 years), return it; raise ValueError for anything else."""
-    match = _DURATION.match(text)
-    if not match or float(match.group(1)) <= 0:
-        raise ValueError(f"{quoted(text)} is not a duration (such as 30s, 90m, 24h, 7d)")
-    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if seconds > timestamps.LONGEST.total_seconds():
-        raise ValueError(f"{quoted(text)} is longer than {timestamps.LONGEST_TEXT}")
-    if seconds < 0.001:
-        raise ValueError(f"{quoted(text)} is shorter than a millisecond")
-    return timedelta(seconds=seconds)
 
 
 def _duration(sources: _Sources, name: str, default: timedelta) -> timedelta:

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from maintctl.config import ConfigError, parse_duration
+from maintctl.config import ConfigError
+from maintctl.timestamps import parse_duration
 
 _REQUIRED = ("name", "table", "timestamp", "older_than")
 _OPTIONAL = ("where",)

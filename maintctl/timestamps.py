@@ -9,6 +9,7 @@ offset such as ``+05:30``); a value naming no instant is never acted on.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
@@ -191,3 +192,27 @@ def format_instant(instant: datetime) -> str:
     """Given an instant, return its canonical text."""
     utc = instant.astimezone(UTC)
     return f"{utc.year:04d}-" + utc.strftime("%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def quoted(text: str, longest: int = 40) -> str:
+    """Given a value from the command line or the environment, return it
+    quoted for an error message, cut short where it is long."""
+    return repr(text if len(text) <= longest else text[: longest - 1] + "…")
+
+
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"^\s*([0-9]{1,20}(?:\.[0-9]{1,20})?)\s*([smhdw])\s*$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """Given a duration such as '7d', '24h', '90m' or '30s' (from a millisecond
+    to 100 years), return it; raise ValueError for anything else."""
+    match = _DURATION.match(text)
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(f"{quoted(text)} is not a duration (such as 30s, 90m, 24h, 7d)")
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds > LONGEST.total_seconds():
+        raise ValueError(f"{quoted(text)} is longer than {LONGEST_TEXT}")
+    if seconds < 0.001:
+        raise ValueError(f"{quoted(text)} is shorter than a millisecond")
+    return timedelta(seconds=seconds)

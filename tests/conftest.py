@@ -24,6 +24,8 @@ from maintctl.db import create_database
 from maintctl.schema import init_db
 
 NOW = "2026-11-22T09:30:00.000Z"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+RULES = (EXAMPLES / "maintctl.toml").read_text()  # the README's retention rules file: a test of it too
 
 
 def free_port() -> int:
@@ -292,3 +294,31 @@ def maintctl(tmp_path):
         return Result(completed)
 
     return run
+
+
+def damage_an_index_page(core: Core) -> bytes:
+    """Overwrite most of an index page of the database (readable, but wrong:
+    PRAGMA quick_check and integrity_check find it); return the file's bytes."""
+    core.reminder("r1")
+    (page,) = core.sql("SELECT rootpage FROM sqlite_schema WHERE name = 'maintctl_reminders_due'")[0]
+    (size,) = core.sql("PRAGMA page_size")[0]
+    core.connection.close()
+    damaged = bytearray(core.path.read_bytes())
+    damaged[(page - 1) * size + 100 : page * size] = b"\x07" * (size - 100)
+    core.path.write_bytes(bytes(damaged))
+    return bytes(damaged)
+
+
+def app_writes_while(run: subprocess.Popen, path: Path) -> list[float]:
+    """Write as the app does, a row every 10 ms, while the run goes on; return how long each write waited for the lock."""
+    app = sqlite3.connect(path, isolation_level=None, timeout=30)
+    waits = []
+    while run.poll() is None:
+        began = time.monotonic()
+        app.execute("BEGIN IMMEDIATE")
+        waits.append(time.monotonic() - began)
+        app.execute("INSERT INTO users (telegram_user_id) VALUES (?)", (5000 + len(waits),))
+        app.execute("COMMIT")
+        time.sleep(0.01)
+    app.close()
+    return waits

@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from conftest import NOW, Core, start_action
+from conftest import NOW, Core, damage_an_index_page, start_action
 
 WRITER = """
 import sqlite3, sys, time
@@ -203,13 +203,7 @@ class TestRotationOrder:
 def test_a_backup_that_fails_its_check_counts_for_nothing_and_costs_no_older_one(maintctl, core):
     maintctl("backup", "--db", core.path, "--now", "2026-11-21T03:00:00Z", "--keep", "1")
     older = named(core, "20261121T030000Z")
-    core.reminder("r1")
-    (page,) = core.sql("SELECT rootpage FROM sqlite_schema WHERE name = 'maintctl_reminders_due'")[0]
-    (size,) = core.sql("PRAGMA page_size")[0]
-    core.connection.close()
-    damaged = bytearray(core.path.read_bytes())
-    damaged[(page - 1) * size + 100 : page * size] = b"\x07" * (size - 100)  # an index page: readable, but wrong
-    core.path.write_bytes(bytes(damaged))
+    damage_an_index_page(core)
 
     result = maintctl("backup", "--db", core.path, "--now", NOW, "--keep", "1")
 

@@ -4,20 +4,11 @@ modes, configuration precedence, run-all's isolation of failures, init-db."""
 import os
 
 import pytest
-from conftest import NOW
+from conftest import NOW, RULES
 
 from maintctl import registry
 
 ACTING = [*registry.ORDER, "run-all"]
-
-
-RULES = """
-[[retention]]
-name = "old-audit"
-table = "audit_log"
-timestamp = "created_at"
-older_than = "180d"
-"""
 
 
 def some_work(core):

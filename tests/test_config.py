@@ -2,9 +2,8 @@ from datetime import timedelta
 
 import pytest
 
-from maintctl.config import parse_duration
+from maintctl.timestamps import NotAnInstant, format_instant, parse_duration, parse_instant
 from maintctl.urls import redact_url
-from maintctl.timestamps import NotAnInstant, format_instant, parse_instant
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import sqlite3
 import subprocess
 import time
 
-from conftest import NOW, start_firing
+from conftest import NOW, app_writes_while, start_firing
 
 
 def wait_for(condition, seconds=30):
@@ -69,15 +69,7 @@ def test_a_long_pass_lets_the_app_write_at_least_every_hold(core, tmp_path):
     core.due_reminders(40_000)
     run = start_firing(core, tmp_path, "-v", env={"MAINTCTL_BATCH_SIZE": "100", "MAINTCTL_HOLD": "0.2s"})
     assert "in a batch" in run.stderr.readline()  # the pass is under way
-    app = sqlite3.connect(core.path, isolation_level=None, timeout=30)
-    waits = []
-    while run.poll() is None:
-        began = time.monotonic()
-        app.execute("BEGIN IMMEDIATE")
-        waits.append(time.monotonic() - began)
-        app.execute("INSERT INTO users (telegram_user_id) VALUES (?)", (5000 + len(waits),))
-        app.execute("COMMIT")
-        time.sleep(0.01)
+    waits = app_writes_while(run, core.path)
     batches = 1 + run.stderr.read().count("in a batch")
 
     assert run.returncode == 0

@@ -5,7 +5,7 @@ damaged file found and named."""
 import sqlite3
 
 import pytest
-from conftest import NOW
+from conftest import NOW, damage_an_index_page
 
 
 def optimize(maintctl, core, *extra, env=None):
@@ -106,13 +106,7 @@ def test_a_dry_run_says_what_it_would_do_and_changes_nothing(maintctl, core):
 
 @pytest.mark.parametrize("command", ["optimize", "run-all"])
 def test_a_damaged_file_fails_with_what_quick_check_found_and_is_not_written(maintctl, core, command):
-    core.reminder("r1")
-    (page,) = core.sql("SELECT rootpage FROM sqlite_schema WHERE name = 'maintctl_reminders_due'")[0]
-    (size,) = core.sql("PRAGMA page_size")[0]
-    core.connection.close()
-    damaged = bytearray(core.path.read_bytes())
-    damaged[(page - 1) * size + 100 : page * size] = b"\x07" * (size - 100)  # an index page: readable, but wrong
-    core.path.write_bytes(bytes(damaged))
+    damage_an_index_page(core)
 
     result = maintctl(command, "--db", core.path, "--now", NOW, "--json")
 

@@ -3,22 +3,12 @@ rule's age go by the instant their timestamp names, a batch at a time, with
 one audit row per rule and pass; a file that cannot be used is named."""
 
 import json
-import sqlite3
 import subprocess
 import sys
 import time
 
 import pytest
-from conftest import CLEAN_ENV, NOW
-
-RULES = """
-[[retention]]
-name = "old-audit"
-table = "audit_log"
-timestamp = "created_at"
-older_than = "180d"
-where = "action != 'fired'"
-"""
+from conftest import CLEAN_ENV, NOW, RULES, app_writes_while
 
 
 def rules(core, text: str = RULES):
@@ -198,17 +188,9 @@ def test_a_long_retention_pass_lets_the_app_write(core, tmp_path):
         [sys.executable, "-m", "maintctl", "retention", "--db", str(core.path), "--now", NOW],
         env={**CLEAN_ENV, "MAINTCTL_BATCH_SIZE": "20"}, cwd=tmp_path, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    app = sqlite3.connect(core.path, isolation_level=None, timeout=30)
-    while not app.execute("SELECT 1 FROM audit_log WHERE entity_type = 'retention'").fetchone():
+    while not core.sql("SELECT 1 FROM audit_log WHERE entity_type = 'retention'"):
         time.sleep(0.01)  # until its first transaction has committed: the pass is under way
-    waits = []
-    while run.poll() is None:
-        began = time.monotonic()
-        app.execute("BEGIN IMMEDIATE")
-        waits.append(time.monotonic() - began)
-        app.execute("INSERT INTO users (telegram_user_id) VALUES (?)", (5000 + len(waits),))
-        app.execute("COMMIT")
-        time.sleep(0.01)
+    waits = app_writes_while(run, core.path)
     run.communicate()
 
     assert run.returncode == 0

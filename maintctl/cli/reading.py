@@ -43,7 +43,7 @@ def stats_command(
     """Per action over a period: runs, success rate, average and p95 duration, items, last success and
     failure; how late reminders fired."""
     from maintctl import inspection, views
-    from maintctl.config import parse_duration
+    from maintctl.timestamps import parse_duration
 
     try:
         period = parse_duration(since)

@@ -77,7 +77,7 @@ def schedule_command(
     """Show or set when run-all runs an action, and the next times it will. Defaults: the housekeeping actions
     every run, backup and prune every day."""
     from maintctl import history, schedules, timestamps
-    from maintctl.config import parse_duration
+    from maintctl.timestamps import parse_duration
 
     known_action(action, json_output)
     if default and (every is not None or cron is not None):
