@@ -230,14 +230,18 @@ class Core:
         return digest
 
 
-@pytest.fixture
-def core(tmp_path) -> Core:
-    """A new database with the app's schema and maintctl's tables and indexes."""
-    path = tmp_path / "core.db"
+def new_core(path: Path) -> Core:
+    """Given a path, make a database there with the app's schema and maintctl's tables and indexes; return it."""
     connection = create_database(path)
     init_db(connection)
     connection.close()
-    database = Core(path)
+    return Core(path)
+
+
+@pytest.fixture
+def core(tmp_path) -> Core:
+    """A new database with the app's schema and maintctl's tables and indexes."""
+    database = new_core(tmp_path / "core.db")
     yield database
     database.connection.close()
 

@@ -294,17 +294,10 @@ def test_a_reminder_the_app_sets_again_is_notified_again(maintctl, core, redis_u
 
 
 def test_databases_sharing_a_redis_each_deliver_their_own(maintctl, core, redis_url, tmp_path):
-    from conftest import Core
+    from conftest import new_core
 
-    from maintctl.db import create_database
-    from maintctl.schema import init_db
-
-    other_path = tmp_path / "other" / "core.db"
-    other_path.parent.mkdir()
-    connection = create_database(other_path)
-    init_db(connection)
-    connection.close()
-    other = Core(other_path)
+    (tmp_path / "other").mkdir()
+    other = new_core(tmp_path / "other" / "core.db")
     core.reminder("r1", owner=1001)
     other.reminder("r1", owner=2002)  # the same reminder id in another tenant's database
 
