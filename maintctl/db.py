@@ -28,7 +28,17 @@ class SchemaError(ActionError):
 
 
 class Stopped(Exception):
-    """The run was asked to stop (SIGTERM) before this work began."""
+    """The run was asked to stop (SIGTERM, or SIGINT: Ctrl-C) before this work began."""
+
+    def __init__(self, message: str, signal_name: str = "SIGTERM"):
+        super().__init__(message)
+        self.signal_name = signal_name
+
+
+class Stop(threading.Event):
+    """Set when the run is asked to stop; `by` names the signal that asked."""
+
+    by = "SIGTERM"
 
 
 class Locked(Exception):
@@ -43,14 +53,14 @@ class Connection(sqlite3.Connection):
     knows what tells it to stop waiting and starting new work."""
 
     busy_timeout: float = 30.0
-    stop: threading.Event = threading.Event()
+    stop: Stop = Stop()
     heed_stop: bool = True  # False while the run's own record is written as it stops
 
     def may_go_on(self) -> bool:
         """Return True, or raise Stopped where the run has been asked to stop
         (so that a loop can read `while connection.may_go_on() and ...`)."""
         if self.heed_stop and self.stop.is_set():
-            raise Stopped("stopped by SIGTERM")
+            raise Stopped(f"stopped by {self.stop.by}", self.stop.by)
         return True
 
     def execute(self, sql: str, parameters=(), /) -> sqlite3.Cursor:
@@ -85,7 +95,7 @@ def open_database(
     *,
     read_only: bool,
     busy_timeout: float,
-    stop: threading.Event | None = None,
+    stop: Stop | None = None,
     new: bool = False,
     create_nothing: bool = False,
 ) -> Connection:
@@ -127,7 +137,7 @@ def open_database(
     except sqlite3.Error as error:
         raise ConfigError(f"{path}: cannot be opened ({error})") from None
     connection.busy_timeout = busy_timeout
-    connection.stop = stop or threading.Event()
+    connection.stop = stop or Stop()
     try:
         (tables,) = connection.execute("SELECT count(*) FROM sqlite_schema").fetchone()
         if not read_only:

@@ -49,7 +49,8 @@ def held(database: Path, path: Path, wait: float = 0.0, stop: threading.Event | 
                 break
             except BlockingIOError:
                 if stop is not None and stop.is_set():
-                    raise Stopped("stopped by SIGTERM while waiting for the lock") from None
+                    by = getattr(stop, "by", "SIGTERM")
+                    raise Stopped(f"stopped by {by} while waiting for the lock", by) from None
                 if time.monotonic() >= deadline:
                     raise _busy(database, _holder(descriptor)) from None
                 time.sleep(0.05)

@@ -145,7 +145,9 @@ def _problem_lines(report: Report) -> list[str]:
         if result.error:
             lines.append(f"maintctl: error: {result.action} failed: {result.error}")
     if report.stopped:
-        lines.append("maintctl: stopped by SIGTERM: the batch in hand was finished, the rest is left for the next run")
+        lines.append(
+            f"maintctl: stopped by {report.stopped}: the batch in hand was finished, the rest is left for the next run"
+        )
     notes = report.notifications
     if report.settings.redis_problem:
         lines.append(f"maintctl: error: {report.settings.redis_problem}; notifications stay queued ({notes.queued})")

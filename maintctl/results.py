@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from maintctl.config import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_TERMINATED = 0, 1, 2, 75, 143
+EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C), as shells report it
 
 
 @dataclass
@@ -51,7 +52,9 @@ class Report:
     settings: Settings
     actions: list[ActionResult] = field(default_factory=list)
     notifications: Notifications = field(default_factory=Notifications)
-    stopped: bool = False  # by SIGTERM: the batch in hand was finished or rolled back, the rest left
+    stopped: str | None = (
+        None  # the signal that stopped it (SIGTERM, SIGINT): the batch in hand finished, the rest left
+    )
     run_id: str | None = None  # None in a dry run, which is not recorded
     passes: int = 0
     slots_skipped: int = 0  # --for/--every: slots that began while a pass overran
@@ -60,7 +63,7 @@ class Report:
     @property
     def exit_code(self) -> int:
         if self.stopped:
-            return EXIT_TERMINATED
+            return EXIT_INTERRUPTED if self.stopped == "SIGINT" else EXIT_TERMINATED
         if self.settings.redis_problem or any(result.usage for result in self.actions):
             return EXIT_USAGE  # the others ran; what is configured wrong waits to be put right
         failed = any(result.status == "failed" for result in self.actions)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-import threading
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -14,7 +13,7 @@ from datetime import datetime, timedelta
 from maintctl import history, hooks, lock, outbox, registry, schedules, timestamps
 from maintctl.actions.kinds import Action
 from maintctl.config import ConfigError, Settings
-from maintctl.db import ActionError, Stopped, check_schema, open_database
+from maintctl.db import ActionError, Stop, Stopped, check_schema, open_database
 from maintctl.results import ActionResult, Notifications, Report
 
 
@@ -24,8 +23,14 @@ def run(names: list[str], settings: Settings, scheduled: bool = False) -> Report
     pauses and schedules; an action named on its own runs even when paused.
     Raises ConfigError when the database cannot be used at all, lock.Busy
     when another run holds it (a dry run changes nothing, and takes no lock)."""
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop = Stop()
+
+    def asked_to_stop(number: int, _) -> None:
+        stop.by = signal.Signals(number).name
+        stop.set()
+
+    # SIGTERM (systemd, a container stopping) and SIGINT (Ctrl-C) alike: the batch in hand is finished, nothing more begins.
+    previous = {number: signal.signal(number, asked_to_stop) for number in (signal.SIGTERM, signal.SIGINT)}
     try:
         connection = open_database(
             settings.db,
@@ -47,7 +52,8 @@ def run(names: list[str], settings: Settings, scheduled: bool = False) -> Report
         finally:
             connection.close()
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _run_locked(connection: sqlite3.Connection, names: list[str], settings: Settings, scheduled: bool) -> Report:
@@ -76,7 +82,7 @@ def _run_locked(connection: sqlite3.Connection, names: list[str], settings: Sett
             break
         if connection.stop.wait(max(0.0, next_start - time.monotonic())):
             break
-    report.stopped = connection.stop.is_set()
+    report.stopped = connection.stop.by if connection.stop.is_set() else None
     report.notifications.queued = _undelivered(connection)
     _record(connection, report)
     for hook in told:
@@ -133,7 +139,7 @@ def _reason_to_skip(
     """Return why the action is not run in this pass, and whether that goes
     into its history; None to run it."""
     if connection.stop.is_set():
-        return "stopped by SIGTERM before it began", True
+        return f"stopped by {connection.stop.by} before it began", True
     if not scheduled:
         return None
     if schedule.paused:
@@ -237,7 +243,9 @@ def _run_action(
         result.warnings.extend(action.problems(connection, settings))
         result.notes.extend(action.notes(connection, settings))
     except Stopped:
-        result.notes.append("stopped by SIGTERM: the batches done are kept, the rest is left for the next run")
+        result.notes.append(
+            f"stopped by {connection.stop.by}: the batches done are kept, the rest is left for the next run"
+        )
     except ConfigError as error:  # its own configuration (a rules file) is wrong: exit 2, the others run
         result.status, result.error, result.usage = "failed", str(error), True
     except Exception as error:  # noqa: BLE001 - one action's failure, a bug included, never stops the others

@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import time
 
+import pytest
 from conftest import NOW, app_writes_while, start_firing
 
 
@@ -28,18 +29,20 @@ def assert_each_change_has_its_audit_row_and_notification(core):
     return fired
 
 
-def test_sigterm_mid_pass_finishes_the_batch_in_hand_and_exits_143(maintctl, core, tmp_path):
+@pytest.mark.parametrize("stop, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_mid_pass_finishes_the_batch_in_hand_and_records_the_run(maintctl, core, tmp_path, stop, code):
     core.due_reminders(40_000)
     run = start_firing(core, tmp_path, env={"MAINTCTL_BATCH_SIZE": "200", "MAINTCTL_HOLD": "0"})
     wait_for(lambda: core.sql("SELECT count(*) FROM audit_log")[0][0] > 0)
 
-    run.send_signal(signal.SIGTERM)
+    run.send_signal(stop)
     sent = time.monotonic()
-    code = run.wait(timeout=30)
+    exited = run.wait(timeout=30)
 
     assert time.monotonic() - sent < 3
-    assert code == 143, run.stderr.read()
-    assert "stopped by SIGTERM" in run.stderr.read()
+    assert exited == code, run.stderr.read()
+    assert f"stopped by {stop.name}" in run.stderr.read()
+    assert core.sql("SELECT count(*) FROM maintctl_runs WHERE action = 'fire-reminders'") == [(1,)]
     fired = assert_each_change_has_its_audit_row_and_notification(core)
     assert 0 < fired < 40_000
     rest = maintctl("fire-reminders", "--db", core.path, "--now", NOW, "--json")

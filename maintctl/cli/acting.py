@@ -27,7 +27,7 @@ from maintctl.options import (
     NowOption,
     QuietOption,
 )
-from maintctl.results import EXIT_FAILED, EXIT_LOCKED, EXIT_TERMINATED
+from maintctl.results import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_TERMINATED
 
 
 def _run(names: tuple[str, ...], flags: Flags, scheduled: bool) -> int:
@@ -45,9 +45,9 @@ def _run(names: tuple[str, ...], flags: Flags, scheduled: bool) -> int:
         return (
             EXIT_LOCKED if flags.quiet else fail(f"{busy}; this run did nothing", flags.json, EXIT_LOCKED, "", **known)
         )
-    except Stopped:  # while waiting for the lock: nothing was begun
-        message = "stopped by SIGTERM while waiting for the lock; this run did nothing"
-        return EXIT_TERMINATED if flags.quiet else fail(message, flags.json, EXIT_TERMINATED, "", **known)
+    except Stopped as stopped:  # while waiting for the lock: nothing was begun
+        code = EXIT_INTERRUPTED if stopped.signal_name == "SIGINT" else EXIT_TERMINATED
+        return code if flags.quiet else fail(f"{stopped}; this run did nothing", flags.json, code, "", **known)
     report.show(outcome)
     return outcome.exit_code
 
