@@ -148,6 +148,11 @@ def open_database(
             raise ConfigError(f"{path}: not a SQLite database") from None
         if "locked" in str(error) or "busy" in str(error):
             raise Locked(f"{path}: {error}; this run did nothing, the next one tries again") from None
+        if read_only and "readonly" in str(error) and _has_content(_beside(path, "-journal")):
+            raise ConfigError(
+                f"{path}: has a hot journal (a transaction the app did not finish), which SQLite must roll back"
+                " before the file can be read, and reading only it does not: a real run, or sqlite3, opens it once"
+            ) from None
         raise ConfigError(f"{path}: cannot be read ({error})") from None
     if not tables and not new:
         connection.close()
