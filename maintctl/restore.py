@@ -25,6 +25,7 @@ import itertools
 import os
 import shutil
 import sqlite3
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -105,8 +106,7 @@ def check_backup(backup: Path, database: Path) -> str | None:
     beside it (a replaced file kept with what was left of its WAL, a partial
     file still being written) is whole only with that, and is refused. It is
     opened immutable: not a byte of it, nor a file beside it, is written."""
-    if not backup.is_file():
-        raise Refused(f"{backup}: no such backup file")
+    _check_kind(backup)
     if backup.samefile(database):
         raise Refused(f"{backup}: is the database itself, not a backup of it")
     for suffix in ("-wal", "-journal"):  # read immutable, the file would be taken without them
@@ -132,6 +132,18 @@ def check_backup(backup: Path, database: Path) -> str | None:
         raise Refused(f"{backup}: {error}") from None
     finally:
         connection.close()
+
+
+def _check_kind(backup: Path) -> None:
+    """Given the backup path, raise Refused where no regular file is there (saying what is)."""
+    try:
+        mode = backup.stat().st_mode
+    except FileNotFoundError:
+        raise Refused(f"{backup}: no such backup file") from None
+    except OSError as error:
+        raise Refused(f"{backup}: cannot be read as a backup ({error.strerror})") from None
+    if not stat.S_ISREG(mode):
+        raise Refused(f"{backup}: is {files.kind(mode)}, not a backup file")
 
 
 def _aside_names(database: Path, now: datetime) -> Iterator[Path]:
@@ -187,6 +199,12 @@ def _database_id(database: Path, settle: bool, force: bool, outcome: Outcome) ->
     if settle:
         query = "mode=rw"
     elif _companion(database, "-wal").exists():
+        if not _companion(database, "-shm").exists():
+            raise Refused(
+                f"{database}: has a -wal file but no -shm (the app stopped without closing it); SQLite would make"
+                " the -shm to read it, and a dry run makes no file: restore without --dry-run, or open it once"
+                " (sqlite3) and try again"
+            )
         query = "mode=ro"
     else:  # a dry run reads a database without a -wal as it lies, so as to create no -wal or -shm
         query = "mode=ro&immutable=1"

@@ -261,6 +261,31 @@ class TestARefusedRestoreChangesNothing:
 
         assert result.err == f"maintctl: error: {tmp_path / 'nowhere.sqlite3'}: no such backup file\n"
 
+    @pytest.mark.parametrize("kind", ["a directory", "a named pipe", "a name too long"])
+    def test_a_backup_that_is_no_file_says_what_it_is(self, maintctl, core, backup, tmp_path, kind):
+        given = tmp_path / ("x" * 300 if kind == "a name too long" else "given")
+        if kind == "a directory":
+            given.mkdir()
+        elif kind == "a named pipe":
+            os.mkfifo(given)
+
+        result = self.refused(maintctl, core, given)
+
+        expected = "cannot be read as a backup (File name too long)" if kind == "a name too long" else f"is {kind}"
+        assert result.err.startswith(f"maintctl: error: {given}: {expected}")
+
+    def test_a_dry_run_over_a_wal_without_its_shm(self, maintctl, core, backup):
+        rows(core.path, "PRAGMA journal_mode = WAL")
+        subprocess.run([sys.executable, "-c", LAST_WRITES, str(core.path)], check=True)
+        core.path.with_name("core.db-shm").unlink()
+
+        result = self.refused(maintctl, core, backup, "--dry-run")
+        restored = maintctl("restore", backup, "--db", core.path)
+
+        assert result.err.startswith(f"maintctl: error: {core.path}: has a -wal file but no -shm")
+        assert restored.code == 0, restored
+        assert len(memories(replaced_files(core)[0])) == 52
+
     def test_a_backup_of_another_database_unless_forced(self, maintctl, core, backup, tmp_path):
         (database_id,) = rows(core.path, "SELECT value FROM maintctl_meta")[0]
         other_backup = backup_of_another_database(maintctl, tmp_path)
