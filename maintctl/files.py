@@ -67,6 +67,12 @@ def discard(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def printable(path: Path | str) -> str:
+    """Given a path, return it as messages name it: bytes of it that are not
+    UTF-8 as \\x escapes, so that the message can be printed and stored."""
+    return os.fsencode(path).decode(errors="backslashreplace")
+
+
 def stamp(instant: datetime) -> str:
     """Given an instant, return its UTC time as file names carry it, such as
     20261122T093000Z: every year in four digits (0999, not 999), so that the
