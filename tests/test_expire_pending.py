@@ -1,7 +1,9 @@
 import os
+import subprocess
+import sys
 
 import pytest
-from conftest import NOW
+from conftest import CLEAN_ENV, NOW
 
 
 @pytest.fixture
@@ -250,6 +252,33 @@ class TestMedia:
         assert result.code == 0, result
         assert not os.path.lexists(queued)
         assert result.action("expire-pending")["counts"]["files_deleted"] == 1
+
+    def test_a_directory_it_cannot_read_fails_the_deletion_by_name_and_the_files_stay_queued(
+        self, maintctl, core, media_dir, tmp_path
+    ):
+        photo = media_dir / "x.jpg"
+        photo.write_bytes(b"jpeg")
+        private = os.fsencode(media_dir) + b"/\xffprivate"
+        os.mkdir(private, mode=0o000)
+        core.memory("m1", status="pending", expires=NOW, media="x.jpg")
+        unprivileged = ["capsh", "--drop=cap_dac_override,cap_dac_read_search", "--", "-c", 'exec "$@"', "-"]
+        if subprocess.run([*unprivileged, "true"], check=False).returncode:
+            pytest.skip("capsh cannot drop the capabilities that pass over permission bits here")
+        command = [*unprivileged, sys.executable, "-m", "maintctl", "expire-pending", "--db", str(core.path)]
+
+        failed = subprocess.run(
+            [*command, "--now", NOW], capture_output=True, text=True, cwd=tmp_path, env=CLEAN_ENV, check=False
+        )
+
+        assert failed.returncode == 1, failed
+        assert failed.stderr == (
+            f"maintctl: error: expire-pending failed: {media_dir}/\\xffprivate: cannot be read (Permission denied);"
+            " no media file is deleted while the links in it are unknown: they stay queued\n"
+        )
+        assert photo.exists() and memory_ids(core) == set()
+        assert core.sql("SELECT memory_id FROM maintctl_media_deletions") == [("m1",)]
+        assert core.sql("SELECT action, status FROM maintctl_runs") == [("expire-pending", "failed")]
+        assert "expired 1, files deleted 0" in failed.stdout
 
     def test_a_queued_deletion_whose_directory_became_a_link_leaves_the_file_alone(
         self, maintctl, core, media_dir, tmp_path
