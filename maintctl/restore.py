@@ -81,10 +81,8 @@ def restore(settings: Settings, backup: Path, force: bool) -> Outcome:
     whether --force was given, restore the backup (in a dry run: check all
     and say what would be done) and return what was done. Raises Refused,
     ConfigError, or lock.Busy where another run holds the database's lock."""
-    if not settings.db.exists():
-        raise ConfigError(f"{settings.db}: no such database (to restore to a new path, copy the backup there)")
-    if not settings.db.is_file():
-        raise ConfigError(f"{settings.db}: not a file")
+    missing = "no such database (to restore to a new path, copy the backup there)"
+    _check_kind(settings.db, "a database file", missing, ConfigError)
     database = settings.db.resolve() if settings.db.is_symlink() else settings.db  # replaced where it lies
     backup_id = check_backup(backup, database)
     outcome = Outcome(database, backup, next(_aside_names(database, settings.now)), settings.dry_run)
@@ -106,7 +104,7 @@ def check_backup(backup: Path, database: Path) -> str | None:
     beside it (a replaced file kept with what was left of its WAL, a partial
     file still being written) is whole only with that, and is refused. It is
     opened immutable: not a byte of it, nor a file beside it, is written."""
-    _check_kind(backup)
+    _check_kind(backup, "a backup file", "no such backup file", Refused)
     if backup.samefile(database):
         raise Refused(f"{backup}: is the database itself, not a backup of it")
     for suffix in ("-wal", "-journal"):  # read immutable, the file would be taken without them
@@ -134,16 +132,18 @@ def check_backup(backup: Path, database: Path) -> str | None:
         connection.close()
 
 
-def _check_kind(backup: Path) -> None:
-    """Given the backup path, raise Refused where no regular file is there (saying what is)."""
+def _check_kind(path: Path, role: str, missing: str, refusal: type[Exception]) -> None:
+    """Given a path, what it is to be (a backup file), what to say where
+    nothing is there and the exception that refuses it, raise that where no
+    regular file is there (saying what is, or why it cannot be known)."""
     try:
-        mode = backup.stat().st_mode
-    except FileNotFoundError:
-        raise Refused(f"{backup}: no such backup file") from None
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise refusal(f"{path}: {missing}") from None
     except OSError as error:
-        raise Refused(f"{backup}: cannot be read as a backup ({error.strerror})") from None
+        raise refusal(f"{path}: cannot be read as {role} ({error.strerror})") from None
     if not stat.S_ISREG(mode):
-        raise Refused(f"{backup}: is {files.kind(mode)}, not a backup file")
+        raise refusal(f"{path}: is {files.kind(mode)}, not {role}")
 
 
 def _aside_names(database: Path, now: datetime) -> Iterator[Path]:

@@ -146,6 +146,24 @@ def test_the_replaced_file_is_named_with_a_four_digit_year(maintctl, core, backu
     assert replaced_files(core) == [core.path.with_name("core.db.replaced-09990101T000000Z")]
 
 
+@pytest.mark.parametrize("kind", ["a directory", "a named pipe", "a name too long"])
+def test_a_database_that_is_no_file_says_what_it_is(maintctl, backup, tmp_path, kind):
+    given = tmp_path / ("x" * 300 if kind == "a name too long" else "given")
+    if kind == "a directory":
+        given.mkdir()
+    elif kind == "a named pipe":
+        os.mkfifo(given)
+
+    result = maintctl("restore", backup, "--db", given)
+
+    assert result.code == 2, result
+    too_long = kind == "a name too long"
+    expected = (
+        "cannot be read as a database file (File name too long)" if too_long else f"is {kind}, not a database file"
+    )
+    assert result.err == f"maintctl: error: {given}: {expected}\n"
+
+
 def test_a_missing_database_is_refused_and_not_created(maintctl, core, backup, tmp_path):
     missing = tmp_path / "gone.db"
 
@@ -271,8 +289,11 @@ class TestARefusedRestoreChangesNothing:
 
         result = self.refused(maintctl, core, given)
 
-        expected = "cannot be read as a backup (File name too long)" if kind == "a name too long" else f"is {kind}"
-        assert result.err.startswith(f"maintctl: error: {given}: {expected}")
+        too_long = kind == "a name too long"
+        expected = (
+            "cannot be read as a backup file (File name too long)" if too_long else f"is {kind}, not a backup file"
+        )
+        assert result.err == f"maintctl: error: {given}: {expected}\n"
 
     def test_a_dry_run_over_a_wal_without_its_shm(self, maintctl, core, backup):
         rows(core.path, "PRAGMA journal_mode = WAL")
