@@ -23,6 +23,21 @@ def permissions(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode) & 0o777
 
 
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISLNK, "a symbolic link"),
+)
+
+
+def kind(mode: int) -> str:
+    """Given a file's mode (st_mode), return what kind of file it is, in words ("a named pipe")."""
+    return next((name for test, name in _KINDS if test(mode)), "a regular file" if stat.S_ISREG(mode) else "a file")
+
+
 def create_private(path: Path, mode: int) -> None:
     """Given a path that must not exist yet and permission bits, create an
     empty file there with exactly those bits (the umask can only have made
@@ -50,6 +65,12 @@ def discard(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
+
+
+def printable(path: Path | str) -> str:
+    """Given a path, return it as messages name it: bytes of it that are not
+    UTF-8 as \\x escapes, so that the message can be printed and stored."""
+    return os.fsencode(path).decode(errors="backslashreplace")
 
 
 def stamp(instant: datetime) -> str:

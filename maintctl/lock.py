@@ -24,7 +24,7 @@ from pathlib import Path
 
 from maintctl.config import ConfigError
 from maintctl.db import Stopped
-from maintctl.openers import file_locks
+from maintctl.openers import locks_on
 
 
 class Busy(Exception):
@@ -144,10 +144,4 @@ def holder(path: Path) -> int | None:
     """Given a lock file, return the pid of the process holding it, None
     where none does (read from /proc/locks, so that asking never takes the
     lock from a run that is about to start)."""
-    try:
-        inode = path.stat().st_ino
-    except OSError:
-        return None
-    return next(
-        (lock.pid for lock in file_locks() if lock.kind == "FLOCK" and lock.inode == inode and not lock.waiting), None
-    )
+    return next((lock.pid for lock, _ in locks_on([path]) if lock.kind == "FLOCK" and not lock.waiting), None)

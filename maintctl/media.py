@@ -18,7 +18,10 @@ from maintctl import media_users, timestamps
 from maintctl.config import Settings
 from maintctl.db import table_exists, transaction
 from maintctl.media_paths import MediaDirectory
+from maintctl.utf8 import readable_sql
 
+# path: the file's name as the filesystem has it, as bytes (a BLOB), so that
+# a name that is not UTF-8 is kept whole; earlier versions wrote text.
 TABLE_SQL = """
 CREATE TABLE IF NOT EXISTS maintctl_media_deletions (
     id INTEGER PRIMARY KEY,
@@ -40,7 +43,7 @@ def queue(connection: sqlite3.Connection, files: Iterable[tuple[str, str]], sett
     queued_at = timestamps.format_instant(settings.now)
     connection.executemany(
         "INSERT INTO maintctl_media_deletions (memory_id, path, queued_at) VALUES (?, ?, ?)",
-        ((memory_id, path, queued_at) for memory_id, path in files),
+        ((memory_id, os.fsencode(path), queued_at) for memory_id, path in files),
     )
 
 
@@ -67,11 +70,7 @@ def delete_queued(connection: sqlite3.Connection, settings: Settings) -> Deleted
     directory = MediaDirectory(settings.media_dir)
     # Without init-db's index each check reads the memories table: then once a batch.
     at_once = _CHECKED_AT_ONCE if media_users.indexed(connection) else settings.batch_size
-    while connection.may_go_on() and (
-        batch := connection.execute(
-            "SELECT id, memory_id, path FROM maintctl_media_deletions ORDER BY id LIMIT ?", (settings.batch_size,)
-        ).fetchall()
-    ):
+    while connection.may_go_on() and (batch := _queued(connection, settings.batch_size)):
         trusted = _trusted(directory, {path for _, _, path in batch})
         for start in range(0, len(batch), at_once):
             deleted += _delete(connection, directory, batch[start : start + at_once], trusted, warnings)
@@ -82,10 +81,24 @@ def delete_queued(connection: sqlite3.Connection, settings: Settings) -> Deleted
     return Deleted(deleted, warnings)
 
 
+def _queued(connection: sqlite3.Connection, limit: int) -> list[tuple[int, str | bytes, str]]:
+    """Given how many, return the first queued deletions: (id, memory id,
+    file), the file as Python names it (bytes that are not UTF-8 held as
+    os.fsdecode holds them), whether it was queued as bytes or as text."""
+    return [
+        (row_id, memory_id, os.fsdecode(path))
+        for row_id, memory_id, path in connection.execute(
+            f"SELECT id, {readable_sql('memory_id')}, CAST(path AS BLOB) FROM maintctl_media_deletions"
+            " ORDER BY id LIMIT ?",
+            (limit,),
+        )
+    ]
+
+
 def _delete(
     connection: sqlite3.Connection,
     directory: MediaDirectory,
-    queued: list[tuple[int, str, str]],
+    queued: list[tuple[int, str | bytes, str]],
     trusted: set[str],
     warnings: list[str],
 ) -> int:
@@ -108,19 +121,23 @@ def _trusted(directory: MediaDirectory, files: set[str]) -> set[str]:
     """Given queued files, return those whose directory is still inside the
     media directory and free of links (each directory checked once)."""
     directories = {os.path.dirname(file) for file in files}
-    sound = {
-        path
-        for path in directories
-        if (path + os.sep).startswith(directory.root + os.sep) and os.path.realpath(path) == path
-    }
+    sound = {path for path in directories if (path + os.sep).startswith(directory.root + os.sep) and _real(path)}
     return {file for file in files if os.path.dirname(file) in sound}
 
 
-def _unlink(memory_id: str, path: str, warnings: list[str]) -> int:
+def _real(path: str) -> bool:
+    """Given a directory, return whether it is its own real path (no link on the way)."""
+    try:
+        return os.path.realpath(path) == path
+    except ValueError:  # a NUL, in a row not written by maintctl
+        return False
+
+
+def _unlink(memory_id: str | bytes, path: str, warnings: list[str]) -> int:
     """Unlink path (a link as a link); return 1 where that deleted it, 0
     where it was gone already or could not be (that said in warnings)."""
     try:
-        os.unlink(path)
+        os.unlink(os.fsencode(path))
         return 1
     except FileNotFoundError:
         return 0

@@ -15,6 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from maintctl.db import ActionError
+from maintctl.files import printable
+
 # Links followed in a row before a path is taken to lead nowhere (Linux's own limit).
 _MOST_LINKS = 40
 
@@ -107,6 +110,11 @@ class MediaDirectory:
                             directories.append(entry.path)
             except FileNotFoundError:
                 continue  # no media directory, or one removed meanwhile: no links there
+            except OSError as error:
+                raise ActionError(
+                    f"{printable(error.filename)}: cannot be read ({error.strerror}); no media file is deleted while"
+                    " the links in it are unknown: they stay queued"
+                ) from None
 
     def _resolve(self, candidate: str) -> tuple[str, str, os.stat_result | None]:
         """Return the name candidate stands for, the real path it leads to and

@@ -25,6 +25,7 @@ import itertools
 import os
 import shutil
 import sqlite3
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -80,10 +81,8 @@ def restore(settings: Settings, backup: Path, force: bool) -> Outcome:
     whether --force was given, restore the backup (in a dry run: check all
     and say what would be done) and return what was done. Raises Refused,
     ConfigError, or lock.Busy where another run holds the database's lock."""
-    if not settings.db.exists():
-        raise ConfigError(f"{settings.db}: no such database (to restore to a new path, copy the backup there)")
-    if not settings.db.is_file():
-        raise ConfigError(f"{settings.db}: not a file")
+    missing = "no such database (to restore to a new path, copy the backup there)"
+    _check_kind(settings.db, "a database file", missing, ConfigError)
     database = settings.db.resolve() if settings.db.is_symlink() else settings.db  # replaced where it lies
     backup_id = check_backup(backup, database)
     outcome = Outcome(database, backup, next(_aside_names(database, settings.now)), settings.dry_run)
@@ -105,8 +104,7 @@ def check_backup(backup: Path, database: Path) -> str | None:
     beside it (a replaced file kept with what was left of its WAL, a partial
     file still being written) is whole only with that, and is refused. It is
     opened immutable: not a byte of it, nor a file beside it, is written."""
-    if not backup.is_file():
-        raise Refused(f"{backup}: no such backup file")
+    _check_kind(backup, "a backup file", "no such backup file", Refused)
     if backup.samefile(database):
         raise Refused(f"{backup}: is the database itself, not a backup of it")
     for suffix in ("-wal", "-journal"):  # read immutable, the file would be taken without them
@@ -132,6 +130,20 @@ def check_backup(backup: Path, database: Path) -> str | None:
         raise Refused(f"{backup}: {error}") from None
     finally:
         connection.close()
+
+
+def _check_kind(path: Path, role: str, missing: str, refusal: type[Exception]) -> None:
+    """Given a path, what it is to be (a backup file), what to say where
+    nothing is there and the exception that refuses it, raise that where no
+    regular file is there (saying what is, or why it cannot be known)."""
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise refusal(f"{path}: {missing}") from None
+    except OSError as error:
+        raise refusal(f"{path}: cannot be read as {role} ({error.strerror})") from None
+    if not stat.S_ISREG(mode):
+        raise refusal(f"{path}: is {files.kind(mode)}, not {role}")
 
 
 def _aside_names(database: Path, now: datetime) -> Iterator[Path]:
@@ -187,6 +199,12 @@ def _database_id(database: Path, settle: bool, force: bool, outcome: Outcome) ->
     if settle:
         query = "mode=rw"
     elif _companion(database, "-wal").exists():
+        if not _companion(database, "-shm").exists():
+            raise Refused(
+                f"{database}: has a -wal file but no -shm (the app stopped without closing it); SQLite would make"
+                " the -shm to read it, and a dry run makes no file: restore without --dry-run, or open it once"
+                " (sqlite3) and try again"
+            )
         query = "mode=ro"
     else:  # a dry run reads a database without a -wal as it lies, so as to create no -wal or -shm
         query = "mode=ro&immutable=1"

@@ -8,6 +8,7 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import NOW, Core, damage_an_index_page, start_action
@@ -529,3 +530,39 @@ class TestPrune:
         result = maintctl("prune", "--db", core.path, "--now", NOW, "--json", env={"MAINTCTL_HISTORY_KEEP": "1d"})
 
         assert result.action("prune")["counts"]["runs_deleted"] == 1
+
+
+def test_with_media_leaves_out_what_is_no_file_directory_or_link_and_says_so(maintctl, core):
+    media = core.path.parent / "media"
+    (media / "2026").mkdir(parents=True)
+    (media / "2026" / "cat.jpg").write_bytes(b"jpeg")
+    (media / "latest.jpg").symlink_to("2026/cat.jpg")
+    os.mkfifo(media / "a-pipe")
+    os.mknod(media / "2026" / "a-socket", stat.S_IFSOCK | 0o600)
+
+    result = maintctl("backup", "--db", core.path, "--now", NOW, "--with-media", "--json")
+
+    assert result.code == 0, result
+    left_out = f"{media / '2026' / 'a-socket'}, a socket, and 1 more"
+    assert result.action("backup")["warnings"] == [
+        f"{media}: 2 files left out of the media copy (it takes regular files, directories and links): {left_out}"
+    ]
+    copy = core.path.parent / "backups" / named(core, "20261122T093000Z", ".media")
+    assert sorted(str(path.relative_to(copy)) for path in copy.rglob("*")) == ["2026", "2026/cat.jpg", "latest.jpg"]
+    assert os.readlink(copy / "latest.jpg") == "2026/cat.jpg"
+
+
+def test_paths_that_are_not_utf8_are_named_and_the_run_recorded(maintctl, core, tmp_path):
+    elsewhere = os.fsdecode(os.fsencode(tmp_path) + b"/\xff")
+    os.mkdir(elsewhere)
+    (Path(elsewhere) / "core-20200101T000000Z.sqlite3").touch()  # a copy in the old naming: a note names the directory
+
+    noted = maintctl("backup", "--db", core.path, "--now", NOW, "--to", elsewhere, "--json")
+    failed = maintctl("backup", "--db", core.path, "--now", NOW, "--with-media", "--media-dir", elsewhere + "m")
+
+    assert noted.code == 0, noted
+    assert f"in {tmp_path}/\\xff is no longer rotated" in noted.action("backup")["notes"][0]
+    assert failed.code == 1, failed
+    missing = f"{tmp_path}/\\xffm: the media directory does not exist (drop --with-media?)"
+    assert failed.err == f"maintctl: error: backup failed: {missing}\n"
+    assert [status for (status,) in core.sql("SELECT status FROM maintctl_runs ORDER BY id")] == ["ok", "failed"]

@@ -1,5 +1,9 @@
+import os
+import subprocess
+import sys
+
 import pytest
-from conftest import NOW
+from conftest import CLEAN_ENV, NOW
 
 
 @pytest.fixture
@@ -210,6 +214,71 @@ class TestMedia:
 
         assert not leftover.exists()
         assert result.action("expire-pending")["counts"]["files_deleted"] == 1
+
+    @pytest.mark.parametrize("where", ["a directory on the way", "the media directory", "a link to the file"])
+    def test_names_that_are_not_utf8_on_the_way_stop_nothing(self, maintctl, core, tmp_path, where):
+        media = os.fsencode(tmp_path) + (b"/\xffmedia" if where == "the media directory" else b"/media")
+        os.makedirs(media + b"/\xffdir")
+        os.symlink(b"\xffdir", media + b"/d")
+        os.symlink(b"x.jpg", media + b"/\xff.jpg")
+        for name in (b"x.jpg", b"y.jpg", b"\xffdir/z.jpg"):
+            with open(media + b"/" + name, "wb") as photo:
+                photo.write(b"jpeg")
+        first = b"d/z.jpg" if where == "a directory on the way" else b"x.jpg"
+        core.memory("m1", status="pending", expires=NOW, media=first.decode())
+        core.memory("m2", status="pending", expires=NOW, media="y.jpg")
+        media_option = ("--media-dir", os.fsdecode(media))
+
+        dry = expire(maintctl, core, "--dry-run", *media_option)
+        result = expire(maintctl, core, *media_option)
+        after = expire(maintctl, core, *media_option)
+
+        assert (dry.code, result.code, after.code) == (0, 0, 0), result
+        assert result.action("expire-pending")["counts"] == {"expired": 2, "files_deleted": 2}
+        assert result.action("expire-pending")["warnings"] == []
+        assert not os.path.lexists(media + b"/" + first) and not os.path.lexists(media + b"/y.jpg")
+        assert os.path.islink(media + b"/\xff.jpg")
+        assert core.sql("SELECT count(*) FROM maintctl_media_deletions") == [(0,)]
+
+    def test_a_deletion_queued_as_bytes_that_are_not_utf8_is_done(self, maintctl, core, media_dir):
+        os.mkdir(os.fsencode(media_dir) + b"/\xffdir")
+        queued = os.fsencode(media_dir.resolve()) + b"/\xffdir/x.jpg"
+        with open(queued, "wb") as photo:
+            photo.write(b"jpeg")
+        core.sql("INSERT INTO maintctl_media_deletions (memory_id, path, queued_at) VALUES ('gone', ?, ?)", queued, NOW)
+
+        result = expire(maintctl, core)
+
+        assert result.code == 0, result
+        assert not os.path.lexists(queued)
+        assert result.action("expire-pending")["counts"]["files_deleted"] == 1
+
+    def test_a_directory_it_cannot_read_fails_the_deletion_by_name_and_the_files_stay_queued(
+        self, maintctl, core, media_dir, tmp_path
+    ):
+        photo = media_dir / "x.jpg"
+        photo.write_bytes(b"jpeg")
+        private = os.fsencode(media_dir) + b"/\xffprivate"
+        os.mkdir(private, mode=0o000)
+        core.memory("m1", status="pending", expires=NOW, media="x.jpg")
+        unprivileged = ["capsh", "--drop=cap_dac_override,cap_dac_read_search", "--", "-c", 'exec "$@"', "-"]
+        if subprocess.run([*unprivileged, "true"], check=False).returncode:
+            pytest.skip("capsh cannot drop the capabilities that pass over permission bits here")
+        command = [*unprivileged, sys.executable, "-m", "maintctl", "expire-pending", "--db", str(core.path)]
+
+        failed = subprocess.run(
+            [*command, "--now", NOW], capture_output=True, text=True, cwd=tmp_path, env=CLEAN_ENV, check=False
+        )
+
+        assert failed.returncode == 1, failed
+        assert failed.stderr == (
+            f"maintctl: error: expire-pending failed: {media_dir}/\\xffprivate: cannot be read (Permission denied);"
+            " no media file is deleted while the links in it are unknown: they stay queued\n"
+        )
+        assert photo.exists() and memory_ids(core) == set()
+        assert core.sql("SELECT memory_id FROM maintctl_media_deletions") == [("m1",)]
+        assert core.sql("SELECT action, status FROM maintctl_runs") == [("expire-pending", "failed")]
+        assert "expired 1, files deleted 0" in failed.stdout
 
     def test_a_queued_deletion_whose_directory_became_a_link_leaves_the_file_alone(
         self, maintctl, core, media_dir, tmp_path

@@ -114,6 +114,33 @@ def test_a_link_that_a_kept_memory_reaches_through_another_link_stays(maintctl, 
     assert_kept(result, media_dir / "alias.jpg", f"memory kept (through the link {through}) uses it")
 
 
+STORED = {  # how the kept memory's path is stored (SQL), and the link it reaches the file through
+    "a BLOB": ("CAST('é/x.jpg' AS BLOB)", None),
+    "an absolute BLOB": ("CAST('{media}/é/x.jpg' AS BLOB)", None),
+    "text that is not UTF-8": ("CAST(X'ff2e6a7067' AS TEXT)", b"\xff.jpg"),
+    "a BLOB that is not UTF-8": ("X'ff2e6a7067'", b"\xff.jpg"),
+}
+
+
+@pytest.mark.parametrize("stored", STORED)
+def test_a_kept_memory_whose_path_is_stored_as_bytes_keeps_the_file(maintctl, core, media_dir, stored):
+    photo = photo_in(media_dir / "é")
+    os.symlink("é/x.jpg", os.fsencode(media_dir) + b"/\xff.jpg")
+    path_sql, link = STORED[stored]
+    core.memory("kept", status="confirmed")
+    core.sql(f"UPDATE memories SET media_local_path = {path_sql.format(media=media_dir)} WHERE id = 'kept'")
+    core.memory("gone", status="pending", expires=PAST, media="é/x.jpg")
+
+    dry = expire(maintctl, core, "--dry-run")
+    result = expire(maintctl, core)
+
+    through = f" (through the link {os.fsdecode(os.fsencode(media_dir.resolve()) + b'/' + link)!r})" if link else ""
+    assert_kept(result, photo, f"memory kept{through} uses it")
+    assert dry.action("expire-pending")["planned"][0]["delete_file"] is None
+    assert dry.action("expire-pending")["warnings"] == result.action("expire-pending")["warnings"]
+    assert memory_ids(core) == {"kept"}
+
+
 def test_a_kept_memory_with_another_hard_link_to_the_file_loses_nothing(maintctl, core, media_dir):
     photo = photo_in(media_dir)
     other_name = media_dir / "y.jpg"

@@ -146,6 +146,24 @@ def test_the_replaced_file_is_named_with_a_four_digit_year(maintctl, core, backu
     assert replaced_files(core) == [core.path.with_name("core.db.replaced-09990101T000000Z")]
 
 
+@pytest.mark.parametrize("kind", ["a directory", "a named pipe", "a name too long"])
+def test_a_database_that_is_no_file_says_what_it_is(maintctl, backup, tmp_path, kind):
+    given = tmp_path / ("x" * 300 if kind == "a name too long" else "given")
+    if kind == "a directory":
+        given.mkdir()
+    elif kind == "a named pipe":
+        os.mkfifo(given)
+
+    result = maintctl("restore", backup, "--db", given)
+
+    assert result.code == 2, result
+    too_long = kind == "a name too long"
+    expected = (
+        "cannot be read as a database file (File name too long)" if too_long else f"is {kind}, not a database file"
+    )
+    assert result.err == f"maintctl: error: {given}: {expected}\n"
+
+
 def test_a_missing_database_is_refused_and_not_created(maintctl, core, backup, tmp_path):
     missing = tmp_path / "gone.db"
 
@@ -260,6 +278,34 @@ class TestARefusedRestoreChangesNothing:
         result = self.refused(maintctl, core, tmp_path / "nowhere.sqlite3")
 
         assert result.err == f"maintctl: error: {tmp_path / 'nowhere.sqlite3'}: no such backup file\n"
+
+    @pytest.mark.parametrize("kind", ["a directory", "a named pipe", "a name too long"])
+    def test_a_backup_that_is_no_file_says_what_it_is(self, maintctl, core, backup, tmp_path, kind):
+        given = tmp_path / ("x" * 300 if kind == "a name too long" else "given")
+        if kind == "a directory":
+            given.mkdir()
+        elif kind == "a named pipe":
+            os.mkfifo(given)
+
+        result = self.refused(maintctl, core, given)
+
+        too_long = kind == "a name too long"
+        expected = (
+            "cannot be read as a backup file (File name too long)" if too_long else f"is {kind}, not a backup file"
+        )
+        assert result.err == f"maintctl: error: {given}: {expected}\n"
+
+    def test_a_dry_run_over_a_wal_without_its_shm(self, maintctl, core, backup):
+        rows(core.path, "PRAGMA journal_mode = WAL")
+        subprocess.run([sys.executable, "-c", LAST_WRITES, str(core.path)], check=True)
+        core.path.with_name("core.db-shm").unlink()
+
+        result = self.refused(maintctl, core, backup, "--dry-run")
+        restored = maintctl("restore", backup, "--db", core.path)
+
+        assert result.err.startswith(f"maintctl: error: {core.path}: has a -wal file but no -shm")
+        assert restored.code == 0, restored
+        assert len(memories(replaced_files(core)[0])) == 52
 
     def test_a_backup_of_another_database_unless_forced(self, maintctl, core, backup, tmp_path):
         (database_id,) = rows(core.path, "SELECT value FROM maintctl_meta")[0]
@@ -469,3 +515,63 @@ def test_going_back_to_a_replaced_file_with_a_wal_kept_beside_it_takes_the_wal_t
 
     assert back.code == 0, back
     assert memories(core.path) == ["m1", "m2", "m9"]
+
+
+HOLDS_LOCKS = """
+import fcntl, sys
+held = [open(path, "r+") for path in sys.argv[1:]]
+for file in held:
+    fcntl.flock(file, fcntl.LOCK_EX)
+print("ready", flush=True)
+sys.stdin.read()  # holds them until the test closes stdin
+"""
+
+
+@contextmanager
+def two_filesystems(tmp_path):
+    """Yield two directories, each a tmpfs of its own (whose inode numbers start alike)."""
+    mounts = [tmp_path / "here", tmp_path / "there"]
+    mounted = []
+    try:
+        for mount in mounts:
+            mount.mkdir()
+            if subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(mount)], check=False).returncode:
+                pytest.skip("cannot mount a tmpfs here")
+            mounted.append(mount)
+        yield mounts
+    finally:
+        for mount in mounted:
+            subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_lock_on_another_filesystems_file_with_the_same_inode_number_holds_nothing(maintctl, tmp_path):
+    with two_filesystems(tmp_path) as (here, there):
+        connection = create_database(here / "core.db")
+        init_db(connection)
+        connection.close()
+        made = maintctl("backup", "--db", here / "core.db", "--to", tmp_path / "backups", "--now", NOW)
+        assert made.code == 0, made
+        (backup,) = (tmp_path / "backups").glob("core.db-*.sqlite3")
+        ours = {(here / name).stat().st_ino for name in ("core.db", "core.db.maintctl.lock")}
+        for index in range(1000):  # files of the other filesystem until both inode numbers are taken
+            (there / f"other{index}").touch()
+        alike = [path for path in there.iterdir() if path.stat().st_ino in ours]
+        if len(alike) < 2:
+            pytest.skip("this kernel numbers a tmpfs's inodes from a counter of all of them")
+        app = subprocess.Popen(
+            [sys.executable, "-c", HOLDS_LOCKS, *map(str, alike)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert app.stdout.readline() == "ready\n"
+            status = maintctl("status", "--db", here / "core.db", "--json", "--now", NOW)
+            dry = maintctl("restore", backup, "--db", here / "core.db", "--dry-run")
+            restored = maintctl("restore", backup, "--db", here / "core.db")
+        finally:
+            app.communicate("")
+
+    assert status.json()["lock"]["held_by_pid"] is None, status
+    assert dry.code == 0, dry
+    assert restored.code == 0, restored

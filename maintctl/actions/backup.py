@@ -27,14 +27,13 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from maintctl import files, identity
+from maintctl import files, identity, media_copy
 from maintctl.actions.kinds import Single
 from maintctl.config import Settings
 from maintctl.db import ActionError, Connection, integrity_problems
@@ -169,8 +168,8 @@ def perform(connection: Connection, settings: Settings) -> list[Step]:
         except files.LockTimeout as error:
             raise BackupFailed(f"{error} (MAINTCTL_BUSY_TIMEOUT)") from None
         target = _claim(settings, prefix, existing(settings, prefix))
-        _write(connection, settings, target)
-        written = Step("written", target, target.stat().st_size)
+        warning = _write(connection, settings, target)
+        written = Step("written", target, target.stat().st_size, warning)
         return [written, *(_rotate(settings, prefix, target) if lock.alone() else [])]
 
 
@@ -184,19 +183,21 @@ def _rotate(settings: Settings, prefix: str, written: Path) -> list[Step]:
     return deleted
 
 
-def _write(connection: Connection, settings: Settings, target: Path) -> None:
+def _write(connection: Connection, settings: Settings, target: Path) -> str | None:
     """Given the name claimed for the new copy, write it (and the media
-    copy) under partial names, then rename them into place; where anything
-    fails, remove what was written."""
+    copy) under partial names, then rename them into place; return what the
+    media copy left out. Where anything fails, remove what was written."""
     partial, partial_media = _partial(target), _partial(_media_copy(target))
     try:
         _copy_database(connection, partial)
+        warning = None
         if settings.backup_media:
-            _copy_media(settings, partial_media)
+            warning = media_copy.copy(settings.media_dir, partial_media)
             os.replace(partial_media, _media_copy(target))
         files.sync(partial)
         os.replace(partial, target)
         files.sync(settings.backup_dir)
+        return warning
     except BaseException:
         files.discard(partial)
         files.discard(partial_media)
@@ -208,7 +209,7 @@ def notes(connection: Connection, settings: Settings) -> list[str]:
     """Return what the run should say beside its counts: that a dry run
     would give the database its id, how many of its copies are named with a
     time after now, and how many backups in the old naming are left alone."""
-    said = []
+    said, directory = [], files.printable(settings.backup_dir)
     database_id = identity.read(connection)
     if settings.dry_run and database_id is None:
         said.append("the database has no id yet: the backup would give it one, and name its copies by it")
@@ -217,7 +218,7 @@ def notes(connection: Connection, settings: Settings) -> list[str]:
     if ahead:
         are, them = ("are", "them") if len(ahead) > 1 else ("is", "it")
         said.append(
-            f"{len(ahead)} of this database's backups in {settings.backup_dir} {are} named with a time after now"
+            f"{len(ahead)} of this database's backups in {directory} {are} named with a time after now"
             f" (the latest {max(copy.stamp for copy in ahead)}: a --now, or a clock since put right); rotation"
             f" counts {them} older than every other copy, to go first"
         )
@@ -226,8 +227,8 @@ def notes(connection: Connection, settings: Settings) -> list[str]:
         old = sum(1 for path in settings.backup_dir.iterdir() if pattern.fullmatch(path.name))
         if old:
             said.append(
-                f"{old} backup{'s' if old > 1 else ''} in the old naming ({settings.db.stem}-<UTC time>.sqlite3)"
-                f" in {settings.backup_dir} {'are' if old > 1 else 'is'} no longer rotated (another database's"
+                f"{old} backup{'s' if old > 1 else ''} in the old naming ({files.printable(settings.db.stem)}-<UTC"
+                f" time>.sqlite3) in {directory} {'are' if old > 1 else 'is'} no longer rotated (another database's"
                 " copies are named alike); delete them by hand when no longer needed"
             )
     return said
@@ -259,15 +260,6 @@ def _copy_database(connection: Connection, partial: Path) -> None:
         copy.close()
     if problems_found:
         raise BackupFailed(f"the copy failed PRAGMA integrity_check: {'; '.join(problems_found[:3])}")
-
-
-def _copy_media(settings: Settings, destination: Path) -> None:
-    if not settings.media_dir.is_dir():
-        raise BackupFailed(f"{settings.media_dir}: the media directory does not exist (drop --with-media?)")
-    # Made 0700 first, so that nothing in it can be read while it is being
-    # written; the copy then takes each file's and directory's own bits.
-    destination.mkdir(mode=0o700)
-    shutil.copytree(settings.media_dir, destination, symlinks=True, dirs_exist_ok=True)
 
 
 def _past_keep(copies: list[Copy], settings: Settings, written: Path) -> list[Step]:

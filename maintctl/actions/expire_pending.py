@@ -76,6 +76,7 @@ class Expiry:
     media_local_path: str | bytes | None  # bytes: not clean text (see utf8.readable_sql)
     file: str | None  # the file (or link) to delete, where there is one inside the media directory
     warning: str | None = None
+    queued: bool = False  # its file handed to the deletion queue (after_commit counts it once deleted)
 
     def planned(self) -> dict:
         return {
@@ -145,6 +146,8 @@ def apply(connection: sqlite3.Connection, expiries: list[Expiry], settings: Sett
     connection.execute(unindex, {"keys": keys_json((expiry.memory_id,) for expiry in expired)})
     audit.record(connection, (audit.Entry("memory", expiry.memory_id, "expired") for expiry in expired), settings)
     media.queue(connection, ((expiry.memory_id, expiry.file) for expiry in expired if expiry.file), settings)
+    for expiry in expired:
+        expiry.queued = True
     return expired
 
 
@@ -168,9 +171,12 @@ def after_commit(connection: sqlite3.Connection, settings: Settings) -> tuple[di
 
 
 def tally(expiries: list[Expiry]) -> dict[str, int]:
-    """Count the memories, and the files that go with them (after_commit's
-    count of those actually deleted replaces the latter in a real run)."""
-    return {"expired": len(expiries), "files_deleted": sum(1 for expiry in expiries if expiry.file)}
+    """Count the memories, and the files a dry run would delete with them
+    (those a real run has queued are counted by after_commit, once deleted)."""
+    return {
+        "expired": len(expiries),
+        "files_deleted": sum(1 for expiry in expiries if expiry.file and not expiry.queued),
+    }
 
 
 def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
