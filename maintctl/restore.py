@@ -33,10 +33,10 @@ from pathlib import Path
 
 from maintctl import files, identity, lock, openers
 from maintctl.config import ConfigError, Settings
-from maintctl.db import ActionError, integrity_problems, table_exists
+from maintctl.db import APP_TABLE_NAMES, ActionError, integrity_problems, table_exists
 
 # The app's tables (see the contract); a backup without one of them is not a backup of its database.
-APP_TABLES = ("users", "memories", "memory_tags", "reminders", "events", "audit_log", "memories_fts")
+APP_TABLES = (*APP_TABLE_NAMES, "memories_fts")
 COMPANIONS = ("-wal", "-journal", "-shm")  # the files SQLite keeps beside a database
 
 
