@@ -33,6 +33,7 @@ LARGEST_OFFSET = timedelta(hours=15)
 # Python's datetime begins at year 1, so arithmetic on instants is done in
 # milliseconds since the Unix epoch (see epoch_ms), where year 0 is no harder.
 LATEST = datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
+_YEAR_ZERO_DAY = 1721059.5  # 0000-01-01T00:00 as a Julian day number
 EARLIEST = datetime(1, 1, 1, tzinfo=UTC)  # the earliest a datetime can hold
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The longest duration any setting may be: past it, instants leave the years a
@@ -74,6 +75,23 @@ def instant_sql(column: str) -> str:
         f" WHEN {column} LIKE 'now' OR typeof({column}) = 'blob' THEN NULL"
         f" WHEN {normalised} GLOB '[0-9][0-9][0-9][0-9]-*' THEN {normalised} END"
     )
+
+
+def at_or_before_sql(column: str) -> str:
+    """Given a column, return the SQL condition that it names an instant (as
+    instant_sql reads it: not 'now', not bytes, no NUL, years 0 to 9999) at
+    or before :cutoff_day, a Julian day number (see cutoff_day). Cheaper than
+    instant_sql where a row is only to be kept or not and no index range can
+    be used: a table read from its start, as retention reads one."""
+    return (
+        f"(typeof({column}) = 'text' AND instr({column}, char(0)) = 0 AND {column} NOT LIKE 'now'"
+        f" AND julianday({column}, '+0 seconds') BETWEEN {_YEAR_ZERO_DAY} AND :cutoff_day)"
+    )
+
+
+def cutoff_day(now: datetime, age: timedelta) -> float:
+    """Given now and an age, return the Julian day number of now less the age, for at_or_before_sql."""
+    return _YEAR_ZERO_DAY + (epoch_ms(now) - age // timedelta(milliseconds=1) - _YEAR_ZERO_MS) / 86_400_000
 
 
 def odd_sql(column: str) -> str:

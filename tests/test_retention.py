@@ -182,11 +182,11 @@ def test_a_long_retention_pass_lets_the_app_write(core, tmp_path):
     rules(core)
     core.insert_many(
         "INSERT INTO audit_log (entity_type, entity_id, action, actor, created_at) VALUES ('memory', ?, 'x', 'app', ?)",
-        ((f"m{index}", "2025-01-01T00:00:00.000Z") for index in range(150_000)),
+        ((f"m{index}", "2025-01-01T00:00:00.000Z") for index in range(300_000)),
     )
     run = subprocess.Popen(
         [sys.executable, "-m", "maintctl", "retention", "--db", str(core.path), "--now", NOW],
-        env={**CLEAN_ENV, "MAINTCTL_BATCH_SIZE": "20"}, cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+        env={**CLEAN_ENV, "MAINTCTL_BATCH_SIZE": "1"}, cwd=tmp_path, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     while not core.sql("SELECT 1 FROM audit_log WHERE entity_type = 'retention'"):
         time.sleep(0.01)  # until its first transaction has committed: the pass is under way
@@ -194,7 +194,7 @@ def test_a_long_retention_pass_lets_the_app_write(core, tmp_path):
     run.communicate()
 
     assert run.returncode == 0
-    assert len(waits) >= 5, waits
+    assert len(waits) >= 3, waits  # the app wrote during the pass
     assert max(waits) < 0.6, sorted(waits)[
         -3:
     ]  # the pass holds the lock 0.2 s at a time; a slow machine is allowed more

@@ -4,11 +4,12 @@ first of all) once they are older than the rules of maintctl.toml say
 
 A rule's old rows are those whose timestamp names an instant, in any form
 SQLite reads, at or before now less the rule's age (a timestamp that names
-none is never deleted) and that pass its `where`. They are deleted a batch
-at a time by one statement that finds and deletes them at once, so that the
-rows it deletes are old at that moment (a second or concurrent run deletes
-nothing twice); in transactions that hold the app's write lock for at most
-0.2 s and then leave it free for a moment. A rule's audit row (`retention,
+none is never deleted) and that pass its `where`. The table is gone through
+once a pass, a span of rowids at a time, each by one DELETE that finds and
+deletes its old rows at once, so that the rows it deletes are old at that
+moment (a second or concurrent run deletes nothing twice); in transactions
+that hold the app's write lock for at most 0.2 s and then leave it free for
+a moment. A rule's audit row (`retention,
 NAME, deleted, {"rows": n}`) is written with its first batch and brought up
 to date by each later one in the same transaction, so that it always says
 what has been deleted: one row per rule and pass.
@@ -54,12 +55,12 @@ def _quoted(name: str) -> str:
 
 
 def _old_sql(rule: Rule) -> str:
-    """Given a rule, return SQL for the rowids of its table's old rows, bound
-    as timestamps.due_sql's queries are (:cutoff, :scan_upper, :limit)."""
-    column = f"t.{_quoted(rule.timestamp)}"
-    select = f"SELECT t.rowid, {timestamps.instant_sql(column)} AS instant FROM {_quoted(rule.table)} AS t"
-    where = f"({rule.where})" if rule.where else "1"
-    return timestamps.due_sql(select, where, column, "instant <= :cutoff", "rowid")
+    """Given a rule, return the SQL condition its table's old rows meet (as
+    `t`), bound with :cutoff_day (timestamps.cutoff_day). Its `where` is
+    asked first: the rows it keeps are passed over without reading their
+    timestamps."""
+    where = f"({rule.where}) AND " if rule.where else ""
+    return where + timestamps.at_or_before_sql(f"t.{_quoted(rule.timestamp)}")
 
 
 def _rules(connection: sqlite3.Connection, settings: Settings) -> list[Rule]:
@@ -77,40 +78,47 @@ def _rules(connection: sqlite3.Connection, settings: Settings) -> list[Rule]:
 def _delete_old(
     connection: sqlite3.Connection, rule: Rule, settings: Settings, result: ActionResult, deadline: Deadline
 ) -> None:
-    """Delete the rule's old rows a batch at a time, each transaction holding
-    the write lock for at most HOLD, within --max-items and --max-seconds;
-    count them into result."""
-    delete = f"DELETE FROM {_quoted(rule.table)} WHERE rowid IN ({_old_sql(rule)})"
-    hold, deleted, audit_id, finished = min(settings.hold, HOLD), 0, None, False
+    """Delete the rule's old rows a span of rowids at a time (MAINTCTL_BATCH_SIZE
+    of them: each row is read once a pass, and a batch deletes as one DELETE
+    that reads its span once), each transaction holding the write lock for at
+    most HOLD, within --max-items and --max-seconds; count them into result."""
+    table = _quoted(rule.table)
+    delete = f"DELETE FROM {table} AS t WHERE t.rowid > :after AND t.rowid <= :upto AND {_old_sql(rule)}"
+    first, last = connection.execute(f"SELECT min(rowid), max(rowid) FROM {table}").fetchone()
+    after, day = (first or 0) - 1, timestamps.cutoff_day(settings.now, rule.age)
+    hold, deleted, audit_id = min(settings.hold, HOLD), 0, None
     result.counts.setdefault(f"deleted:{rule.name}", 0)
-    while not finished and connection.may_go_on():
+    while last is not None and after < last and connection.may_go_on():
         size, stopped_by = batch_size(settings, deleted, deadline)
         if stopped_by:
             result.notes.append(f"rule {rule.name}: stopped at {stopped_by}; the rest is left for the next run")
             return
         with transaction(connection):
             began, in_transaction = time.monotonic(), 0
-            while True:
-                count = connection.execute(delete, timestamps.due_bounds(settings.now, size, rule.age)).rowcount
-                in_transaction += count
+            while after < last:
+                count = connection.execute(delete, {"after": after, "upto": after + size, "cutoff_day": day}).rowcount
+                after, in_transaction = after + size, in_transaction + count
                 say(settings, f"retention: rule {rule.name}: {count} in a batch")
-                finished = count < size
-                if finished or connection.stop.is_set() or time.monotonic() - began >= hold:
+                if connection.stop.is_set() or time.monotonic() - began >= hold:
                     break
                 size, stopped_by = batch_size(settings, deleted + in_transaction, deadline)
                 if stopped_by:
                     break
             if in_transaction:
-                details = json_text.encode({"rows": deleted + in_transaction})
-                if audit_id is None:
-                    audit_id = audit.record_one(
-                        connection, audit.Entry("retention", rule.name, "deleted", details), settings
-                    )
-                else:
-                    connection.execute("UPDATE audit_log SET details = ? WHERE id = ?", (details, audit_id))
+                audit_id = _audited(connection, rule, settings, audit_id, deleted + in_transaction)
         deleted += in_transaction
         result.add({"deleted": in_transaction, f"deleted:{rule.name}": in_transaction}, [])
-        time.sleep(0 if finished else min(LET_IN, hold))  # the app's turn
+        if after < last:
+            time.sleep(min(LET_IN, hold))  # the app's turn
+
+
+def _audited(connection: sqlite3.Connection, rule: Rule, settings: Settings, audit_id: int | None, rows: int) -> int:
+    """Write the rule's audit row for this pass, or bring it up to date (inside the caller's transaction); return its id."""
+    details = json_text.encode({"rows": rows})
+    if audit_id is None:
+        return audit.record_one(connection, audit.Entry("retention", rule.name, "deleted", details), settings)
+    connection.execute("UPDATE audit_log SET details = ? WHERE id = ?", (details, audit_id))
+    return audit_id
 
 
 class Retention:
@@ -125,8 +133,11 @@ class Retention:
     def preview(self, connection: sqlite3.Connection, settings: Settings) -> Items:
         steps = []
         for rule in _rules(connection, settings):
-            bounds = timestamps.due_bounds(settings.now, settings.max_items, rule.age)
-            (rows,) = connection.execute(f"SELECT count(*) FROM ({_old_sql(rule)})", bounds).fetchone()
+            query = f"SELECT count(*) FROM {_quoted(rule.table)} AS t WHERE {_old_sql(rule)}"
+            (rows,) = connection.execute(
+                query, {"cutoff_day": timestamps.cutoff_day(settings.now, rule.age)}
+            ).fetchone()
+            rows = min(rows, settings.max_items or rows)
             steps.append(RuleStep(rule, rows))
         return steps
 
