@@ -33,6 +33,9 @@ class Settings:
     quiet: bool = False
     actor: str = "system:scheduler"
     stream: str = "notify:telegram"
+    job_stream: str = "tasks"  # where the runs of the app's jobs go (MAINTCTL_JOB_STREAM)
+    job_results: str = "tasks:results"  # where its workers report them (MAINTCTL_JOB_RESULTS)
+    run_job: str | None = None  # `job run NAME`: enqueue a run of this job now, whatever its schedule
     tag_expiry: timedelta = timedelta(days=7)
     reprompt_after: timedelta = timedelta(hours=24)
     batch_size: int = 10000
@@ -89,6 +92,7 @@ class Flags:
     backup_to: Path | None = None
     keep: int | None = None
     with_media: bool = False
+    run_job: str | None = None
 
 
 class _Sources:
@@ -166,6 +170,9 @@ def load(flags: Flags, environ: Mapping[str, str] | None = None) -> Settings:
         quiet=flags.quiet,
         actor=sources.get("MAINTCTL_ACTOR")[0] or Settings.actor,
         stream=sources.get("MAINTCTL_STREAM")[0] or Settings.stream,
+        job_stream=sources.get("MAINTCTL_JOB_STREAM")[0] or Settings.job_stream,
+        job_results=sources.get("MAINTCTL_JOB_RESULTS")[0] or Settings.job_results,
+        run_job=flags.run_job,
         tag_expiry=_duration(sources, "MAINTCTL_TAG_EXPIRY", Settings.tag_expiry),
         reprompt_after=_duration(sources, "MAINTCTL_REPROMPT_AFTER", Settings.reprompt_after),
         batch_size=_positive_int(sources, "MAINTCTL_BATCH_SIZE", Settings.batch_size, MAX_BATCH_SIZE),

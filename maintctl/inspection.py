@@ -6,7 +6,8 @@ from __future__ import annotations
 import sqlite3
 from datetime import timedelta
 
-from maintctl import history, lock, outbox, registry, schedules, timestamps
+from maintctl import history, job_status, lock, outbox, registry, schedules, timestamps
+from maintctl.job_status import percentile
 from maintctl.config import Settings
 from maintctl.db import SchemaError, check_schema
 
@@ -67,6 +68,8 @@ def status(connection: sqlite3.Connection, settings: Settings) -> dict:
         redis = {"url": settings.redis_display, "answers": problem is None, "version": version, "error": problem}
         if problem:
             attention.append(f"Redis does not answer: {problem}")
+    listed = job_status.listing(connection, settings.now)
+    attention.extend(job_status.attention(listed))
     lock_file = settings.lock_file or lock.default_path(settings.db)
     return {
         "now": timestamps.format_instant(settings.now),
@@ -77,19 +80,11 @@ def status(connection: sqlite3.Connection, settings: Settings) -> dict:
             "oldest_queued_at": timestamps.format_instant(queued.oldest) if queued.oldest else None,
             "oldest_age_seconds": round(max(age, 0.0), 3),
         },
+        "jobs": listed,
         "lock": {"file": str(lock_file), "held_by_pid": lock.holder(lock_file)},
         "redis": redis,
         "attention": attention,
     }
-
-
-def _percentile(values: list[float], fraction: float) -> float | None:
-    """Nearest-rank percentile of the values (None for none)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * fraction // 1))
-    return ordered[int(rank) - 1]
 
 
 def stats(connection: sqlite3.Connection, settings: Settings, period: timedelta) -> dict:
@@ -114,7 +109,7 @@ def stats(connection: sqlite3.Connection, settings: Settings, period: timedelta)
             "skipped": sum(1 for run in runs if run.action == name and run.status == "skipped"),
             "success_rate": round(len(ok) / len(ran), 4) if ran else None,
             "duration_avg_seconds": round(sum(durations) / len(durations), 3) if durations else None,
-            "duration_p95_seconds": _percentile(durations, 0.95),
+            "duration_p95_seconds": percentile(durations, 0.95),
             "items": items,
             "last_success": ok[-1].started_at if ok else None,
             "last_failure": failed[-1].started_at if failed else None,

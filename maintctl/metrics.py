@@ -11,7 +11,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from maintctl import history, outbox, registry, schedules
+from maintctl import history, job_status, outbox, registry, schedules, timestamps
 from maintctl.config import Settings
 
 _HELP = {
@@ -22,6 +22,9 @@ _HELP = {
     "maintctl_consecutive_failures": "How many of the action's latest runs failed in a row.",
     "maintctl_last_run_items": "Items the action's last run processed, by kind.",
     "maintctl_paused": "1 when the action is paused.",
+    "maintctl_job_last_success_timestamp_seconds": "When the job's last successful run finished (Unix time).",
+    "maintctl_job_last_duration_seconds": "How long the job's last finished run took, enqueue to result.",
+    "maintctl_job_consecutive_failures": "How many of the job's latest finished runs failed in a row.",
     "maintctl_notifications_queued": "Notifications queued and not yet delivered.",
     "maintctl_notifications_oldest_queued_age_seconds": "Age of the oldest undelivered notification (0: none).",
 }
@@ -56,6 +59,14 @@ def render(connection: sqlite3.Connection, settings: Settings) -> str:
             samples["maintctl_last_success_timestamp_seconds"].append((labels, success.started.timestamp()))
         for kind, count in last.counts.items():
             samples["maintctl_last_run_items"].append(({"action": name, "kind": kind}, float(count)))
+    for job in job_status.listing(connection, settings.now):
+        labels = {"job": job["name"]}
+        if job["last_success"]:
+            at = timestamps.from_canonical(job["last_success"]).timestamp()
+            samples["maintctl_job_last_success_timestamp_seconds"].append((labels, at))
+        if job["last_duration_ms"] is not None:
+            samples["maintctl_job_last_duration_seconds"].append((labels, job["last_duration_ms"] / 1000))
+        samples["maintctl_job_consecutive_failures"].append((labels, float(job["failures_in_a_row"])))
     queued = outbox.queue_state(connection)
     samples["maintctl_notifications_queued"].append(({}, float(queued.count)))
     age = (settings.now - queued.oldest).total_seconds() if queued.oldest else 0.0

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import unquote, urlsplit
 
-from maintctl import identity, json_text, timestamps
+from maintctl import identity, job_runs, json_text, timestamps
 from maintctl.config import Settings
 from maintctl.db import table_exists, transaction
 from maintctl.urls import redact_url
@@ -58,6 +58,14 @@ return table.concat(ids, ' ')
 """
 
 
+JOB_PREFIX = "job:"  # the msg_id of a job's run, `job:<run id>`: it goes to the jobs' stream, not the notifications'
+
+
+def stream_for(msg_id: str, settings: Settings) -> str:
+    """Given a queued message's id, return the stream it goes to."""
+    return settings.job_stream if msg_id.startswith(JOB_PREFIX) else settings.stream
+
+
 def dedup_prefix(stream: str, database_id: str) -> str:
     """Given the stream and the database's id, return the prefix of the keys
     that record a sent msg_id: one database's notifications never stand in
@@ -77,6 +85,7 @@ class DeliveryError(Exception):
 class Delivery:
     delivered: int = 0  # marked delivered in this run
     already_sent: int = 0  # of those, found in the stream already (a retry)
+    streams: dict[str, int] = field(default_factory=dict)  # how many went to each stream
 
 
 def queue(connection: sqlite3.Connection, notifications: Iterable[tuple[str, str]], settings: Settings) -> None:
@@ -161,7 +170,7 @@ def deliver(connection: sqlite3.Connection, settings: Settings) -> Delivery:
     if not undelivered_count(connection):
         return delivery
     client = redis_client(settings)
-    prefix = dedup_prefix(settings.stream, identity.assign(connection))
+    database_id = identity.assign(connection)
     import redis  # paid for only when there is something to deliver
 
     send_once = client.register_script(SEND_ONCE_LUA)
@@ -174,19 +183,34 @@ def deliver(connection: sqlite3.Connection, settings: Settings) -> Delivery:
                 (settings.batch_size,),
             ).fetchall()
         ):
+            by_stream: dict[str, list] = {}
+            for row in batch:
+                by_stream.setdefault(stream_for(row[1], settings), []).append(row)
+            batch = [row for rows in by_stream.values() for row in rows]  # in the order the replies come
             pipe = client.pipeline(transaction=False)
-            for start in range(0, len(batch), SCRIPT_CHUNK):
-                pairs = json_text.encode(
-                    [(msg_id, message) for _, msg_id, message in batch[start : start + SCRIPT_CHUNK]]
-                )
-                send_once(keys=[settings.stream], args=[prefix, ttl, pairs], client=pipe)
+            for stream, rows in by_stream.items():
+                prefix = dedup_prefix(stream, database_id)
+                for start in range(0, len(rows), SCRIPT_CHUNK):
+                    pairs = json_text.encode(
+                        [(msg_id, message) for _, msg_id, message in rows[start : start + SCRIPT_CHUNK]]
+                    )
+                    send_once(keys=[stream], args=[prefix, ttl, pairs], client=pipe)
             entries = [entry for chunk in pipe.execute() for entry in chunk.decode().split(" ")]
             with transaction(connection):
                 connection.executemany(
                     "UPDATE maintctl_outbox SET delivered_at = ?, stream_id = ? WHERE id = ? AND delivered_at IS NULL",
                     ((delivered_at, entry.lstrip("="), row_id) for (row_id, _, _), entry in zip(batch, entries)),
                 )
+                runs = [
+                    (msg_id.removeprefix(JOB_PREFIX), entry.lstrip("="))
+                    for (_, msg_id, _), entry in zip(batch, entries)
+                    if msg_id.startswith(JOB_PREFIX)
+                ]
+                if runs:
+                    job_runs.mark_enqueued(connection, runs)
             delivery.delivered += len(batch)
+            for stream, rows in by_stream.items():
+                delivery.streams[stream] = delivery.streams.get(stream, 0) + len(rows)
             delivery.already_sent += sum(1 for entry in entries if entry.startswith("="))
     except (redis.RedisError, OSError, ValueError, TypeError, UnicodeError) as error:  # the socket layer's own, too
         raise DeliveryError(describe_error(error, settings)) from None

@@ -75,6 +75,15 @@ ACTIONS = (
         notifies=True,
     ),
     Entry(
+        "enqueue-jobs",
+        "Enqueue the app's recurring jobs that are due (maintctl job add) for its workers, and read their"
+        " results back.",
+        counts=("enqueued", "skipped", "results", "timed_out"),
+        verbs={"enqueued": "would enqueue", "skipped": "skip", "results": "record results", "timed_out": "time out"},
+        options=(),
+        notifies=True,
+    ),
+    Entry(
         "retention",
         "Delete the rows older than the rules of maintctl.toml say (MAINTCTL_CONFIG), such as the app's old"
         " audit_log; run-all runs it where that file is.",
@@ -87,8 +96,8 @@ ACTIONS = (
     ),
     Entry(
         "prune",
-        "Drop maintctl's run history older than 90 days and delivered notifications older than 7 days.",
-        counts=("runs_deleted", "notifications_deleted"),
+        "Drop maintctl's run history and jobs' runs older than 90 days and delivered notifications older than 7 days.",
+        counts=("runs_deleted", "notifications_deleted", "job_runs_deleted"),
         every=DAILY,
     ),
     Entry(

@@ -36,6 +36,7 @@ def as_json(report: Report) -> dict:
             "redis": settings.redis_display,
             "delivered": notes.delivered,
             "already_in_stream": notes.already_sent,
+            "streams": notes.streams,
             "queued": notes.queued,
             "error": notes.error or settings.redis_problem,
         }
@@ -128,7 +129,12 @@ def _notifications_line(report: Report) -> str | None:
             f"notifications: {notes.queued} queued, not delivered: no Redis URL is set"
             " (--redis-url, MAINTCTL_REDIS_URL or REDIS_URL); the next run with one delivers them"
         )
+    others = {stream: count for stream, count in notes.streams.items() if stream != settings.stream}
     text = f"notifications: {notes.delivered} delivered to {settings.stream} at {settings.redis_display}"
+    if others:  # the runs of the app's jobs, on theirs
+        parts = [f"{notes.delivered - sum(others.values())} to {settings.stream}"]
+        parts += [f"{count} to {stream}" for stream, count in others.items()]
+        text = f"notifications: {notes.delivered} delivered ({', '.join(parts)}) at {settings.redis_display}"
     if notes.already_sent:
         text += f" ({notes.already_sent} were in the stream already)"
     return text

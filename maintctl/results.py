@@ -42,6 +42,7 @@ class Notifications:
     involved: bool = False  # an action that queues notifications ran
     delivered: int = 0
     already_sent: int = 0
+    streams: dict[str, int] = field(default_factory=dict)  # how many were delivered to each stream
     would_queue: int = 0  # in a dry run
     queued: int = 0  # still waiting after the run
     error: str | None = None

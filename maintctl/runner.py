@@ -273,6 +273,8 @@ def _deliver(connection: sqlite3.Connection, settings: Settings, notifications: 
         return
     notifications.delivered += delivery.delivered
     notifications.already_sent += delivery.already_sent
+    for stream, count in delivery.streams.items():
+        notifications.streams[stream] = notifications.streams.get(stream, 0) + count
 
 
 def _undelivered(connection: sqlite3.Connection) -> int:

@@ -77,7 +77,30 @@ def add_sample(connection: sqlite3.Connection, settings: Settings) -> dict[str, 
         database["memories_fts"].insert_all(
             {"memory_id": memory["id"], "content": memory["content"]} for memory in rows["memories"]
         )
+    added["maintctl_jobs"] = _add_job(connection, now)
     return added
+
+
+def _add_job(connection: sqlite3.Connection, now) -> int:
+    """Add the demo job of the app's workers (1; 0 where it is there already)."""
+    from maintctl import jobs
+
+    try:
+        jobs.add(
+            connection,
+            "profile-maintenance",
+            "profile_maintenance",
+            every=timedelta(minutes=60),
+            cron=None,
+            tz="UTC",
+            bot="*",
+            config={"entity_id": "nick", "entity_type": "user"},
+            timeout=jobs.DEFAULT_TIMEOUT,
+            now=now,
+        )
+    except jobs.JobError:
+        return 0
+    return 1
 
 
 def _memory(memory_id, owner, content, status, expires=None, media_path=None) -> dict:

@@ -58,7 +58,7 @@ class Schedule:
         if self.cron:
             return f"cron {self.cron!r} ({self.tz})"
         if self.every:
-            return f"every {_duration_text(self.every)}"
+            return f"every {duration_text(self.every)}"
         return "every run"
 
     def next_after(self, reference: datetime | None, now: datetime | None = None) -> datetime | None:
@@ -75,7 +75,7 @@ class Schedule:
         if self.cron:
             start = reference or self.set_at
             start = min(start, now) if start and now else start
-            return _next_cron_time(self.cron, self.tz, start) if start else None
+            return next_cron_time(self.cron, self.tz, start) if start else None
         if self.every:
             return timestamps.shift(reference, self.every - min(_SLACK, self.every / 10)) if reference else None
         return None
@@ -89,7 +89,7 @@ class Schedule:
         times = [max(due_from or now, now)]
         while len(times) < count and times[-1] < timestamps.LATEST:
             following = (
-                _next_cron_time(self.cron, self.tz, times[-1]) if self.cron else timestamps.shift(times[-1], self.every)
+                next_cron_time(self.cron, self.tz, times[-1]) if self.cron else timestamps.shift(times[-1], self.every)
             )
             if following is None:
                 break
@@ -103,7 +103,7 @@ class Schedule:
         return due_from is None or due_from <= now
 
 
-def _duration_text(duration: timedelta) -> str:
+def duration_text(duration: timedelta) -> str:
     seconds = duration.total_seconds()
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size and seconds % size == 0:
@@ -111,7 +111,7 @@ def _duration_text(duration: timedelta) -> str:
     return f"{seconds:g}s"
 
 
-def _zone(name: str):
+def zone(name: str):
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
@@ -120,7 +120,7 @@ def _zone(name: str):
         raise ScheduleError(f"{name!r} is not a time zone (such as UTC or Europe/Berlin)") from None
 
 
-def _next_cron_time(expression: str, tz: str, after: datetime) -> datetime | None:
+def next_cron_time(expression: str, tz: str, after: datetime) -> datetime | None:
     from cronsim import CronSim, CronSimError
 
     fields = len(expression.split())
@@ -129,12 +129,24 @@ def _next_cron_time(expression: str, tz: str, after: datetime) -> datetime | Non
             f"{expression!r} has {fields} field{'s' if fields != 1 else ''}; a cron expression has five: minute hour day month weekday"
         )
     try:
-        times = CronSim(expression, after.astimezone(_zone(tz)))
+        times = CronSim(expression, after.astimezone(zone(tz)))
         return next(times).astimezone(UTC)
     except CronSimError as error:
         raise ScheduleError(f"{expression!r} is not a cron expression ({error})") from None
     except (StopIteration, OverflowError):
         return None  # never again, within the 50 years cronsim looks ahead or before year 9999 ends
+
+
+def previous_cron_time(expression: str, tz: str, before: datetime) -> datetime | None:
+    """Return the expression's latest time at or before `before` (None: none within the 50 years cronsim looks back)."""
+    from cronsim import CronSim
+
+    try:
+        # (going backwards cronsim passes over its start: begin a second into the minute, cron's times being whole minutes)
+        start = (before.replace(second=0, microsecond=0) + timedelta(seconds=1)).astimezone(zone(tz))
+        return next(CronSim(expression, start, reverse=True)).astimezone(UTC)
+    except (StopIteration, OverflowError):
+        return None
 
 
 def default(action: str) -> Schedule:
@@ -172,9 +184,9 @@ def check(every: timedelta | None, cron: str | None, tz: str, now: datetime) -> 
     """Raise ScheduleError where the schedule could not be kept."""
     if every is not None and cron is not None:
         raise ScheduleError("give --every or --cron, not both")
-    _zone(tz)
+    zone(tz)
     if cron is not None:
-        _next_cron_time(cron, tz, now)
+        next_cron_time(cron, tz, now)
 
 
 def set_schedule(

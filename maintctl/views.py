@@ -47,7 +47,14 @@ def _styled(cell: str, styles: dict | None) -> str:
     return f"[{style}]{cell}[/]" if style else cell
 
 
-STATUS_STYLES = {"ok": "green", "failed": "bold red", "skipped": "yellow", "FAIL": "bold red", "warn": "yellow"}
+STATUS_STYLES = {
+    "ok": "green",
+    "success": "green",
+    "failed": "bold red",
+    "skipped": "yellow",
+    "FAIL": "bold red",
+    "warn": "yellow",
+}
 
 
 def as_json(document) -> None:
@@ -153,6 +160,8 @@ def status(document: dict, as_document: bool, quiet: bool = False) -> None:
         )
     else:
         print("notifications: none waiting")
+    if document.get("jobs"):
+        jobs(document["jobs"], as_document=False)
     holder = document["lock"]["held_by_pid"]
     print(f"lock: held by pid {holder}" if holder else "lock: free")
     if document.get("redis"):
@@ -160,6 +169,46 @@ def status(document: dict, as_document: bool, quiet: bool = False) -> None:
         print(one_line(f"redis: {redis['url']} answers" if redis["answers"] else f"redis: {redis['error']}"))
     for line in document["attention"]:
         print(f"maintctl: attention: {one_line(line)}", file=sys.stderr)
+
+
+def jobs(listed: list[dict], as_document: bool) -> None:
+    """Print the app's jobs: schedule, next run, last run and its outcome."""
+    if as_document:
+        as_json({"jobs": listed})
+        return
+    rows = [
+        (
+            job["name"],
+            job["type"],
+            job["bot"],
+            job["schedule"] + ("" if job["enabled"] else " (paused)"),
+            job["next_run"] or "-",
+            (job["last_run"] or {}).get("scheduled_for"),
+            (job["last_run"] or {}).get("status") or "never run",
+        )
+        for job in listed
+    ]
+    table("jobs", ("job", "type", "bot", "schedule", "next run", "last run", "its status"), rows, STATUS_STYLES)
+
+
+def job_runs(runs: list[dict], as_document: bool) -> None:
+    """Print a job's runs, newest first."""
+    if as_document:
+        as_json({"runs": runs})
+        return
+    rows = [
+        (
+            run["scheduled_for"],
+            run["status"] + (" (by hand)" if run["by_hand"] else ""),
+            run["enqueued_at"],
+            run["finished_at"],
+            run["duration_ms"],
+            run["skipped_occurrences"] or "",
+            run["error"] or "",
+        )
+        for run in runs
+    ]
+    table(None, ("scheduled for", "status", "enqueued", "finished", "ms", "coalesced", "error"), rows, STATUS_STYLES)
 
 
 def doctor(checks: list, as_document: bool, quiet: bool = False) -> None:

@@ -20,7 +20,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from maintctl.db import create_database
+from maintctl.db import create_database, open_database
 from maintctl.schema import init_db
 
 NOW = "2026-11-22T09:30:00.000Z"
@@ -205,6 +205,28 @@ class Core:
             status,
             pending_since,
         )
+
+    def job(self, name="nightly", every="1h", added_at=NOW, job_type="profile_maintenance", cron=None, tz="UTC", timeout="1h"):
+        """Define a job as `maintctl job add` does (through maintctl's own jobs module)."""
+        from maintctl import jobs
+        from maintctl.timestamps import parse_duration, parse_instant
+
+        connection = open_database(self.path, read_only=False, busy_timeout=5.0)
+        try:
+            jobs.add(
+                connection,
+                name,
+                job_type,
+                every=parse_duration(every) if every and not cron else None,
+                cron=cron,
+                tz=tz,
+                bot="*",
+                config={"entity_id": "nick"},
+                timeout=parse_duration(timeout),
+                now=parse_instant(added_at),
+            )
+        finally:
+            connection.close()
 
     def audit(self, entity_type: str | None = None):
         rows = self.sql("SELECT entity_type, entity_id, action, actor, details, created_at FROM audit_log ORDER BY id")

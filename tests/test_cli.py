@@ -22,6 +22,7 @@ def some_work(core):
     core.memory("m9", status="pending", expires="2026-11-01T00:00:00.000Z", media="x.jpg")
     core.tag("m1", "stale", suggested_at="2026-11-01T00:00:00.000Z")
     core.event("e1", pending_since="2026-11-01T00:00:00.000Z")
+    core.job("nightly")
     core.sql(
         "INSERT INTO maintctl_outbox (msg_id, message, queued_at, delivered_at)"
         " VALUES ('old', '{}', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:01.000Z')"
@@ -157,11 +158,12 @@ class TestOutput:
         assert lines[1].split()[:2] == ["expire-pending", "ok"]
         assert lines[2].split() == ["expire-tags", "ok", "expired", "1"]
         assert lines[3].split() == ["requeue-events", "ok", "requeued", "1"]
-        assert lines[4].split() == ["retention", "ok", "deleted", "1,", "deleted:old-audit", "1"]
-        assert lines[5].split() == ["prune", "ok", "runs", "deleted", "0,", "notifications", "deleted", "1"]
-        assert lines[6].split()[:2] == ["optimize", "ok"]
-        assert lines[7].split() == ["backup", "ok", "written", "1,", "deleted", "0"]
-        assert "2 queued, not delivered" in lines[8]
+        assert lines[4].split() == ["enqueue-jobs", "ok"] + "enqueued 1, skipped 0, results 0, timed out 0".split()
+        assert lines[5].split() == ["retention", "ok", "deleted", "1,", "deleted:old-audit", "1"]
+        assert lines[6].split() == ["prune", "ok"] + "runs deleted 0, notifications deleted 1, job runs deleted 0".split()
+        assert lines[7].split()[:2] == ["optimize", "ok"]
+        assert lines[8].split() == ["backup", "ok", "written", "1,", "deleted", "0"]
+        assert "3 queued, not delivered" in lines[9]
 
     def test_json_is_one_document_with_an_entry_per_action(self, maintctl, core):
         some_work(core)
@@ -174,6 +176,7 @@ class TestOutput:
             ("expire-pending", "ok"),
             ("expire-tags", "ok"),
             ("requeue-events", "ok"),
+            ("enqueue-jobs", "ok"),
             ("retention", "ok"),
             ("prune", "ok"),
             ("optimize", "ok"),
@@ -330,6 +333,7 @@ class TestRunAllIsolation:
         statuses = {a["action"]: a["status"] for a in result.json()["actions"]}
         assert statuses == {
             "fire-reminders": "failed",
+            "enqueue-jobs": "ok",
             "expire-pending": "ok",
             "expire-tags": "ok",
             "requeue-events": "ok",

@@ -94,6 +94,7 @@ def test_a_retry_after_a_run_died_between_xadd_and_commit_adds_no_second_entry(m
         "redis": redis_url,
         "delivered": 2,
         "already_in_stream": 1,
+        "streams": {"notify:telegram": 2},
         "queued": 0,
         "error": None,
     }

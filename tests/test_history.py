@@ -28,6 +28,7 @@ def test_a_run_records_each_action_with_its_counts_host_pid_and_version(maintctl
         "expire-pending",
         "expire-tags",
         "requeue-events",
+        "enqueue-jobs",
         "prune",
         "optimize",
         "backup",

@@ -1,6 +1,8 @@
-"""prune: drop maintctl's run history older than 90 days and delivered
-notifications older than 7 days (MAINTCTL_HISTORY_KEEP, MAINTCTL_OUTBOX_KEEP).
-It never touches the app's tables or audit_log."""
+"""prune: drop maintctl's run history and the finished runs of the app's
+jobs older than 90 days, and delivered notifications older than 7 days
+(MAINTCTL_HISTORY_KEEP, MAINTCTL_OUTBOX_KEEP). A job's latest occurrence is
+kept whatever its age: its next one is counted from it. It never touches the
+app's tables or audit_log."""
 
 from __future__ import annotations
 
@@ -12,14 +14,20 @@ from maintctl.actions.kinds import Batched
 from maintctl.config import Settings
 from maintctl.db import table_exists
 
-# Both tables grow in id order with time, so the old rows are found from the
+# The tables grow in id order with time, so the old rows are found from the
 # oldest id on, and the scan stops at the first row young enough to keep.
+_OLD_RUN = (
+    "status IN ('success', 'failed', 'skipped') AND scheduled_for < :cutoff AND scheduled_for <"
+    " (SELECT max(latest.scheduled_for) FROM maintctl_job_runs latest"
+    " WHERE latest.job = maintctl_job_runs.job AND latest.by_hand = 0)"
+)
 _OLD = {
     "maintctl_runs": "SELECT id, started_at FROM maintctl_runs WHERE started_at < :cutoff ORDER BY id LIMIT :limit",
     "maintctl_outbox": (
         "SELECT id, delivered_at FROM maintctl_outbox"
         " WHERE delivered_at IS NOT NULL AND delivered_at < :cutoff ORDER BY id LIMIT :limit"
     ),
+    "maintctl_job_runs": f"SELECT rowid, scheduled_for FROM maintctl_job_runs WHERE {_OLD_RUN} ORDER BY rowid LIMIT :limit",
 }
 _DELETE = {
     "maintctl_runs": "DELETE FROM maintctl_runs WHERE id IN (SELECT value FROM json_each(:ids)) AND started_at < :cutoff",
@@ -27,8 +35,13 @@ _DELETE = {
         "DELETE FROM maintctl_outbox WHERE id IN (SELECT value FROM json_each(:ids))"
         " AND delivered_at IS NOT NULL AND delivered_at < :cutoff"
     ),
+    "maintctl_job_runs": f"DELETE FROM maintctl_job_runs WHERE rowid IN (SELECT value FROM json_each(:ids)) AND {_OLD_RUN}",
 }
-_COUNT_NAME = {"maintctl_runs": "runs_deleted", "maintctl_outbox": "notifications_deleted"}
+_COUNT_NAME = {
+    "maintctl_runs": "runs_deleted",
+    "maintctl_outbox": "notifications_deleted",
+    "maintctl_job_runs": "job_runs_deleted",
+}
 
 
 @dataclass(slots=True)
@@ -42,7 +55,7 @@ class OldRow:
         return {"id": self.row_id, "table": self.table, "at": self.at}
 
     def describe(self) -> str:
-        what = "run" if self.table == "maintctl_runs" else "delivered notification"
+        what = {"maintctl_runs": "run", "maintctl_outbox": "delivered notification"}.get(self.table, "job run")
         return f"{what} {self.row_id} of {self.at}"
 
 
@@ -50,6 +63,7 @@ def _cutoffs(settings: Settings) -> dict[str, str]:
     return {
         "maintctl_runs": timestamps.format_instant(timestamps.shift(settings.now, -settings.history_keep)),
         "maintctl_outbox": timestamps.format_instant(timestamps.shift(settings.now, -settings.outbox_keep)),
+        "maintctl_job_runs": timestamps.format_instant(timestamps.shift(settings.now, -settings.history_keep)),
     }
 
 
@@ -74,7 +88,7 @@ def apply(connection: sqlite3.Connection, old: list[OldRow], settings: Settings)
             ids = json_text.encode([row.row_id for row in rows])
             gone = {
                 row_id
-                for (row_id,) in connection.execute(f"{_DELETE[table]} RETURNING id", {"ids": ids, "cutoff": cutoff})
+                for (row_id,) in connection.execute(f"{_DELETE[table]} RETURNING rowid", {"ids": ids, "cutoff": cutoff})
             }
             deleted.extend(row for row in rows if row.row_id in gone)
     return deleted

@@ -30,7 +30,7 @@ from maintctl.options import (
 from maintctl.results import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_TERMINATED
 
 
-def _run(names: tuple[str, ...], flags: Flags, scheduled: bool) -> int:
+def run_actions(names: tuple[str, ...], flags: Flags, scheduled: bool) -> int:
     from maintctl import config, lock, report, runner
 
     known = {"dry_run": flags.dry_run, "actions": []}
@@ -57,7 +57,7 @@ def _acting_command(names: tuple[str, ...], options: dict, scheduled: bool = Fal
     (name: (annotated type, default)) as Flags."""
 
     def command(**given) -> None:
-        raise typer.Exit(_run(names, Flags(**given), scheduled))
+        raise typer.Exit(run_actions(names, Flags(**given), scheduled))
 
     command.__signature__ = inspect.Signature(
         [

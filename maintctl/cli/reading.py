@@ -15,21 +15,43 @@ from maintctl.options import DbOption, JsonOption, MediaDirOption, NowOption, Qu
 def history_command(
     db: DbOption = None,
     action: Annotated[str | None, typer.Option("--action", metavar="ACTION", help="Only this action's runs.")] = None,
+    job: Annotated[
+        str | None, typer.Option("--job", metavar="NAME", help="The runs of this job of the app's instead.")
+    ] = None,
     limit: Annotated[
         int, typer.Option("--limit", metavar="N", help="How many runs, newest first.", min=1, max=1_000_000)
     ] = 20,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """The recent runs, newest first: per action, when, how long, status, counts, error."""
+    """The recent runs, newest first: per action, when, how long, status, counts, error; with --job, the job's
+    runs: scheduled for, status, enqueued, finished, duration, result, error."""
     from maintctl import history, views
 
     if action is not None:
         known_action(action, json_output)
+    if action is not None and job is not None:
+        raise typer.Exit(fail("--action and --job: give one", json_output))
     with opened(Flags(db=db, json=json_output), read_only=True) as (_, connection):
-        runs = history.recent(connection, action, limit)
+        if job is not None:
+            runs = _job_runs(connection, job, limit, json_output)
+        else:
+            runs = history.recent(connection, action, limit)
     if not quiet:
-        views.history(runs, json_output)
+        views.job_runs(runs, json_output) if job is not None else views.history(runs, json_output)
+
+
+def _job_runs(connection, name: str, limit: int, json_output: bool) -> list[dict]:
+    """Return the job's runs, newest first; exit 2 naming it where there is no such job and never was."""
+    from maintctl import job_runs, jobs
+
+    runs = [run.as_json() for run in job_runs.recent(connection, name, limit)]
+    if not runs:
+        try:
+            jobs.named(connection, name)
+        except jobs.JobError as error:
+            raise typer.Exit(fail(str(error), json_output)) from None
+    return runs
 
 
 @app.command("stats")

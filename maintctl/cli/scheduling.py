@@ -16,7 +16,7 @@ from maintctl.options import DbOption, JsonOption, NowOption, QuietOption
 ActionArgument = Annotated[str, typer.Argument(metavar="ACTION", help="One of: " + ", ".join(registry.ORDER) + ".")]
 
 
-def _say(text: str, document: dict, json_output: bool, quiet: bool) -> None:
+def say(text: str, document: dict, json_output: bool, quiet: bool) -> None:
     """Print the outcome: the line, or with --json the document; nothing with --quiet."""
     if not quiet:
         print(json.dumps(document, ensure_ascii=False, indent=2) if json_output else one_line(text))
@@ -38,7 +38,7 @@ def pause_command(
     with opened(Flags(db=db, now=now, json=json_output), read_only=False) as (settings, connection):
         newly = schedules.pause(connection, action, reason, settings.now)
     text = f"{action}: paused" if newly else f"{action}: was paused already; reason updated"
-    _say(text, {"action": action, "paused": True, "was_paused": not newly, "reason": reason}, json_output, quiet)
+    say(text, {"action": action, "paused": True, "was_paused": not newly, "reason": reason}, json_output, quiet)
 
 
 @app.command("resume")
@@ -52,7 +52,7 @@ def resume_command(
     with opened(Flags(db=db, json=json_output), read_only=False) as (_, connection):
         resumed = schedules.resume(connection, action)
     text = f"{action}: resumed" if resumed else f"{action}: was not paused"
-    _say(text, {"action": action, "paused": False, "was_paused": resumed}, json_output, quiet)
+    say(text, {"action": action, "paused": False, "was_paused": resumed}, json_output, quiet)
 
 
 @app.command("schedule")
@@ -101,4 +101,4 @@ def schedule_command(
     if upcoming:
         text += f"; next: {', '.join(upcoming)}"
     document = {"action": action, "schedule": schedule.describe(), "paused": schedule.paused, "next": upcoming}
-    _say(text, document, json_output, quiet)
+    say(text, document, json_output, quiet)

@@ -1,0 +1,285 @@
+"""The runs of the app's jobs, kept in maintctl_job_runs: one row per
+occurrence enqueued or skipped, and per run asked for by hand.
+
+A run goes pending (its message queued in the outbox, in the same
+transaction as the row) → running (the message is on the stream) → success
+or failed (the worker's result, or no result within the job's timeout); an
+occurrence that comes while the previous run has no result is skipped. The
+table's unique key (job, scheduled_for, by_hand) is what makes an occurrence
+one run, however many passes try it at once: the second insert is ignored,
+and with it the second message. Times on the stream's side (enqueued_at,
+finished_at) are read from the stream entries' ids: the one clock of Redis,
+so that durations hold whatever --now says.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from maintctl import json_text, timestamps
+from maintctl.db import table_exists
+
+TABLE_SQL = """
+CREATE TABLE IF NOT EXISTS maintctl_job_runs (
+    id TEXT PRIMARY KEY,
+    job TEXT NOT NULL,
+    scheduled_for TEXT NOT NULL,
+    by_hand INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL,
+    skipped_occurrences INTEGER NOT NULL DEFAULT 0,
+    queued_at TEXT NOT NULL,
+    enqueued_at TEXT,
+    finished_at TEXT,
+    duration_ms INTEGER,
+    result TEXT,
+    error TEXT,
+    UNIQUE (job, scheduled_for, by_hand)
+)"""
+
+# The runs waiting for a result: what every pass asks about, however long the history.
+INDEXES = (
+    (
+        "CREATE INDEX IF NOT EXISTS maintctl_job_runs_open ON maintctl_job_runs (job)"
+        " WHERE status IN ('pending', 'running')"
+    ),
+)
+
+OPEN = ("pending", "running")
+FINISHED = ("success", "failed")
+COLUMNS = (
+    "id",
+    "job",
+    "status",
+    "scheduled_for",
+    "skipped_occurrences",
+    "by_hand",
+    "enqueued_at",
+    "finished_at",
+    "duration_ms",
+    "result",
+    "error",
+)
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM maintctl_job_runs"
+
+
+@dataclass
+class Run:
+    id: str
+    job: str
+    status: str
+    scheduled_for: str
+    skipped_occurrences: int
+    by_hand: int
+    enqueued_at: str | None
+    finished_at: str | None
+    duration_ms: int | None
+    result: str | None
+    error: str | None
+
+    def as_json(self) -> dict:
+        try:
+            result = json.loads(self.result) if self.result is not None else None
+        except ValueError:
+            result = self.result
+        return {
+            "job_run_id": self.id,
+            "job": self.job,
+            "status": self.status,
+            "scheduled_for": self.scheduled_for,
+            "skipped_occurrences": self.skipped_occurrences,
+            "by_hand": bool(self.by_hand),
+            "enqueued_at": self.enqueued_at,
+            "finished_at": self.finished_at,
+            "duration_ms": self.duration_ms,
+            "result": result,
+            "error": self.error,
+        }
+
+
+def entry_time(entry_id: str) -> datetime:
+    """Given a stream entry's id (milliseconds-sequence), return when Redis added it."""
+    milliseconds = int(entry_id.split("-", 1)[0])
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=milliseconds)
+
+
+def last_scheduled(connection: sqlite3.Connection, job: str) -> datetime | None:
+    """Return the job's latest occurrence, run or skipped (runs by hand are not occurrences)."""
+    (latest,) = connection.execute(
+        "SELECT max(scheduled_for) FROM maintctl_job_runs WHERE job = ? AND by_hand = 0", (job,)
+    ).fetchone()
+    return timestamps.from_canonical(latest) if latest else None
+
+
+def open_run(connection: sqlite3.Connection, job: str) -> str | None:
+    """Return the id of the job's run that waits for its result, None where none does."""
+    row = connection.execute(
+        "SELECT id FROM maintctl_job_runs WHERE job = ? AND status IN ('pending', 'running') LIMIT 1", (job,)
+    ).fetchone()
+    return row[0] if row else None
+
+
+def insert(
+    connection: sqlite3.Connection,
+    run_id: str,
+    job: str,
+    scheduled_for: datetime,
+    status: str,
+    skipped_occurrences: int,
+    by_hand: bool,
+    now: datetime,
+) -> bool:
+    """Inside the caller's transaction, record a run; return False where
+    that occurrence has its run already (another pass made it)."""
+    return bool(
+        connection.execute(
+            "INSERT OR IGNORE INTO maintctl_job_runs (id, job, scheduled_for, by_hand, status, skipped_occurrences,"
+            " queued_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                run_id,
+                job,
+                timestamps.format_instant(scheduled_for),
+                int(by_hand),
+                status,
+                skipped_occurrences,
+                timestamps.format_instant(now),
+            ),
+        ).rowcount
+    )
+
+
+def mark_enqueued(connection: sqlite3.Connection, delivered: Iterable[tuple[str, str]]) -> None:
+    """Inside the caller's transaction, given (run id, stream entry id)
+    pairs of messages now on the stream, mark those runs running."""
+    connection.executemany(
+        "UPDATE maintctl_job_runs SET status = 'running', enqueued_at = ? WHERE id = ? AND status = 'pending'",
+        ((timestamps.format_instant(entry_time(entry)), run_id) for run_id, entry in delivered),
+    )
+
+
+def overdue(connection: sqlite3.Connection, now: datetime) -> list[tuple[str, str, float]]:
+    """Return the running runs whose job's timeout has passed: (run id, job, timeout in seconds)."""
+    rows = connection.execute(
+        "SELECT run.id, run.job, coalesce(job.timeout_seconds, 3600), run.enqueued_at FROM maintctl_job_runs run"
+        " LEFT JOIN maintctl_jobs job ON job.name = run.job"
+        " WHERE run.status IN ('pending', 'running') AND run.enqueued_at IS NOT NULL"
+    ).fetchall()
+    return [
+        (run_id, job, timeout)
+        for run_id, job, timeout, enqueued_at in rows
+        if timestamps.shift(timestamps.from_canonical(enqueued_at), timedelta(seconds=timeout)) <= now
+    ]
+
+
+def time_out(connection: sqlite3.Connection, run_id: str, error: str, now: datetime) -> bool:
+    """Inside the caller's transaction, fail a run that had no result in time; False where it had one meanwhile."""
+    return bool(
+        connection.execute(
+            "UPDATE maintctl_job_runs SET status = 'failed', error = ?, finished_at = ?,"
+            " duration_ms = CAST(round((julianday(?) - julianday(enqueued_at)) * 86400000) AS INTEGER)"
+            " WHERE id = ? AND status IN ('pending', 'running')",
+            (error, timestamps.format_instant(now), timestamps.format_instant(now), run_id),
+        ).rowcount
+    )
+
+
+def status_of(connection: sqlite3.Connection, run_id: str) -> str | None:
+    """Return the run's status, None where there is no such run."""
+    row = connection.execute("SELECT status FROM maintctl_job_runs WHERE id = ?", (run_id,)).fetchone()
+    return row[0] if row else None
+
+
+def finish(
+    connection: sqlite3.Connection, run_id: str, status: str, result, error: str | None, finished: datetime
+) -> bool:
+    """Inside the caller's transaction, record a worker's result for a run
+    that waits for one; False where the run had its outcome already."""
+    finished_at = timestamps.format_instant(finished)
+    return bool(
+        connection.execute(
+            "UPDATE maintctl_job_runs SET status = ?, result = ?, error = ?, finished_at = ?,"
+            " enqueued_at = coalesce(enqueued_at, queued_at),"
+            " duration_ms = max(0, CAST(round((julianday(?) - julianday(coalesce(enqueued_at, queued_at)))"
+            " * 86400000) AS INTEGER))"
+            " WHERE id = ? AND status IN ('pending', 'running')",
+            (
+                status,
+                json_text.encode(result) if result is not None else None,
+                error,
+                finished_at,
+                finished_at,
+                run_id,
+            ),
+        ).rowcount
+    )
+
+
+def recent(connection: sqlite3.Connection, job: str, limit: int) -> list[Run]:
+    """Return up to `limit` runs of the job, newest first."""
+    if not table_exists(connection, "maintctl_job_runs"):
+        return []
+    rows = connection.execute(
+        f"{_SELECT} WHERE job = ? ORDER BY scheduled_for DESC, rowid DESC LIMIT ?", (job, limit)
+    ).fetchall()
+    return [Run(*row) for row in rows]
+
+
+def latest(connection: sqlite3.Connection, job: str, statuses: tuple[str, ...] | None = None) -> Run | None:
+    """Return the job's newest run (with one of the statuses, where given)."""
+    if not table_exists(connection, "maintctl_job_runs"):
+        return None
+    where, values = ("", ()) if statuses is None else (f" AND status IN ({', '.join('?' * len(statuses))})", statuses)
+    row = connection.execute(
+        f"{_SELECT} WHERE job = ?{where} ORDER BY scheduled_for DESC, rowid DESC LIMIT 1", (job, *values)
+    ).fetchone()
+    return Run(*row) if row else None
+
+
+def finished_since(connection: sqlite3.Connection, job: str, start: datetime) -> list[Run]:
+    """Return the job's finished runs scheduled at or after `start`, oldest first."""
+    if not table_exists(connection, "maintctl_job_runs"):
+        return []
+    rows = connection.execute(
+        f"{_SELECT} WHERE job = ? AND scheduled_for >= ? AND status IN ('success', 'failed', 'skipped')"
+        " ORDER BY scheduled_for, rowid",
+        (job, timestamps.format_instant(start)),
+    ).fetchall()
+    return [Run(*row) for row in rows]
+
+
+def failures_in_a_row(connection: sqlite3.Connection, job: str) -> int:
+    """Return how many of the job's latest finished runs failed, counting back to its last success."""
+    if not table_exists(connection, "maintctl_job_runs"):
+        return 0
+    (count,) = connection.execute(
+        "SELECT count(*) FROM maintctl_job_runs WHERE job = ? AND status = 'failed' AND scheduled_for >"
+        " coalesce((SELECT max(scheduled_for) FROM maintctl_job_runs WHERE job = ? AND status = 'success'), '')",
+        (job, job),
+    ).fetchone()
+    return count
+
+
+def _position_key(stream: str) -> str:
+    return f"results_read:{stream}"
+
+
+def position(connection: sqlite3.Connection, stream: str) -> str:
+    """Return the id of the last entry of the results stream read into the runs ('0-0': none yet)."""
+    if not table_exists(connection, "maintctl_meta"):
+        return "0-0"
+    row = connection.execute("SELECT value FROM maintctl_meta WHERE key = ?", (_position_key(stream),)).fetchone()
+    return row[0] if row else "0-0"
+
+
+def keep_position(connection: sqlite3.Connection, stream: str, entry_id: str) -> None:
+    """Inside the transaction that records the results, keep where reading got to."""
+    from maintctl import identity
+
+    connection.execute(identity.TABLE_SQL)
+    connection.execute(
+        "INSERT INTO maintctl_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (_position_key(stream), entry_id),
+    )

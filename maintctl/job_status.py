@@ -1,0 +1,86 @@
+"""What `job list`, status, stats and the metrics say of each of the app's
+jobs: its schedule, next run, last run and outcome, and its runs over a period."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+from maintctl import job_runs, jobs, schedules, timestamps
+
+
+def _next_run(connection: sqlite3.Connection, job: jobs.Job, now: datetime) -> str | None:
+    if not job.enabled:
+        return None
+    try:
+        due = job.next_run(job_runs.last_scheduled(connection, job.name) if _has_runs(connection) else None, now)
+    except schedules.ScheduleError:
+        return None
+    return timestamps.format_instant(max(due, now)) if due else None
+
+
+def _has_runs(connection: sqlite3.Connection) -> bool:
+    from maintctl.db import table_exists
+
+    return table_exists(connection, "maintctl_job_runs")
+
+
+def listing(connection: sqlite3.Connection, now: datetime) -> list[dict]:
+    """Return each job's definition, next run, last run and last finished run."""
+    described = []
+    for job in jobs.load_all(connection):
+        last = job_runs.latest(connection, job.name)
+        finished = job_runs.latest(connection, job.name, job_runs.FINISHED)
+        success = job_runs.latest(connection, job.name, ("success",))
+        described.append(
+            {
+                **job.as_json(),
+                "next_run": _next_run(connection, job, now),
+                "last_run": last.as_json() if last else None,
+                "last_outcome": finished.status if finished else None,
+                "last_success": success.finished_at if success else None,
+                "last_duration_ms": finished.duration_ms if finished else None,
+                "last_error": finished.error if finished else None,
+                "failures_in_a_row": job_runs.failures_in_a_row(connection, job.name),
+            }
+        )
+    return described
+
+
+def attention(listed: list[dict]) -> list[str]:
+    """Given the listing, return a line for each job whose last finished run failed."""
+    return [
+        f"job {job['name']}: its last run failed: {job['last_error'] or 'no reason given'}"
+        for job in listed
+        if job["last_outcome"] == "failed"
+    ]
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile of the values (None for none)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * fraction // 1))
+    return ordered[int(rank) - 1]
+
+
+def stats(connection: sqlite3.Connection, start: datetime) -> list[dict]:
+    """Per job, its runs scheduled since `start`: how many, success rate, average and p95 duration."""
+    described = []
+    for job in jobs.load_all(connection):
+        runs = job_runs.finished_since(connection, job.name, start)
+        finished = [run for run in runs if run.status in job_runs.FINISHED]
+        durations = [run.duration_ms for run in finished if run.duration_ms is not None]
+        successes = sum(1 for run in finished if run.status == "success")
+        described.append(
+            {
+                "job": job.name,
+                "runs": len(finished),
+                "skipped": len(runs) - len(finished),
+                "success_rate": round(successes / len(finished), 4) if finished else None,
+                "avg_duration_ms": round(sum(durations) / len(durations)) if durations else None,
+                "p95_duration_ms": percentile(durations, 0.95),
+            }
+        )
+    return described

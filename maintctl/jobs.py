@@ -1,0 +1,221 @@
+"""The app's recurring jobs: their definitions, kept in maintctl_jobs, and
+when each is due. A run of a job is a message for the app's workers (see
+job_runs.py for the runs and actions/enqueue_jobs.py for the pass that
+enqueues them); maintctl only schedules and tracks the work.
+
+A new job is due at once. Then `every D` is due at its previous scheduled
+time plus D, `cron` at the expression's next time in its zone (read as
+maintctl's action schedules are, daylight-saving changes included). The
+occurrences missed while nothing ran are coalesced: one run, scheduled for
+the latest of them, says how many it stands for beyond itself.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from maintctl import schedules, timestamps
+from maintctl.db import table_exists, transaction
+
+TABLE_SQL = """
+CREATE TABLE IF NOT EXISTS maintctl_jobs (
+    name TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    bot TEXT NOT NULL,
+    config TEXT NOT NULL,
+    every_seconds REAL,
+    cron TEXT,
+    tz TEXT,
+    timeout_seconds REAL NOT NULL,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    added_at TEXT NOT NULL,
+    paused_at TEXT
+)"""
+
+DEFAULT_TIMEOUT = timedelta(hours=1)
+_MOST_COUNTED = 100_000  # cron occurrences counted one by one at most (about a second); beyond, the count is that
+
+
+class JobError(ValueError):
+    """A definition that cannot be kept, or a name that is not a job's; the message says why."""
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    type: str
+    bot: str
+    config: dict
+    every: timedelta | None
+    cron: str | None
+    tz: str
+    timeout: timedelta
+    enabled: bool
+    added_at: datetime
+
+    def describe(self) -> str:
+        if self.cron:
+            return f"cron {self.cron!r} ({self.tz})"
+        return f"every {schedules.duration_text(self.every)}"
+
+    def following(self, scheduled: datetime) -> datetime | None:
+        """Given an occurrence, return the next (None: never again)."""
+        if self.cron:
+            return schedules.next_cron_time(self.cron, self.tz, scheduled)
+        return timestamps.shift(scheduled, self.every)
+
+    def next_run(self, last_scheduled: datetime | None, now: datetime) -> datetime | None:
+        """Given the last occurrence run or skipped (None: none yet), return
+        when the job is next due (now or before: due now; None: never)."""
+        if last_scheduled is None or last_scheduled > now:  # a new job, or one whose last run a later --now dated
+            return min(self.added_at, now)
+        return self.following(last_scheduled)
+
+    def occurrence(self, last_scheduled: datetime | None, now: datetime) -> tuple[datetime, int] | None:
+        """Given the last occurrence run or skipped, return the one due now
+        (the latest of those that have come) and how many before it it stands
+        for; None where none is due."""
+        due = self.next_run(last_scheduled, now)
+        if due is None or due > now:
+            return None
+        if last_scheduled is None or last_scheduled > now:
+            return due, 0
+        if self.every:
+            steps = int((now - last_scheduled) / self.every)  # ≥ 1: the first came at or before now
+            return timestamps.shift(last_scheduled, self.every * steps), steps - 1
+        skipped = 0
+        while skipped < _MOST_COUNTED and (later := self.following(due)) is not None and later <= now:
+            due, skipped = later, skipped + 1
+        if skipped == _MOST_COUNTED:  # a minutely job stopped for years: the last time, found backwards
+            due = schedules.previous_cron_time(self.cron, self.tz, now)
+        return due, skipped
+
+    def as_json(self) -> dict:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "bot": self.bot,
+            "config": self.config,
+            "enabled": self.enabled,
+            "schedule": self.describe(),
+            "timeout": schedules.duration_text(self.timeout),
+        }
+
+
+def check_definition(
+    name: str, job_type: str, every: timedelta | None, cron: str | None, tz: str, config_text: str, now: datetime
+) -> dict:
+    """Return the job's config as an object; raise JobError naming what is wrong with the definition."""
+    if not name.strip() or not name.isprintable():
+        raise JobError(f"{name!r} cannot name a job: give a name of printable characters")
+    if not job_type.strip() or not job_type.isprintable():
+        raise JobError(f"--type: {job_type!r} is not a job type")
+    if every is None and cron is None:
+        raise JobError("a job needs a schedule: give --every DURATION or --cron EXPR")
+    if tz != "UTC" and cron is None:
+        raise JobError("--tz goes with --cron")
+    try:
+        schedules.check(every, cron, tz, now)
+    except schedules.ScheduleError as error:
+        raise JobError(str(error)) from None
+    try:
+        config = json.loads(config_text)
+    except ValueError as error:
+        raise JobError(f"--config: not JSON ({error})") from None
+    if not isinstance(config, dict):
+        raise JobError(f"--config: a JSON object is needed ({{...}}), not {type(config).__name__}")
+    return config
+
+
+def add(
+    connection: sqlite3.Connection,
+    name: str,
+    job_type: str,
+    *,
+    every: timedelta | None,
+    cron: str | None,
+    tz: str,
+    bot: str,
+    config: dict,
+    timeout: timedelta,
+    now: datetime,
+) -> None:
+    """Keep a new job (checked with check_definition); raise JobError where the name is in use."""
+    with transaction(connection):
+        connection.execute(TABLE_SQL)
+        inserted = connection.execute(
+            "INSERT OR IGNORE INTO maintctl_jobs (name, type, bot, config, every_seconds, cron, tz, timeout_seconds,"
+            " added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                name,
+                job_type,
+                bot,
+                json.dumps(config, ensure_ascii=False),
+                every.total_seconds() if every is not None else None,
+                cron,
+                tz if cron else None,
+                timeout.total_seconds(),
+                timestamps.format_instant(now),
+            ),
+        ).rowcount
+    if not inserted:
+        raise JobError(f"a job named {name!r} exists already (maintctl job remove {name} first)")
+
+
+def load_all(connection: sqlite3.Connection) -> list[Job]:
+    """Return every job, in the order of their names."""
+    if not table_exists(connection, "maintctl_jobs"):
+        return []
+    rows = connection.execute(
+        "SELECT name, type, bot, config, every_seconds, cron, tz, timeout_seconds, enabled, added_at"
+        " FROM maintctl_jobs ORDER BY name"
+    )
+    return [_job(*row) for row in rows]
+
+
+def named(connection: sqlite3.Connection, name: str) -> Job:
+    """Return the job of that name; raise JobError naming it where there is none."""
+    job = next((job for job in load_all(connection) if job.name == name), None)
+    if job is None:
+        raise JobError(f"no job is named {name!r} (maintctl job list shows them)")
+    return job
+
+
+def _job(name, job_type, bot, config, every, cron, tz, timeout, enabled, added_at) -> Job:
+    return Job(
+        name=name,
+        type=job_type,
+        bot=bot,
+        config=json.loads(config),
+        every=timedelta(seconds=every) if every is not None else None,
+        cron=cron,
+        tz=tz or "UTC",
+        timeout=timedelta(seconds=timeout),
+        enabled=bool(enabled),
+        added_at=timestamps.from_canonical(added_at),
+    )
+
+
+def remove(connection: sqlite3.Connection, name: str) -> None:
+    """Forget the job (its runs stay in the history until prune); raise JobError where there is none."""
+    with transaction(connection):
+        removed = (
+            table_exists(connection, "maintctl_jobs")
+            and connection.execute("DELETE FROM maintctl_jobs WHERE name = ?", (name,)).rowcount
+        )
+    if not removed:
+        named(connection, name)  # raises, naming it
+
+
+def set_enabled(connection: sqlite3.Connection, name: str, enabled: bool, now: datetime) -> bool:
+    """Pause or resume the job; return False where it was so already. Raise JobError where there is none."""
+    named(connection, name)
+    with transaction(connection):
+        changed = connection.execute(
+            "UPDATE maintctl_jobs SET enabled = ?, paused_at = ? WHERE name = ? AND enabled != ?",
+            (int(enabled), None if enabled else timestamps.format_instant(now), name, int(enabled)),
+        ).rowcount
+    return bool(changed)
