@@ -206,7 +206,16 @@ class Core:
             pending_since,
         )
 
-    def job(self, name="nightly", every="1h", added_at=NOW, job_type="profile_maintenance", cron=None, tz="UTC", timeout="1h"):
+    def job(
+        self,
+        name="nightly",
+        every="1h",
+        added_at=NOW,
+        job_type="profile_maintenance",
+        cron=None,
+        tz="UTC",
+        timeout="1h",
+    ):
         """Define a job as `maintctl job add` does (through maintctl's own jobs module)."""
         from maintctl import jobs
         from maintctl.timestamps import parse_duration, parse_instant
