@@ -49,11 +49,12 @@ def listing(connection: sqlite3.Connection, now: datetime) -> list[dict]:
 
 def attention(listed: list[dict]) -> list[str]:
     """Given the listing, return a line for each job whose last finished run failed."""
-    return [
+    failed = [
         f"job {job['name']}: its last run failed: {job['last_error'] or 'no reason given'}"
         for job in listed
         if job["last_outcome"] == "failed"
     ]
+    return failed + [f"job {job['name']}: {job['problem']}" for job in listed if job["problem"]]
 
 
 def percentile(values: list[float], fraction: float) -> float | None:

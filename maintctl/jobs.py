@@ -55,8 +55,11 @@ class Job:
     timeout: timedelta
     enabled: bool
     added_at: datetime
+    broken: str | None = None  # why its row (written by hand, say) cannot be read: it is held back, with the reason
 
     def describe(self) -> str:
+        if self.broken:
+            return "unreadable"
         if self.cron:
             return f"cron {self.cron!r} ({self.tz})"
         return f"every {schedules.duration_text(self.every)}"
@@ -69,7 +72,10 @@ class Job:
 
     def next_run(self, last_scheduled: datetime | None, now: datetime) -> datetime | None:
         """Given the last occurrence run or skipped (None: none yet), return
-        when the job is next due (now or before: due now; None: never)."""
+        when the job is next due (now or before: due now; None: never).
+        Raise ScheduleError where the job cannot be kept."""
+        if self.broken:
+            raise schedules.ScheduleError(self.broken)
         if last_scheduled is None or last_scheduled > now:  # a new job, or one whose last run a later --now dated
             return min(self.added_at, now)
         return self.following(last_scheduled)
@@ -102,6 +108,7 @@ class Job:
             "enabled": self.enabled,
             "schedule": self.describe(),
             "timeout": schedules.duration_text(self.timeout),
+            "problem": self.broken,
         }
 
 
@@ -185,18 +192,47 @@ def named(connection: sqlite3.Connection, name: str) -> Job:
 
 
 def _job(name, job_type, bot, config, every, cron, tz, timeout, enabled, added_at) -> Job:
-    return Job(
-        name=name,
-        type=job_type,
-        bot=bot,
-        config=json.loads(config),
-        every=timedelta(seconds=every) if every is not None else None,
-        cron=cron,
-        tz=tz or "UTC",
-        timeout=timedelta(seconds=timeout),
-        enabled=bool(enabled),
-        added_at=timestamps.from_canonical(added_at),
-    )
+    """Given a maintctl_jobs row, return its Job; one that cannot be read is
+    kept as broken, so that only that job is held back, with the reason."""
+    try:
+        job = Job(
+            name=str(name),
+            type=str(job_type),
+            bot=str(bot),
+            config=json.loads(config),
+            every=timedelta(seconds=every) if every is not None else None,
+            cron=cron,
+            tz=tz or "UTC",
+            timeout=timedelta(seconds=timeout),
+            enabled=bool(enabled),
+            added_at=timestamps.from_canonical(added_at),
+        )
+        if not isinstance(job.config, dict):
+            raise TypeError("its config is not a JSON object")
+        if job.every is not None and not timedelta(0) < job.every <= timestamps.LONGEST:
+            raise ValueError(f"an interval of {every!r} seconds")
+        if not timedelta(0) < job.timeout <= timestamps.LONGEST:
+            raise ValueError(f"a timeout of {timeout!r} seconds")
+        if (job.every is None) == (job.cron is None):
+            raise ValueError("it needs one schedule, --every or --cron")
+        if job.cron is not None:
+            schedules.check(None, job.cron, job.tz, job.added_at)
+        return job
+    except (TypeError, ValueError, OverflowError) as error:
+        reason = f"its definition cannot be read ({error}); remove it and add it again"
+        return Job(
+            str(name),
+            str(job_type),
+            str(bot),
+            {},
+            None,
+            None,
+            "UTC",
+            DEFAULT_TIMEOUT,
+            bool(enabled),
+            timestamps.LATEST,
+            broken=reason,
+        )
 
 
 def remove(connection: sqlite3.Connection, name: str) -> None:

@@ -110,6 +110,35 @@ class TestDefinitions:
         assert result.code == 2, result
         assert "no job is named 'nosuch'" in result.err
 
+    @pytest.mark.parametrize(
+        "spoil",
+        [
+            "config = '{nope'",
+            "config = '[1]'",
+            "every_seconds = -5",
+            "every_seconds = 1e300",
+            "added_at = 'whenever'",
+            "timeout_seconds = 0",
+            "every_seconds = NULL",
+            "cron = '0 3 * * * *', every_seconds = NULL",
+        ],
+    )
+    def test_a_definition_spoiled_by_hand_holds_back_that_job_alone(self, maintctl, core, redis_url, spoil):
+        core.job("good")
+        core.job("spoiled")
+        core.sql(f"UPDATE maintctl_jobs SET {spoil} WHERE name = 'spoiled'")
+
+        result = enqueue(maintctl, core, redis_url)
+        status = maintctl("status", "--db", core.path, "--now", NOW, "--quiet")
+        listed = maintctl("job", "list", "--db", core.path, "--now", NOW)
+
+        assert result.code == 0, result
+        assert [entry["data"]["job"] for entry in tasks(redis_url)] == ["good"]
+        (warning,) = result.action("enqueue-jobs")["warnings"]
+        assert warning.startswith("spoiled: its schedule cannot be kept: ")
+        assert status.code == 1 and "job spoiled: " in status.err
+        assert listed.code == 0 and "unreadable" in listed.out
+
     def test_remove_forgets_the_job_and_keeps_its_runs(self, maintctl, core):
         core.job("nightly")
         enqueue(maintctl, core, None)
