@@ -7,6 +7,7 @@ import sqlite3
 from datetime import datetime
 
 from maintctl import job_runs, jobs, schedules, timestamps
+from maintctl.config import Settings
 
 
 def _next_run(connection: sqlite3.Connection, job: jobs.Job, now: datetime) -> str | None:
@@ -85,3 +86,20 @@ def stats(connection: sqlite3.Connection, start: datetime) -> list[dict]:
             }
         )
     return described
+
+
+def action_stats(connection: sqlite3.Connection, settings: Settings, start) -> tuple[dict, list[str]]:
+    """What stats says of enqueue-jobs beyond its runs (kinds.Action.stats): per job, its runs since start."""
+    described = stats(connection, start)
+    lines = [
+        f"job {row['job']}: {row['runs']} runs"
+        + (f", {row['success_rate']:.0%} successful" if row["success_rate"] is not None else "")
+        + (
+            f", avg {row['avg_duration_ms']} ms, p95 {row['p95_duration_ms']} ms"
+            if row["avg_duration_ms"] is not None
+            else ""
+        )
+        + (f", {row['skipped']} skipped" if row["skipped"] else "")
+        for row in described
+    ]
+    return ({"jobs": described} if described else {}), lines

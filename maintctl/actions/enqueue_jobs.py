@@ -23,7 +23,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from maintctl import job_runs, jobs, json_text, outbox, schedules, timestamps
+from maintctl import job_runs, job_status, jobs, json_text, outbox, schedules, timestamps
 from maintctl.actions.kinds import Single
 from maintctl.config import ConfigError, Settings
 from maintctl.db import ActionError, table_exists, transaction
@@ -277,25 +277,6 @@ def count_due(connection: sqlite3.Connection, settings: Settings) -> int:
     return due
 
 
-def stats(connection: sqlite3.Connection, settings: Settings, start) -> tuple[dict, list[str]]:
-    """Per job, its runs since start: how many, success rate, average and p95 duration."""
-    from maintctl import job_status
-
-    described = job_status.stats(connection, start)
-    lines = [
-        f"job {row['job']}: {row['runs']} runs"
-        + (f", {row['success_rate']:.0%} successful" if row["success_rate"] is not None else "")
-        + (
-            f", avg {row['avg_duration_ms']} ms, p95 {row['p95_duration_ms']} ms"
-            if row["avg_duration_ms"] is not None
-            else ""
-        )
-        + (f", {row['skipped']} skipped" if row["skipped"] else "")
-        for row in described
-    ]
-    return ({"jobs": described} if described else {}), lines
-
-
 @dataclass(frozen=True, kw_only=True)
 class _EnqueueJobs(Single):
     """A Single whose pass counts what it did even where reading results failed (after the rest was done)."""
@@ -311,7 +292,7 @@ ACTION = _EnqueueJobs(
     perform=perform,
     tally=tally,
     count_due=count_due,
-    stats=stats,
+    stats=job_status.action_stats,
     own_tables=(jobs.TABLE_SQL, job_runs.TABLE_SQL),
     index_sql=job_runs.INDEXES,
 )
