@@ -2,9 +2,12 @@
 modes, configuration precedence, run-all's isolation of failures, init-db."""
 
 import os
+import shlex
+import subprocess
+import sys
 
 import pytest
-from conftest import NOW, RULES
+from conftest import CLEAN_ENV, NOW, RULES
 
 from maintctl import registry
 
@@ -515,11 +518,13 @@ def test_an_app_database_that_never_saw_init_db_works(maintctl, tmp_path):
     assert real.json()["notifications"]["queued"] == 1
 
 
-def test_shell_completion_is_offered_and_completes_commands(maintctl):
-    shown = maintctl("--show-completion", "bash", env={"SHELL": "/bin/bash"})
+def test_shell_completion_is_offered_and_completes_commands(maintctl, tmp_path):
+    command = f"{shlex.quote(sys.executable)} -m maintctl --show-completion"
+    shown = subprocess.run(["bash", "-c", command], capture_output=True, text=True, cwd=tmp_path, env=CLEAN_ENV)
     completed = maintctl(
         env={"_MAINTCTL_COMPLETE": "complete_bash", "COMP_WORDS": "maintctl expire", "COMP_CWORD": "1"}
     )
 
-    assert shown.code == 0 and "_maintctl_completion" in shown.out
+    assert shown.returncode == 0 and "_maintctl_completion" in shown.stdout, shown
     assert completed.out.split() == ["expire-pending", "expire-tags"]
+

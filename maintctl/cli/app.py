@@ -103,6 +103,9 @@ def main() -> None:
     except Exception as error:  # noqa: BLE001 - the last line of defence: one line, never a traceback
         from maintctl.urls import redact_text
 
+        if type(error).__name__ == "ShellDetectionFailure":  # --show-completion, --install-completion run by no shell
+            sys.exit(fail("cannot tell which shell this is: run it from the shell to complete in", json_output))
+
         message = redact_text(f"unexpected {type(error).__name__}: {error}")
         code = _output_failed(error) if _is_output(error) else fail(message, json_output, EXIT_FAILED)
     sys.exit(_flushed(code or 0))
