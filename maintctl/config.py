@@ -245,14 +245,16 @@ def _yes(sources: _Sources, name: str, default: bool = False) -> bool:
 
 def _repeat(flags: Flags) -> dict[str, float | None]:
     """Return run_for and run_every from run-all's --for and --every."""
-    if (flags.run_for is None) != (flags.every is None):
-        raise ConfigError("--for and --every go together (such as --for 55s --every 5s)")
     if flags.run_for is None:
+        if flags.every is not None:
+            raise ConfigError("--every goes with --for (such as --for 55s --every 5s)")
         return {"run_for": None, "run_every": None}
     if flags.dry_run:
         raise ConfigError("--for repeats passes; a dry run is one pass: drop --for and --every")
-    values = {}
+    values: dict[str, float | None] = {"run_every": None}  # --for alone: a pass whenever something is due
     for name, text, key in (("--for", flags.run_for, "run_for"), ("--every", flags.every, "run_every")):
+        if text is None:
+            continue
         try:
             values[key] = parse_duration(text).total_seconds()
         except ValueError as error:

@@ -7,9 +7,9 @@ import sqlite3
 from datetime import timedelta
 
 from maintctl import history, job_status, lock, outbox, registry, schedules, timestamps
-from maintctl.job_status import percentile
 from maintctl.config import Settings
 from maintctl.db import SchemaError, check_schema
+from maintctl.job_status import percentile
 
 
 def _due_count(connection: sqlite3.Connection, name: str, settings: Settings) -> tuple[int | None, str | None]:

@@ -81,23 +81,31 @@ class Run:
     error: str | None
 
     def as_json(self) -> dict:
+        """Its fields as JSON can hold them, whatever a hand put in the row (bytes as escaped text)."""
         try:
-            result = json.loads(self.result) if self.result is not None else None
-        except ValueError:
+            result = json.loads(self.result) if isinstance(self.result, str) else _plain(self.result)
+        except (ValueError, RecursionError):
             result = self.result
         return {
-            "job_run_id": self.id,
-            "job": self.job,
-            "status": self.status,
-            "scheduled_for": self.scheduled_for,
-            "skipped_occurrences": self.skipped_occurrences,
+            "job_run_id": _plain(self.id),
+            "job": _plain(self.job),
+            "status": _plain(self.status),
+            "scheduled_for": _plain(self.scheduled_for),
+            "skipped_occurrences": self.skipped_occurrences if isinstance(self.skipped_occurrences, int) else None,
             "by_hand": bool(self.by_hand),
-            "enqueued_at": self.enqueued_at,
-            "finished_at": self.finished_at,
-            "duration_ms": self.duration_ms,
+            "enqueued_at": _plain(self.enqueued_at),
+            "finished_at": _plain(self.finished_at),
+            "duration_ms": self.duration_ms if isinstance(self.duration_ms, int) else None,
             "result": result,
-            "error": self.error,
+            "error": _plain(self.error),
         }
+
+
+def _plain(value):
+    """Given a value read from a run's row, return it as JSON holds it (bytes as text, escaped where not UTF-8)."""
+    if isinstance(value, bytes):
+        return value.decode(errors="backslashreplace")
+    return value if value is None or isinstance(value, (str, int, float)) else str(value)
 
 
 def entry_time(entry_id: str) -> datetime:
@@ -106,12 +114,26 @@ def entry_time(entry_id: str) -> datetime:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=milliseconds)
 
 
-def last_scheduled(connection: sqlite3.Connection, job: str) -> datetime | None:
-    """Return the job's latest occurrence, run or skipped (runs by hand are not occurrences)."""
+# A run's time as maintctl writes it; one spoiled by hand is passed over.
+_CANONICAL_GLOB = "[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9]Z"
+
+
+def last_scheduled(connection: sqlite3.Connection, job: str, since: datetime, now: datetime) -> datetime | None:
+    """Return the job's latest occurrence, run or skipped, from `since` (when
+    the job was added: an earlier job of that name is not this one's) to now
+    (one dated later, by a later --now or a clock since put back, is not
+    taken for the last). Runs by hand are not occurrences."""
+    if not table_exists(connection, "maintctl_job_runs"):
+        return None
     (latest,) = connection.execute(
-        "SELECT max(scheduled_for) FROM maintctl_job_runs WHERE job = ? AND by_hand = 0", (job,)
+        "SELECT max(scheduled_for) FROM maintctl_job_runs WHERE job = ? AND by_hand = 0"
+        " AND scheduled_for BETWEEN ? AND ? AND scheduled_for GLOB ?",
+        (job, timestamps.format_instant(since), timestamps.format_instant(now), _CANONICAL_GLOB),
     ).fetchone()
-    return timestamps.from_canonical(latest) if latest else None
+    try:
+        return timestamps.from_canonical(latest) if latest else None
+    except ValueError:  # an impossible date written by hand
+        return None
 
 
 def open_run(connection: sqlite3.Connection, job: str) -> str | None:
@@ -162,16 +184,13 @@ def mark_enqueued(connection: sqlite3.Connection, delivered: Iterable[tuple[str,
 
 def overdue(connection: sqlite3.Connection, now: datetime) -> list[tuple[str, str, float]]:
     """Return the running runs whose job's timeout has passed: (run id, job, timeout in seconds)."""
-    rows = connection.execute(
-        "SELECT run.id, run.job, coalesce(job.timeout_seconds, 3600), run.enqueued_at FROM maintctl_job_runs run"
+    return connection.execute(
+        "SELECT run.id, run.job, coalesce(job.timeout_seconds, 3600) AS timeout FROM maintctl_job_runs run"
         " LEFT JOIN maintctl_jobs job ON job.name = run.job"
         " WHERE run.status IN ('pending', 'running') AND run.enqueued_at IS NOT NULL"
+        " AND coalesce(julianday(run.enqueued_at) + timeout / 86400.0 <= julianday(?), 1)",
+        (timestamps.format_instant(now),),
     ).fetchall()
-    return [
-        (run_id, job, timeout)
-        for run_id, job, timeout, enqueued_at in rows
-        if timestamps.shift(timestamps.from_canonical(enqueued_at), timedelta(seconds=timeout)) <= now
-    ]
 
 
 def time_out(connection: sqlite3.Connection, run_id: str, error: str, now: datetime) -> bool:
@@ -179,7 +198,7 @@ def time_out(connection: sqlite3.Connection, run_id: str, error: str, now: datet
     return bool(
         connection.execute(
             "UPDATE maintctl_job_runs SET status = 'failed', error = ?, finished_at = ?,"
-            " duration_ms = CAST(round((julianday(?) - julianday(enqueued_at)) * 86400000) AS INTEGER)"
+            " duration_ms = max(0, CAST(round((julianday(?) - julianday(enqueued_at)) * 86400000) AS INTEGER))"
             " WHERE id = ? AND status IN ('pending', 'running')",
             (error, timestamps.format_instant(now), timestamps.format_instant(now), run_id),
         ).rowcount

@@ -14,16 +14,10 @@ def _next_run(connection: sqlite3.Connection, job: jobs.Job, now: datetime) -> s
     if not job.enabled:
         return None
     try:
-        due = job.next_run(job_runs.last_scheduled(connection, job.name) if _has_runs(connection) else None, now)
+        due = job.next_run(job_runs.last_scheduled(connection, job.name, job.added_at, now))
     except schedules.ScheduleError:
         return None
     return timestamps.format_instant(max(due, now)) if due else None
-
-
-def _has_runs(connection: sqlite3.Connection) -> bool:
-    from maintctl.db import table_exists
-
-    return table_exists(connection, "maintctl_job_runs")
 
 
 def listing(connection: sqlite3.Connection, now: datetime) -> list[dict]:
@@ -39,9 +33,9 @@ def listing(connection: sqlite3.Connection, now: datetime) -> list[dict]:
                 "next_run": _next_run(connection, job, now),
                 "last_run": last.as_json() if last else None,
                 "last_outcome": finished.status if finished else None,
-                "last_success": success.finished_at if success else None,
-                "last_duration_ms": finished.duration_ms if finished else None,
-                "last_error": finished.error if finished else None,
+                "last_success": success.as_json()["finished_at"] if success else None,
+                "last_duration_ms": finished.as_json()["duration_ms"] if finished else None,
+                "last_error": finished.as_json()["error"] if finished else None,
                 "failures_in_a_row": job_runs.failures_in_a_row(connection, job.name),
             }
         )
@@ -73,7 +67,7 @@ def stats(connection: sqlite3.Connection, start: datetime) -> list[dict]:
     for job in jobs.load_all(connection):
         runs = job_runs.finished_since(connection, job.name, start)
         finished = [run for run in runs if run.status in job_runs.FINISHED]
-        durations = [run.duration_ms for run in finished if run.duration_ms is not None]
+        durations = [run.duration_ms for run in finished if isinstance(run.duration_ms, int)]
         successes = sum(1 for run in finished if run.status == "success")
         described.append(
             {

@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS maintctl_jobs (
 )"""
 
 DEFAULT_TIMEOUT = timedelta(hours=1)
-_MOST_COUNTED = 100_000  # cron occurrences counted one by one at most (about a second); beyond, the count is that
+MOST_COUNTED = 100_000  # missed cron times counted one by one at most (about a second); beyond, the count is that
 
 
 class JobError(ValueError):
@@ -70,33 +70,29 @@ class Job:
             return schedules.next_cron_time(self.cron, self.tz, scheduled)
         return timestamps.shift(scheduled, self.every)
 
-    def next_run(self, last_scheduled: datetime | None, now: datetime) -> datetime | None:
-        """Given the last occurrence run or skipped (None: none yet), return
-        when the job is next due (now or before: due now; None: never).
-        Raise ScheduleError where the job cannot be kept."""
+    def next_run(self, last_scheduled: datetime | None) -> datetime | None:
+        """Given its latest occurrence run or skipped (None: none yet),
+        return when the job is next due (None: never again). A new job is due
+        from when it was added. Raise ScheduleError where it cannot be kept."""
         if self.broken:
             raise schedules.ScheduleError(self.broken)
-        if last_scheduled is None or last_scheduled > now:  # a new job, or one whose last run a later --now dated
-            return min(self.added_at, now)
-        return self.following(last_scheduled)
+        return self.added_at if last_scheduled is None else self.following(last_scheduled)
 
     def occurrence(self, last_scheduled: datetime | None, now: datetime) -> tuple[datetime, int] | None:
-        """Given the last occurrence run or skipped, return the one due now
-        (the latest of those that have come) and how many before it it stands
-        for; None where none is due."""
-        due = self.next_run(last_scheduled, now)
+        """Given its latest occurrence run or skipped, return the one due now
+        (the latest of those that have come since) and how many before it it
+        stands for; None where none is due."""
+        due = self.next_run(last_scheduled)
         if due is None or due > now:
             return None
-        if last_scheduled is None or last_scheduled > now:
-            return due, 0
         if self.every:
-            steps = int((now - last_scheduled) / self.every)  # ≥ 1: the first came at or before now
-            return timestamps.shift(last_scheduled, self.every * steps), steps - 1
+            steps = int((now - due) / self.every)
+            return timestamps.shift(due, self.every * steps), steps
         skipped = 0
-        while skipped < _MOST_COUNTED and (later := self.following(due)) is not None and later <= now:
+        while skipped < MOST_COUNTED and (later := self.following(due)) is not None and later <= now:
             due, skipped = later, skipped + 1
-        if skipped == _MOST_COUNTED:  # a minutely job stopped for years: the last time, found backwards
-            due = schedules.previous_cron_time(self.cron, self.tz, now)
+        if skipped == MOST_COUNTED:  # a minutely job stopped for months: the last time, found backwards
+            due = schedules.previous_cron_time(self.cron, self.tz, now) or due
         return due, skipped
 
     def as_json(self) -> dict:
@@ -112,14 +108,46 @@ class Job:
         }
 
 
+_LONGEST_NAME = 200
+
+
+def _text(value: str, what: str) -> str:
+    """Given a name, a type or a bot, return it; raise JobError where it is empty, too long or not printable."""
+    if not value.strip() or not value.isprintable() or len(value) > _LONGEST_NAME:
+        shown = timestamps.quoted(value)
+        raise JobError(f"{what}: {shown} is not {_LONGEST_NAME} printable characters at most, not all spaces")
+    return value
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON that every reader takes")
+
+
+def config_object(text: str) -> dict:
+    """Given a job's config as JSON text, return the object; raise ValueError
+    where it is not strict JSON (NaN and Infinity are not: JavaScript and Go
+    refuse them), is nested beyond reason, holds a lone surrogate or is not
+    an object."""
+    try:
+        config = json.loads(text, parse_constant=_refuse_constant)
+        json.dumps(config, ensure_ascii=False).encode()
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not JSON ({error})") from None  # a lone surrogate (from a \ud800 escape) cannot be sent
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except UnicodeEncodeError:
+        raise ValueError("holds a lone surrogate (\\ud800 to \\udfff), which is not text") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"a JSON object is needed ({{...}}), not {type(config).__name__}")  # noqa: TRY004
+    return config
+
+
 def check_definition(
     name: str, job_type: str, every: timedelta | None, cron: str | None, tz: str, config_text: str, now: datetime
 ) -> dict:
     """Return the job's config as an object; raise JobError naming what is wrong with the definition."""
-    if not name.strip() or not name.isprintable():
-        raise JobError(f"{name!r} cannot name a job: give a name of printable characters")
-    if not job_type.strip() or not job_type.isprintable():
-        raise JobError(f"--type: {job_type!r} is not a job type")
+    _text(name, "the job's name")
+    _text(job_type, "--type")
     if every is None and cron is None:
         raise JobError("a job needs a schedule: give --every DURATION or --cron EXPR")
     if tz != "UTC" and cron is None:
@@ -129,12 +157,9 @@ def check_definition(
     except schedules.ScheduleError as error:
         raise JobError(str(error)) from None
     try:
-        config = json.loads(config_text)
+        return config_object(config_text)
     except ValueError as error:
-        raise JobError(f"--config: not JSON ({error})") from None
-    if not isinstance(config, dict):
-        raise JobError(f"--config: a JSON object is needed ({{...}}), not {type(config).__name__}")
-    return config
+        raise JobError(f"--config: {error}") from None
 
 
 def add(
@@ -151,6 +176,7 @@ def add(
     now: datetime,
 ) -> None:
     """Keep a new job (checked with check_definition); raise JobError where the name is in use."""
+    _text(bot, "--bot")
     with transaction(connection):
         connection.execute(TABLE_SQL)
         inserted = connection.execute(
@@ -199,16 +225,14 @@ def _job(name, job_type, bot, config, every, cron, tz, timeout, enabled, added_a
             name=str(name),
             type=str(job_type),
             bot=str(bot),
-            config=json.loads(config),
+            config=config_object(config) if isinstance(config, str) else config_object(""),
             every=timedelta(seconds=every) if every is not None else None,
             cron=cron,
             tz=tz or "UTC",
             timeout=timedelta(seconds=timeout),
             enabled=bool(enabled),
-            added_at=timestamps.from_canonical(added_at),
+            added_at=timestamps.parse_instant(added_at),
         )
-        if not isinstance(job.config, dict):
-            raise TypeError("its config is not a JSON object")
         if job.every is not None and not timedelta(0) < job.every <= timestamps.LONGEST:
             raise ValueError(f"an interval of {every!r} seconds")
         if not timedelta(0) < job.timeout <= timestamps.LONGEST:
@@ -218,7 +242,7 @@ def _job(name, job_type, bot, config, every, cron, tz, timeout, enabled, added_a
         if job.cron is not None:
             schedules.check(None, job.cron, job.tz, job.added_at)
         return job
-    except (TypeError, ValueError, OverflowError) as error:
+    except (TypeError, ValueError, OverflowError, UnicodeError) as error:
         reason = f"its definition cannot be read ({error}); remove it and add it again"
         return Job(
             str(name),
@@ -235,13 +259,21 @@ def _job(name, job_type, bot, config, every, cron, tz, timeout, enabled, added_a
         )
 
 
-def remove(connection: sqlite3.Connection, name: str) -> None:
-    """Forget the job (its runs stay in the history until prune); raise JobError where there is none."""
+def remove(connection: sqlite3.Connection, name: str, now: datetime) -> None:
+    """Forget the job; its runs stay in the history until prune, those that
+    wait for a result failed (so that a job added again under its name does
+    not wait for them). Raise JobError where there is none."""
     with transaction(connection):
         removed = (
             table_exists(connection, "maintctl_jobs")
             and connection.execute("DELETE FROM maintctl_jobs WHERE name = ?", (name,)).rowcount
         )
+        if removed and table_exists(connection, "maintctl_job_runs"):
+            connection.execute(
+                "UPDATE maintctl_job_runs SET status = 'failed', error = 'the job was removed', finished_at = ?"
+                " WHERE job = ? AND status IN ('pending', 'running')",
+                (timestamps.format_instant(now), name),
+            )
     if not removed:
         named(connection, name)  # raises, naming it
 

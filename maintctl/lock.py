@@ -53,7 +53,7 @@ def held(database: Path, path: Path, wait: float = 0.0, stop: threading.Event | 
                     raise Stopped(f"stopped by {by} while waiting for the lock", by) from None
                 if time.monotonic() >= deadline:
                     raise _busy(database, _holder(descriptor)) from None
-                time.sleep(0.05)
+                time.sleep(0.01)
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
         yield

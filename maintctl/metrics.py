@@ -61,8 +61,8 @@ def render(connection: sqlite3.Connection, settings: Settings) -> str:
             samples["maintctl_last_run_items"].append(({"action": name, "kind": kind}, float(count)))
     for job in job_status.listing(connection, settings.now):
         labels = {"job": job["name"]}
-        if job["last_success"]:
-            at = timestamps.from_canonical(job["last_success"]).timestamp()
+        with contextlib.suppress(TypeError, ValueError):  # a time spoiled by hand is left out
+            at = timestamps.parse_instant(job["last_success"]).timestamp()
             samples["maintctl_job_last_success_timestamp_seconds"].append((labels, at))
         if job["last_duration_ms"] is not None:
             samples["maintctl_job_last_duration_seconds"].append((labels, job["last_duration_ms"] / 1000))

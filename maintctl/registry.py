@@ -33,10 +33,14 @@ class Entry:
     verbs: Mapping[str, str] = field(default_factory=dict)  # how a dry run words a count ("fired": "would fire")
     every: timedelta | None = None  # its default schedule in run-all: None, every run
     options: tuple[str, ...] = ("limits",)  # the option groups of its command beyond the common ones (options.py)
-    notifies: bool = False  # it queues notifications, which are delivered after it
+    queues: str | None = None  # the count of the messages it queues (delivered after it), where it queues any
     # Where run-all has nothing for it to do: why not (None: it runs as its schedule says). Named on its
     # own, it runs anyway.
     skip_unless: Callable[[Settings], str | None] | None = None
+
+    @property
+    def notifies(self) -> bool:
+        return self.queues is not None
 
     @property
     def module(self) -> str:
@@ -53,7 +57,7 @@ ACTIONS = (
         "Fire the reminders that are due and notify their owners.",
         counts=("fired", "created"),
         verbs={"fired": "would fire", "created": "create"},
-        notifies=True,
+        queues="fired",
     ),
     Entry(
         "expire-pending",
@@ -72,7 +76,7 @@ ACTIONS = (
         "Re-prompt users about pending events they never answered (MAINTCTL_REPROMPT_AFTER, default 24h).",
         counts=("requeued",),
         verbs={"requeued": "would re-prompt"},
-        notifies=True,
+        queues="requeued",
     ),
     Entry(
         "enqueue-jobs",
@@ -81,7 +85,7 @@ ACTIONS = (
         counts=("enqueued", "skipped", "results", "timed_out"),
         verbs={"enqueued": "would enqueue", "skipped": "skip", "results": "record results", "timed_out": "time out"},
         options=(),
-        notifies=True,
+        queues="enqueued",
     ),
     Entry(
         "retention",

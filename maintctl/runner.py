@@ -15,6 +15,7 @@ from maintctl.actions.kinds import Action
 from maintctl.config import ConfigError, Settings
 from maintctl.db import ActionError, Stop, Stopped, check_schema, open_database
 from maintctl.results import ActionResult, Notifications, Report
+from maintctl.window import Window
 
 
 def run(names: list[str], settings: Settings, scheduled: bool = False) -> Report:
@@ -66,13 +67,24 @@ def _run_locked(connection: sqlite3.Connection, names: list[str], settings: Sett
     began = time.monotonic()
     deadline = began + settings.max_seconds if settings.max_seconds else None
     slot = 0  # --every: the slot the pass began in
+    window, due = None, names  # --for without --every: the window, and the actions due in the next pass
     while True:
         elapsed = timedelta(seconds=time.monotonic() - began)
         pass_settings = replace(settings, now=timestamps.shift(settings.now, elapsed)) if report.passes else settings
-        _one_pass(connection, names, pass_settings, scheduled, report, deadline)
+        _one_pass(connection, due, pass_settings, scheduled, report, deadline)
         report.passes += 1
         if not settings.run_for or connection.stop.is_set():
             break
+        if settings.run_every is None:
+            if window is None:
+                end = min(began + settings.run_for, deadline or float("inf"))
+                window = Window(
+                    connection, names, settings, began, end, lambda name: _last_start(connection, report, name)
+                )
+            due = window.wait(due)
+            if due is None:
+                break
+            continue
         # The next slot that has not begun: a pass that overran never makes the missed ones run back to back.
         following = int((time.monotonic() - began) // settings.run_every) + 1
         report.slots_skipped += following - slot - 1
@@ -115,7 +127,7 @@ def _one_pass(
             if entry.notifies:
                 report.notifications.involved = True
                 if settings.dry_run:
-                    report.notifications.would_queue += len(this_pass.planned or ())
+                    report.notifications.would_queue += this_pass.counts.get(entry.queues, 0)
                 else:
                     _deliver(connection, settings, report.notifications)
         _merge(report, this_pass)
@@ -149,8 +161,7 @@ def _reason_to_skip(
         return nothing, False
     if schedule.every is None and schedule.cron is None and not schedule.broken:
         return None  # every run: no need to ask when it last ran
-    ran = report.result_for(schedule.action)
-    last = ran.started if ran and ran.status != "skipped" else _last_started(connection, schedule.action)
+    last = _last_start(connection, report, schedule.action)
     try:
         if schedule.due(last, settings.now):
             return None
@@ -160,7 +171,11 @@ def _reason_to_skip(
     return f"not due: {schedule.describe()}, due from {_format(due_from)}", False
 
 
-def _last_started(connection: sqlite3.Connection, name: str) -> datetime | None:
+def _last_start(connection: sqlite3.Connection, report: Report, name: str) -> datetime | None:
+    """Return when the action last began: in this run, or as its history says (None: never)."""
+    ran = report.result_for(name)
+    if ran and ran.status != "skipped":
+        return ran.started
     last = history.last(connection, name)
     return last.started if last else None
 

@@ -139,15 +139,22 @@ class TestDefinitions:
         assert status.code == 1 and "job spoiled: " in status.err
         assert listed.code == 0 and "unreadable" in listed.out
 
-    def test_remove_forgets_the_job_and_keeps_its_runs(self, maintctl, core):
-        core.job("nightly")
+    def test_remove_forgets_the_job_keeps_its_runs_and_a_job_added_again_under_its_name_is_due_at_once(
+        self, maintctl, core
+    ):
+        core.job("nightly", every="1d")
         enqueue(maintctl, core, None)
 
-        removed = maintctl("job", "remove", "nightly", "--db", core.path)
+        removed = maintctl("job", "remove", "nightly", "--db", core.path, "--now", at(1))
+        core.job("nightly", every="1h", added_at=at(2))
+        again = enqueue(maintctl, core, None, at(3))
 
         assert removed.code == 0 and removed.out == "job nightly removed\n"
-        assert core.sql("SELECT count(*) FROM maintctl_jobs") == [(0,)]
-        assert [row[:2] for row in runs(core)] == [("nightly", "pending")]
+        assert again.action("enqueue-jobs")["counts"]["enqueued"] == 1
+        assert core.sql("SELECT status, scheduled_for, error FROM maintctl_job_runs ORDER BY rowid") == [
+            ("failed", NOW, "the job was removed"),
+            ("pending", at(2), None),
+        ]
 
 
 class TestEnqueueing:
@@ -343,10 +350,16 @@ class TestResults:
             ("a", "success", '{"merged": 3}', None),
             ("b", "failed", None, "rate limited"),
         ]
-        warnings = result.action("enqueue-jobs")["warnings"]
-        assert len(warnings) == 3
-        assert "a result for run 'not-a-run', which is not this database's; skipped" in warnings[0]
-        assert "not a result" in warnings[1] and "not a result (missing 'status')" in warnings[2]
+        first_entry = result.action("enqueue-jobs")
+        assert [warning.split(": ", 1)[1] for warning in first_entry["warnings"]] == [
+            "not a result (data is not JSON: Expecting property name enclosed in double quotes:"
+            " line 1 column 2 (char 1)); skipped",
+            "not a result (status is not success or failed); skipped",
+        ]
+        assert first_entry["notes"] == [
+            "1 results for runs this database does not have (another database's, sharing tasks:results?) skipped",
+            "1 results for runs that had their outcome already ignored",
+        ]
 
     def test_history_shows_each_run_with_its_duration(self, maintctl, core, redis_url):
         core.job("nightly")

@@ -102,11 +102,11 @@ def test_a_pass_that_overruns_its_slot_skips_to_the_next_one_instead_of_running_
     assert core.sql("SELECT count(*) FROM reminders WHERE fired = 1") == [(20_000,)]
 
 
-def test_for_without_every_or_with_a_dry_run_is_refused(maintctl, core):
-    alone = maintctl("run-all", "--db", core.path, "--for", "55s")
-    dry = maintctl("run-all", "--db", core.path, "--for", "55s", "--every", "5s", "--dry-run")
+def test_every_without_for_or_a_window_with_a_dry_run_is_refused(maintctl, core):
+    alone = maintctl("run-all", "--db", core.path, "--every", "5s")
+    dry = maintctl("run-all", "--db", core.path, "--for", "55s", "--dry-run")
 
-    assert alone.code == 2 and "--for and --every go together" in alone.err
+    assert alone.code == 2 and "--every goes with --for" in alone.err
     assert dry.code == 2 and "a dry run is one pass" in dry.err
 
 

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from maintctl import json_text, timestamps, utf8
 from maintctl.config import Settings
+from maintctl.upcoming import Outlook, Upcoming
 
 # Problems are listed up to this many per action and run; the rest are counted.
 PROBLEMS_LISTED = 100
@@ -27,6 +28,7 @@ class DueRows:
     at its instant). The rest is the same for all of them."""
 
     query: Callable[[sqlite3.Connection], str]
+    upcoming: Upcoming  # the rows still to act on, for when the next comes due
     age: Callable[[Settings], timedelta] | None = None
 
     def bounds(self, settings: Settings, limit: int | None) -> dict[str, str | int]:
@@ -36,6 +38,10 @@ class DueRows:
     def rows(self, connection: sqlite3.Connection, settings: Settings, limit: int | None) -> sqlite3.Cursor:
         """Return the cursor of up to `limit` rows the action can act on now."""
         return connection.execute(self.query(connection), self.bounds(settings, limit))
+
+    def outlook(self, connection: sqlite3.Connection, settings: Settings) -> Outlook:
+        """Return how many rows are due now, and when the next comes due."""
+        return self.upcoming.outlook(connection, settings.now, self.age(settings) if self.age else timedelta(0))
 
     def count(self, connection: sqlite3.Connection, settings: Settings) -> int:
         """Return how many rows are due now that the action can act on."""

@@ -1,34 +1,32 @@
 """enqueue-jobs: one pass over the app's recurring jobs (jobs.py).
 
-1. The workers' results that arrived on the results stream since the last
-   pass are read into their runs, each once: where reading got to is kept in
-   the database, in the transaction that records them, so that a pass killed
-   at any instant reads again exactly what it had not recorded (a consumer
-   group would keep it in Redis, apart from the runs it moves on).
-2. Runs with no result within their job's timeout fail.
+1. The workers' results that arrived since the last pass are read into their
+   runs, each once (job_results.py).
+2. Runs with no result within their job's timeout fail: only once the results
+   have been read, so that a result that waits unread (Redis away) never
+   becomes a timeout.
 3. Each enabled job that is due gets a run: its row and its message, in one
    transaction, the message delivered after it like a notification (same
    outbox, same guarantee). An occurrence that comes while the previous run
    still waits for its result is recorded as skipped, and not enqueued.
 
 Redis that cannot be read leaves the results on the stream for the next pass
-and fails the action after the rest is done.
+and fails the action after the rest is done. A dry run reads the results too
+(reading writes nothing), so that it plans what the pass would do.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
-from maintctl import job_runs, job_status, jobs, json_text, outbox, schedules, timestamps
+from maintctl import job_results, job_runs, job_status, jobs, json_text, outbox, schedules, timestamps
 from maintctl.actions.kinds import Single
 from maintctl.config import ConfigError, Settings
 from maintctl.db import ActionError, table_exists, transaction
-
-READ_COUNT = 1000  # results read per transaction
+from maintctl.upcoming import Outlook
 
 
 @dataclass(slots=True)
@@ -58,47 +56,82 @@ class Step:
             return f"skip {self.job}'s occurrence at {self.scheduled_for}: its previous run has no result yet"
         if self.kind == "timed_out":
             return f"fail run {self.run_id} of {self.job}: no result in time"
-        return f"record run {self.run_id} of {self.job}: {self.outcome}"
+        if self.kind == "result":
+            return f"record run {self.run_id} of {self.job}: {self.outcome}"
+        return self.warning or "nothing"
+
+
+@dataclass
+class Pass:
+    steps: list[Step] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    problem: str | None = None  # why the results could not be read
 
 
 def perform(connection: sqlite3.Connection, settings: Settings) -> list[Step]:
-    steps, problem = _pass(connection, settings)
-    if problem:
-        raise ActionError(problem)
-    return steps
+    done = _pass(connection, settings)
+    if done.problem:
+        raise ActionError(done.problem)
+    return done.steps
 
 
-def _pass(connection: sqlite3.Connection, settings: Settings) -> tuple[list[Step], str | None]:
-    """Do the pass (in a dry run: say what it would do); return the steps,
-    and why the results could not be read (None: they were, or none waited)."""
+def _pass(connection: sqlite3.Connection, settings: Settings) -> Pass:
+    """Do the pass (in a dry run: say what it would do)."""
     if settings.run_job is not None:
         _forced_job(connection, settings.run_job)
+    done = Pass()
     if not table_exists(connection, "maintctl_jobs") and not table_exists(connection, "maintctl_job_runs"):
-        return [], None
+        return done
     if not settings.dry_run:
         with transaction(connection):
             connection.execute(jobs.TABLE_SQL)
             connection.execute(job_runs.TABLE_SQL)
-    steps, problem = [], None
-    if not settings.dry_run and settings.redis_url is not None and _any_open(connection):
-        try:
-            steps += _read_results(connection, settings)
-        except outbox.DeliveryError as error:
-            problem = f"the workers' results could not be read, they wait on {settings.job_results}: {error}"
-    steps += _time_out(connection, settings)
-    timed_out = {step.run_id for step in steps if step.kind == "timed_out"}
+    finished = _read_results(connection, settings, done)
+    if finished is not None:  # the results were read: what has none by now timed out
+        done.steps += _time_out(connection, settings, finished)
+    ended = finished or set()
+    ended |= {step.run_id for step in done.steps if step.kind == "timed_out"}
     for job in jobs.load_all(connection):
         if settings.run_job is not None and job.name != settings.run_job:
             continue
-        steps += _enqueue(connection, job, settings, timed_out)
-    return steps, problem
+        done.steps += _enqueue(connection, job, settings, ended)
+    return done
 
 
 def _forced_job(connection: sqlite3.Connection, name: str) -> None:
     try:
-        jobs.named(connection, name)
+        job = jobs.named(connection, name)
     except jobs.JobError as error:
         raise ConfigError(str(error)) from None
+    if job.broken:
+        raise ConfigError(f"job {name}: {job.broken}")
+
+
+def _read_results(connection: sqlite3.Connection, settings: Settings, done: Pass) -> set[str] | None:
+    """Read the results that arrived; return the runs they finish, None where they could not be read."""
+    if not _any_open(connection):
+        return set()
+    if settings.redis_url is None:
+        return None  # they wait on the stream; no run times out meanwhile
+    try:
+        reading = job_results.read(connection, settings)
+    except outbox.DeliveryError as error:
+        done.problem = f"the workers' results could not be read, they wait on {settings.job_results}: {error}"
+        return None
+    done.steps += [Step("result", job, run_id, outcome=status) for run_id, job, status in reading.recorded]
+    done.steps += [Step("ignored", "?", None, warning=warning) for warning in reading.warnings]
+    if reading.unlisted:
+        done.steps.append(
+            Step("ignored", "?", None, warning=f"and {reading.unlisted} more entries that are not results")
+        )
+    if reading.foreign:
+        done.notes.append(
+            f"{reading.foreign} results for runs this database does not have (another database's, sharing"
+            f" {settings.job_results}?) skipped"
+        )
+    if reading.repeated:
+        done.notes.append(f"{reading.repeated} results for runs that had their outcome already ignored")
+    return {run_id for run_id, _, _ in reading.recorded}
 
 
 def _any_open(connection: sqlite3.Connection) -> bool:
@@ -108,76 +141,11 @@ def _any_open(connection: sqlite3.Connection) -> bool:
     )
 
 
-def _read_results(connection: sqlite3.Connection, settings: Settings) -> list[Step]:
-    """Read the results that arrived since the last pass into their runs, a
-    transaction per READ_COUNT entries; return what each did. Raise
-    DeliveryError where Redis cannot be read."""
-    import redis
-
-    client = outbox.redis_client(settings)
-    steps = []
-    try:
-        while connection.may_go_on():
-            start = job_runs.position(connection, settings.job_results)
-            entries = client.xrange(settings.job_results, min=f"({start}", count=READ_COUNT)
-            if not entries:
-                break
-            with transaction(connection):
-                for entry_id, fields in entries:
-                    steps.append(_record(connection, entry_id.decode(), fields, settings))
-                job_runs.keep_position(connection, settings.job_results, entries[-1][0].decode())
-            if len(entries) < READ_COUNT:
-                break
-    except (redis.RedisError, OSError, ValueError, UnicodeError) as error:
-        raise outbox.DeliveryError(outbox.describe_error(error, settings)) from None
-    finally:
-        client.close()
-    return steps
-
-
-def _record(connection: sqlite3.Connection, entry_id: str, fields: dict, settings: Settings) -> Step:
-    """Given one entry of the results stream, record it in its run; return what it did."""
-    where = f"{settings.job_results} entry {entry_id}"
-    try:
-        result = json.loads(fields.get(b"data", b"").decode())
-        if not isinstance(result, dict):
-            raise TypeError("not a JSON object")
-        run_id, status = result["job_run_id"], result["status"]
-        error = result.get("error")
-        if not isinstance(run_id, str) or status not in ("success", "failed"):
-            raise ValueError("job_run_id must be text and status success or failed")
-        if error is not None and not isinstance(error, str):
-            raise ValueError("error must be text")
-    except (KeyError, TypeError, ValueError, UnicodeError) as problem:
-        reason = f"missing {problem}" if isinstance(problem, KeyError) else str(problem)
-        return Step("ignored", "?", None, warning=f"{where}: not a result ({reason}); skipped")
-    finished = job_runs.entry_time(entry_id)
-    if job_runs.finish(connection, run_id, status, result.get("result"), error, finished):
-        job = connection.execute("SELECT job FROM maintctl_job_runs WHERE id = ?", (run_id,)).fetchone()[0]
-        return Step("result", job, run_id, outcome=status)
-    had = job_runs.status_of(connection, run_id)
-    if had is None:
-        return Step(
-            "ignored",
-            "?",
-            run_id,
-            warning=f"{where}: a result for run {run_id!r}, which is not this database's; skipped",
-        )
-    return Step(
-        "ignored",
-        "?",
-        run_id,
-        warning=None
-        if had == status
-        else f"{where}: a {status} result for run {run_id}, which was {had} already; kept as {had}",
-    )
-
-
-def _time_out(connection: sqlite3.Connection, settings: Settings) -> list[Step]:
+def _time_out(connection: sqlite3.Connection, settings: Settings, finished: set[str]) -> list[Step]:
     if not table_exists(connection, "maintctl_job_runs"):
         return []
     steps = []
-    overdue = job_runs.overdue(connection, settings.now)
+    overdue = [run for run in job_runs.overdue(connection, settings.now) if run[0] not in finished]
     if not overdue:
         return []
     with _writing(connection, settings):
@@ -188,7 +156,7 @@ def _time_out(connection: sqlite3.Connection, settings: Settings) -> list[Step]:
     return steps
 
 
-def _enqueue(connection: sqlite3.Connection, job: jobs.Job, settings: Settings, timed_out: set) -> list[Step]:
+def _enqueue(connection: sqlite3.Connection, job: jobs.Job, settings: Settings, ended: set) -> list[Step]:
     """Enqueue the job's run that is due (the forced one of `job run`), or
     record its occurrence as skipped; return the step, none where nothing is due."""
     forced = settings.run_job == job.name
@@ -199,7 +167,7 @@ def _enqueue(connection: sqlite3.Connection, job: jobs.Job, settings: Settings, 
             scheduled_for, skipped = settings.now, 0
         else:
             try:
-                due = job.occurrence(_last_scheduled(connection, job.name), settings.now)
+                due = job.occurrence(_last_scheduled(connection, job, settings.now), settings.now)
             except schedules.ScheduleError as error:
                 return [Step("ignored", job.name, None, warning=f"{job.name}: its schedule cannot be kept: {error}")]
             if due is None:
@@ -207,7 +175,7 @@ def _enqueue(connection: sqlite3.Connection, job: jobs.Job, settings: Settings, 
             scheduled_for, skipped = due
         run_id = str(uuid.uuid4())
         waiting = _open_run(connection, job.name)
-        kind = "skipped" if waiting and waiting not in timed_out and not forced else "enqueued"
+        kind = "skipped" if waiting and waiting not in ended and not forced else "enqueued"
         step = Step(kind, job.name, run_id, timestamps.format_instant(scheduled_for), skipped)
         if settings.dry_run:
             return [step]
@@ -220,10 +188,9 @@ def _enqueue(connection: sqlite3.Connection, job: jobs.Job, settings: Settings, 
             skipped,
             forced,
             settings.now,
-        ):
-            return [
-                Step("ignored", job.name, None, warning=f"{job.name}: a run for {step.scheduled_for} exists already")
-            ]
+        ):  # that occurrence has its run (another pass made it, or a clock put back comes round to it again)
+            exists = f"{job.name}: a run by hand for {step.scheduled_for} exists already; this one was not made"
+            return [Step("ignored", job.name, None, warning=exists)] if forced else []
         if kind == "enqueued":
             outbox.queue(connection, [(outbox.JOB_PREFIX + run_id, json_text.encode(_message(job, step)))], settings)
     return [step]
@@ -248,8 +215,8 @@ def _writing(connection: sqlite3.Connection, settings: Settings):
     return nullcontext() if settings.dry_run else transaction(connection)
 
 
-def _last_scheduled(connection: sqlite3.Connection, name: str):
-    return job_runs.last_scheduled(connection, name) if table_exists(connection, "maintctl_job_runs") else None
+def _last_scheduled(connection: sqlite3.Connection, job: jobs.Job, now):
+    return job_runs.last_scheduled(connection, job.name, job.added_at, now)
 
 
 def _open_run(connection: sqlite3.Connection, name: str) -> str | None:
@@ -267,14 +234,27 @@ def tally(steps: list[Step]) -> dict[str, int]:
 
 
 def count_due(connection: sqlite3.Connection, settings: Settings) -> int:
-    """Return how many enabled jobs have an occurrence due now (or one a broken schedule holds back)."""
+    """Return how many enabled jobs are due now (or held back by a definition that cannot be read)."""
     due = 0
     for job in jobs.load_all(connection):
         try:
-            due += job.enabled and job.occurrence(_last_scheduled(connection, job.name), settings.now) is not None
+            next_run = job.next_run(_last_scheduled(connection, job, settings.now))
+            due += job.enabled and next_run is not None and next_run <= settings.now
         except schedules.ScheduleError:
             due += 1
     return due
+
+
+def outlook(connection: sqlite3.Connection, settings: Settings) -> Outlook:
+    """Return when the soonest enabled job is next due (for run-all --for to wake then)."""
+    times = []
+    for job in jobs.load_all(connection):
+        try:
+            if job.enabled:
+                times.append(job.next_run(_last_scheduled(connection, job, settings.now)))
+        except schedules.ScheduleError:
+            continue
+    return Outlook(min((time for time in times if time is not None), default=None))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -282,16 +262,18 @@ class _EnqueueJobs(Single):
     """A Single whose pass counts what it did even where reading results failed (after the rest was done)."""
 
     def run(self, connection, settings, result, deadline) -> None:
-        steps, problem = _pass(connection, settings)
-        result.add(self.tally(steps), steps)
-        if problem:
-            raise ActionError(problem)
+        done = _pass(connection, settings)
+        result.add(self.tally(done.steps), done.steps)
+        result.notes.extend(done.notes)
+        if done.problem:
+            raise ActionError(done.problem)
 
 
 ACTION = _EnqueueJobs(
     perform=perform,
     tally=tally,
     count_due=count_due,
+    outlook=outlook,
     stats=job_status.action_stats,
     own_tables=(jobs.TABLE_SQL, job_runs.TABLE_SQL),
     index_sql=job_runs.INDEXES,

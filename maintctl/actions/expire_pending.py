@@ -18,6 +18,7 @@ from maintctl.actions.kinds import Batched
 from maintctl.config import Settings
 from maintctl.db import columns_of
 from maintctl.media_paths import MediaDirectory
+from maintctl.upcoming import Upcoming
 from maintctl.utf8 import readable_sql
 
 REQUIRES = {
@@ -192,11 +193,14 @@ def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
     ]
 
 
-_ROWS = DueRows(lambda connection: _due(_held(connection)))
+_ROWS = DueRows(
+    lambda connection: _due(_held(connection)),
+    Upcoming("memories", "status", "status = 'pending'", "pending_expires_at"),
+)
 
 ACTION = Batched(
     requires=REQUIRES,
-    index_sql=INDEXES,
+    index_sql=(*INDEXES, _ROWS.upcoming.index_sql),
     shaped_indexes=shaped_indexes,
     own_tables=(media.TABLE_SQL,),
     plan=plan,
@@ -205,4 +209,5 @@ ACTION = Batched(
     problems=problems,
     after_commit=after_commit,
     count_due=_ROWS.count,
+    outlook=_ROWS.outlook,
 )

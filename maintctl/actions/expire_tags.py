@@ -10,6 +10,7 @@ from maintctl import audit, references, timestamps
 from maintctl.actions import PROBLEMS_LISTED, DueRows, doable_sql, keys_json, keys_sql, left_sql, shown, why_left
 from maintctl.actions.kinds import Batched
 from maintctl.config import Settings
+from maintctl.upcoming import Upcoming
 
 REQUIRES = {
     "memory_tags": ("memory_id", "tag", "status", "suggested_at"),
@@ -70,7 +71,11 @@ def _held(connection: sqlite3.Connection) -> str | None:
     return references.held_sql(connection, "memory_tags", "t")
 
 
-_ROWS = DueRows(lambda connection: _due(_shape(connection)), age=lambda settings: settings.tag_expiry)
+_ROWS = DueRows(
+    lambda connection: _due(_shape(connection)),
+    Upcoming("memory_tags", "status", "status = 'suggested'", "suggested_at"),
+    age=lambda settings: settings.tag_expiry,
+)
 
 
 @dataclass(slots=True)
@@ -124,10 +129,11 @@ def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
 
 ACTION = Batched(
     requires=REQUIRES,
-    index_sql=INDEXES,
+    index_sql=(*INDEXES, _ROWS.upcoming.index_sql),
     plan=plan,
     apply=apply,
     tally=tally,
     problems=problems,
     count_due=_ROWS.count,
+    outlook=_ROWS.outlook,
 )

@@ -18,6 +18,7 @@ from maintctl.actions import PROBLEMS_LISTED, DueRows, app_text, doable_sql, key
 from maintctl.actions.kinds import Batched
 from maintctl.config import Settings
 from maintctl.db import columns_of
+from maintctl.upcoming import Upcoming
 from maintctl.utf8 import readable_sql, unclean_sql
 
 REQUIRES = {
@@ -61,7 +62,7 @@ _PROBLEMS = timestamps.due_sql(
     "reminder_id, memory_id, fire_at, key_problem, instant",
 )
 
-_ROWS = DueRows(lambda connection: _DUE)
+_ROWS = DueRows(lambda connection: _DUE, Upcoming("reminders", "fired", "fired = 0", "fire_at"))
 _CLAIM = f"UPDATE reminders SET fired = 1 WHERE +fired = 0 AND (id, +fire_at) IN ({keys_sql(2)}) RETURNING id"
 
 
@@ -269,12 +270,13 @@ def lateness(connection: sqlite3.Connection, settings: Settings, start: datetime
 
 ACTION = Batched(
     requires=REQUIRES,
-    index_sql=INDEXES,
+    index_sql=(*INDEXES, _ROWS.upcoming.index_sql),
     own_tables=(outbox.TABLE_SQL,),
     plan=plan,
     apply=apply,
     tally=tally,
     problems=problems,
     count_due=_ROWS.count,
+    outlook=_ROWS.outlook,
     stats=lateness,
 )

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from maintctl.config import Settings
     from maintctl.results import ActionResult
+    from maintctl.upcoming import Outlook
 
 Items = list[Any]  # each with planned(), describe() and warning
 Deadline = float | None  # --max-seconds, on time.monotonic()'s clock
@@ -59,6 +60,10 @@ class Action(Protocol):
     def stats(self, connection: sqlite3.Connection, settings: Settings, start) -> tuple[dict, list[str]]:
         """What stats tells of this action beyond its runs since start: fields, and lines for the text."""
 
+    def outlook(self, connection: sqlite3.Connection, settings: Settings) -> Outlook:
+        """How much it has to do now, and from when it next has something (for run-all --for to sleep until):
+        by default, nothing it knows of."""
+
 
 def _none(*_: object) -> list[str]:
     return []
@@ -74,6 +79,12 @@ def _no_count(*_: object) -> None:
 
 def _no_stats(*_: object) -> tuple[dict, list[str]]:
     return {}, []
+
+
+def _nothing_upcoming(*_: object) -> Outlook:
+    from maintctl.upcoming import Outlook
+
+    return Outlook(None)
 
 
 def _no_indexes(_: sqlite3.Connection) -> tuple[str, ...]:
@@ -92,6 +103,7 @@ class _Common:
     after_commit: Callable[[sqlite3.Connection, Settings], tuple[dict[str, int], list[str]]] = _nothing_done
     count_due: Callable[[sqlite3.Connection, Settings], int | None] = _no_count
     stats: Callable[[sqlite3.Connection, Settings, Any], tuple[dict, list[str]]] = _no_stats
+    outlook: Callable[[sqlite3.Connection, Settings], Outlook] = _nothing_upcoming
 
     def indexes(self, connection: sqlite3.Connection) -> tuple[str, ...]:
         return (*self.index_sql, *self.shaped_indexes(connection))

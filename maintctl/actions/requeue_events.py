@@ -20,6 +20,7 @@ from maintctl.actions import (
 )
 from maintctl.actions.kinds import Batched
 from maintctl.config import Settings
+from maintctl.upcoming import Upcoming
 
 REQUIRES = {
     "events": ("id", "owner_user_id", "description", "event_date", "status", "pending_since"),
@@ -53,7 +54,11 @@ _DUE = doable_sql(
     "'event_id', event_id, 'description', description, 'event_date', event_date)) AS BLOB)",
 )
 _UNREADABLE = left_sql("FROM events AS e", _WHERE, "e.pending_since", ("e.id",))
-_ROWS = DueRows(lambda connection: _DUE, age=lambda settings: settings.reprompt_after)
+_ROWS = DueRows(
+    lambda connection: _DUE,
+    Upcoming("events", "status", "status = 'pending'", "pending_since"),
+    age=lambda settings: settings.reprompt_after,
+)
 _CLAIM = (
     "UPDATE events SET pending_since = :now WHERE +status = 'pending'"
     f" AND (id, +pending_since) IN ({keys_sql(2)}) RETURNING id"
@@ -122,11 +127,12 @@ def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
 
 ACTION = Batched(
     requires=REQUIRES,
-    index_sql=INDEXES,
+    index_sql=(*INDEXES, _ROWS.upcoming.index_sql),
     own_tables=(outbox.TABLE_SQL,),
     plan=plan,
     apply=apply,
     tally=tally,
     problems=problems,
     count_due=_ROWS.count,
+    outlook=_ROWS.outlook,
 )

@@ -115,7 +115,7 @@ def _change(name: str, db, now, json_output: bool, quiet: bool, change: str) -> 
     with opened(Flags(db=db, now=now, json=json_output), read_only=False) as (settings, connection):
         try:
             if change == "removed":
-                jobs.remove(connection, name)
+                jobs.remove(connection, name, settings.now)
                 done = True
             else:
                 done = jobs.set_enabled(connection, name, change == "resumed", settings.now)
@@ -127,10 +127,14 @@ def _change(name: str, db, now, json_output: bool, quiet: bool, change: str) -> 
 
 @job_app.command("remove")
 def remove_command(
-    name: NameArgument, db: DbOption = None, json_output: JsonOption = False, quiet: QuietOption = False
+    name: NameArgument,
+    db: DbOption = None,
+    now: NowOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Forget a job; its runs stay in its history (until prune)."""
-    _change(name, db, None, json_output, quiet, "removed")
+    """Forget a job; its runs stay in its history (until prune), those without a result failed."""
+    _change(name, db, now, json_output, quiet, "removed")
 
 
 @job_app.command("pause")

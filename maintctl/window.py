@@ -1,0 +1,107 @@
+"""`run-all --for D` without `--every`: between passes, sleep until the
+next thing is due, and wake early when the app commits.
+
+After each pass every action says when it next has something to do: the
+due-row actions the first instant a row comes due (upcoming.py, a few index
+seeks), enqueue-jobs its jobs' next run, the actions with a schedule their
+next due time. The window sleeps until the soonest of those, the end of the
+window or a signal, looking every POLL at `PRAGMA data_version` alone (no
+table is read while nothing changes): when the app commits, the due times
+are asked again, so that a reminder written a moment before it is due, or
+already due, fires a moment later. Then a pass runs the actions that are
+due, and no others.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from maintctl import registry, schedules, timestamps
+from maintctl.config import Settings
+from maintctl.upcoming import Outlook
+
+POLL = 0.02  # seconds between looks at PRAGMA data_version: how soon the app's commits are seen
+
+
+class Window:
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        names: list[str],
+        settings: Settings,
+        began: float,
+        end: float,
+        last_started: Callable[[str], datetime | None],
+    ):
+        self.connection = connection
+        self.names = names
+        self.settings = settings
+        self.began = began  # time.monotonic() when the run began, when settings.now was now
+        self.end = end  # time.monotonic() when the window ends
+        self.last_started = last_started  # an action's last start, this run's passes included
+        self.version = self._data_version()
+        self.left: dict[str, int] = {}  # per action, the rows due that its last pass left (it cannot act on them)
+
+    def now(self) -> datetime:
+        return timestamps.shift(self.settings.now, timedelta(seconds=time.monotonic() - self.began))
+
+    def _data_version(self) -> int:
+        (version,) = self.connection.execute("PRAGMA data_version").fetchone()
+        return version
+
+    def outlooks(self) -> dict[str, Outlook]:
+        """Return, per action that has or will have something to do, how much is due now and from when next."""
+        settings = replace(self.settings, now=self.now())
+        kept = schedules.load_all(self.connection, tuple(self.names))
+        found = {}
+        for name in self.names:
+            schedule = kept[name]
+            try:
+                if schedule.paused or _nothing_for(name, settings):
+                    continue
+                if schedule.every is None and schedule.cron is None and not schedule.broken:
+                    found[name] = registry.entry(name).load().outlook(self.connection, settings)
+                else:
+                    found[name] = Outlook(schedule.next_after(self.last_started(name), settings.now))
+            except (sqlite3.Error, ValueError):
+                continue  # its pass said what is wrong; the window does not wait for it
+        return found
+
+    def wait(self, ran: list[str]) -> list[str] | None:
+        """Given the actions the last pass ran, sleep until an action is due
+        (its next instant has come, or the app has written rows due already),
+        the window ends or the run is asked to stop; return the actions due
+        (in run-all's order), None where the window is over."""
+        outlooks = self.outlooks()
+        for name in ran:  # what is due once a pass of it is done is what it cannot do: not waited for
+            self.left[name] = outlooks[name].due if name in outlooks else 0
+        stop = self.connection.stop
+        while not stop.is_set():
+            left = self.end - time.monotonic()
+            if left <= 0:
+                return None
+            now = self.now()
+            due = [name for name in self.names if name in outlooks and self._due(outlooks[name], name, now)]
+            if due:
+                return due
+            soonest = min((outlook.next for outlook in outlooks.values() if outlook.next), default=None)
+            until_due = (soonest - now).total_seconds() if soonest else left
+            if stop.wait(max(0.0, min(POLL, left, until_due))):
+                return None
+            version = self._data_version()
+            if version != self.version:  # the app committed: what is due may have changed
+                self.version = version
+                outlooks = self.outlooks()
+        return None
+
+    def _due(self, outlook: Outlook, name: str, now: datetime) -> bool:
+        return (outlook.next is not None and outlook.next <= now) or outlook.due > self.left.get(name, 0)
+
+
+def _nothing_for(name: str, settings: Settings) -> bool:
+    skip_unless = registry.entry(name).skip_unless
+    return bool(skip_unless and skip_unless(settings))
