@@ -48,8 +48,12 @@ def run(names: list[str], settings: Settings, scheduled: bool = False) -> Report
                 report.notifications.queued = _undelivered(connection)
                 return report
             lock_file = settings.lock_file or lock.default_path(settings.db)
+            asked = time.monotonic()
             with lock.held(settings.db, lock_file, settings.lock_wait, stop):
-                return _run_locked(connection, names, settings, scheduled)
+                waited = time.monotonic() - asked
+                if waited > _WAITED:  # now is when the lock was had (the hand-over of run-all --for)
+                    settings = replace(settings, now=timestamps.shift(settings.now, timedelta(seconds=waited)))
+                return _run_locked(connection, names, settings, scheduled, asked)
         finally:
             connection.close()
     finally:
@@ -57,7 +61,15 @@ def run(names: list[str], settings: Settings, scheduled: bool = False) -> Report
             signal.signal(number, handler)
 
 
-def _run_locked(connection: sqlite3.Connection, names: list[str], settings: Settings, scheduled: bool) -> Report:
+_WAITED = 0.01  # a wait for the lock shorter than this is taking a free lock, not waiting
+
+
+def _run_locked(
+    connection: sqlite3.Connection, names: list[str], settings: Settings, scheduled: bool, asked: float
+) -> Report:
+    """Run the passes, holding the lock (asked for at `asked`, on time.monotonic()'s clock: a window of
+    run-all --for ends D after the invocation began, whatever it waited for the lock, so that the next
+    one, started by cron, takes over then)."""
     import uuid
 
     report = Report(settings, run_id=str(uuid.uuid4()))
@@ -77,7 +89,7 @@ def _run_locked(connection: sqlite3.Connection, names: list[str], settings: Sett
             break
         if settings.run_every is None:
             if window is None:
-                end = min(began + settings.run_for, deadline or float("inf"))
+                end = min(asked + settings.run_for, deadline or float("inf"))
                 window = Window(
                     connection, names, settings, began, end, lambda name: _last_start(connection, report, name)
                 )

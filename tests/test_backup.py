@@ -514,7 +514,11 @@ class TestPrune:
         result = maintctl("prune", "--db", core.path, "--now", NOW, "--json")
 
         assert result.code == 0, result
-        assert result.action("prune")["counts"] == {"runs_deleted": 1, "notifications_deleted": 1, "job_runs_deleted": 0}
+        assert result.action("prune")["counts"] == {
+            "runs_deleted": 1,
+            "notifications_deleted": 1,
+            "job_runs_deleted": 0,
+        }
         assert core.sql("SELECT started_at FROM maintctl_runs WHERE action = 'fire-reminders' ORDER BY id") == [
             ("2026-11-01T00:00:00.000Z",)
         ]

@@ -163,7 +163,9 @@ class TestOutput:
         assert lines[3].split() == ["requeue-events", "ok", "requeued", "1"]
         assert lines[4].split() == ["enqueue-jobs", "ok"] + "enqueued 1, skipped 0, results 0, timed out 0".split()
         assert lines[5].split() == ["retention", "ok", "deleted", "1,", "deleted:old-audit", "1"]
-        assert lines[6].split() == ["prune", "ok"] + "runs deleted 0, notifications deleted 1, job runs deleted 0".split()
+        assert (
+            lines[6].split() == ["prune", "ok"] + "runs deleted 0, notifications deleted 1, job runs deleted 0".split()
+        )
         assert lines[7].split()[:2] == ["optimize", "ok"]
         assert lines[8].split() == ["backup", "ok", "written", "1,", "deleted", "0"]
         assert "3 queued, not delivered" in lines[9]
@@ -355,6 +357,7 @@ class TestRunAllIsolation:
         some_work(core)
         core.sql("DROP INDEX maintctl_events_pending")
         core.sql("DROP INDEX maintctl_events_odd_pending_since")
+        core.sql("DROP INDEX maintctl_events_untidy_pending_since")
         core.sql("ALTER TABLE events DROP COLUMN pending_since")
 
         result = maintctl("run-all", "--db", core.path, "--now", NOW)
@@ -519,7 +522,7 @@ def test_an_app_database_that_never_saw_init_db_works(maintctl, tmp_path):
 
 
 def test_shell_completion_is_offered_and_completes_commands(maintctl, tmp_path):
-    command = f"{shlex.quote(sys.executable)} -m maintctl --show-completion"
+    command = f"{shlex.quote(sys.executable)} -m maintctl --show-completion; exit $?"  # bash stays its parent
     shown = subprocess.run(["bash", "-c", command], capture_output=True, text=True, cwd=tmp_path, env=CLEAN_ENV)
     completed = maintctl(
         env={"_MAINTCTL_COMPLETE": "complete_bash", "COMP_WORDS": "maintctl expire", "COMP_CWORD": "1"}
@@ -527,4 +530,3 @@ def test_shell_completion_is_offered_and_completes_commands(maintctl, tmp_path):
 
     assert shown.returncode == 0 and "_maintctl_completion" in shown.stdout, shown
     assert completed.out.split() == ["expire-pending", "expire-tags"]
-

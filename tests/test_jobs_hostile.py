@@ -114,9 +114,7 @@ class TestHostileDefinitions:
 
 
 class TestResultsAndRedis:
-    def test_results_wait_unread_while_redis_is_away_and_no_run_times_out_meanwhile(
-        self, maintctl, core, redis_url
-    ):
+    def test_results_wait_unread_while_redis_is_away_and_no_run_times_out_meanwhile(self, maintctl, core, redis_url):
         core.job("nightly", every="1h", timeout="1m")
         enqueue(maintctl, core, redis_url)
         report(redis_url, run_ids(core)[0], result={"ok": True})
@@ -142,12 +140,16 @@ class TestResultsAndRedis:
 
         assert core.digest() != before  # the real pass wrote; the dry run, checked below, did not
         planned = dry.action("enqueue-jobs")
-        assert planned["counts"] == real.action("enqueue-jobs")["counts"] == {
-            "enqueued": 2,
-            "skipped": 0,
-            "results": 1,
-            "timed_out": 1,
-        }
+        assert (
+            planned["counts"]
+            == real.action("enqueue-jobs")["counts"]
+            == {
+                "enqueued": 2,
+                "skipped": 0,
+                "results": 1,
+                "timed_out": 1,
+            }
+        )
         assert dry.json()["notifications"]["would_queue"] == 2
 
     def test_results_of_another_databases_runs_are_a_note_and_quiet_stays_quiet(self, maintctl, core, redis_url):
