@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +29,7 @@ class Settings:
     redis_url: str | None
     media_dir: Path
     now: datetime
+    now_taken: float = 0.0  # time.monotonic() when `now` was now: the runs' clock goes on from there
     dry_run: bool = False
     json: bool = False
     quiet: bool = False
@@ -154,6 +156,7 @@ def load(flags: Flags, environ: Mapping[str, str] | None = None) -> Settings:
     media_dir = Path(media_text).expanduser() if media_text else db.parent / "media"
 
     now_text, now_source = pick(flags.now, "--now", "MAINTCTL_NOW")
+    now_taken = time.monotonic()
     try:
         now = timestamps.parse_instant(now_text) if now_text else timestamps.utc_now()
     except (timestamps.NotAnInstant, OverflowError) as error:
@@ -165,6 +168,7 @@ def load(flags: Flags, environ: Mapping[str, str] | None = None) -> Settings:
         redis_problem=f"{redis_source}: {redis_problem}" if redis_problem else None,
         media_dir=media_dir,
         now=now,
+        now_taken=now_taken,
         dry_run=flags.dry_run,
         json=flags.json,
         quiet=flags.quiet,

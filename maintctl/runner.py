@@ -47,12 +47,18 @@ def run(names: list[str], settings: Settings, scheduled: bool = False) -> Report
                 report.passes = 1
                 report.notifications.queued = _undelivered(connection)
                 return report
+            for name in names:  # imported before the lock is waited for: a hand-over's first pass begins at once
+                registry.entry(name).load()
             lock_file = settings.lock_file or lock.default_path(settings.db)
             asked = time.monotonic()
             with lock.held(settings.db, lock_file, settings.lock_wait, stop):
                 waited = time.monotonic() - asked
-                if waited > _WAITED:  # now is when the lock was had (the hand-over of run-all --for)
-                    settings = replace(settings, now=timestamps.shift(settings.now, timedelta(seconds=waited)))
+                if waited > _WAITED:  # the first pass's now is when the lock was had (the hand-over of run-all --for)
+                    settings = replace(
+                        settings,
+                        now=timestamps.shift(settings.now, timedelta(seconds=waited)),
+                        now_taken=settings.now_taken + waited,
+                    )
                 return _run_locked(connection, names, settings, scheduled, asked)
         finally:
             connection.close()
@@ -81,7 +87,7 @@ def _run_locked(
     slot = 0  # --every: the slot the pass began in
     window, due = None, names  # --for without --every: the window, and the actions due in the next pass
     while True:
-        elapsed = timedelta(seconds=time.monotonic() - began)
+        elapsed = timedelta(seconds=time.monotonic() - settings.now_taken)
         pass_settings = replace(settings, now=timestamps.shift(settings.now, elapsed)) if report.passes else settings
         _one_pass(connection, due, pass_settings, scheduled, report, deadline)
         report.passes += 1
@@ -90,10 +96,8 @@ def _run_locked(
         if settings.run_every is None:
             if window is None:
                 end = min(asked + settings.run_for, deadline or float("inf"))
-                window = Window(
-                    connection, names, settings, began, end, lambda name: _last_start(connection, report, name)
-                )
-            due = window.wait(due)
+                window = Window(connection, names, settings, end, lambda name: _last_start(connection, report, name))
+            due = window.wait(due, pass_settings.now)
             if due is None:
                 break
             continue

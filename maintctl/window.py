@@ -33,32 +33,33 @@ class Window:
         connection: sqlite3.Connection,
         names: list[str],
         settings: Settings,
-        began: float,
         end: float,
         last_started: Callable[[str], datetime | None],
     ):
         self.connection = connection
         self.names = names
         self.settings = settings
-        self.began = began  # time.monotonic() when the run began, when settings.now was now
         self.end = end  # time.monotonic() when the window ends
         self.last_started = last_started  # an action's last start, this run's passes included
         self.version = self._data_version()
         self.left: dict[str, int] = {}  # per action, the rows due that its last pass left (it cannot act on them)
 
     def now(self) -> datetime:
-        return timestamps.shift(self.settings.now, timedelta(seconds=time.monotonic() - self.began))
+        """The run's clock, to the millisecond, as a pass reads it."""
+        now = timestamps.shift(self.settings.now, timedelta(seconds=time.monotonic() - self.settings.now_taken))
+        return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
     def _data_version(self) -> int:
         (version,) = self.connection.execute("PRAGMA data_version").fetchone()
         return version
 
-    def outlooks(self) -> dict[str, Outlook]:
-        """Return, per action that has or will have something to do, how much is due now and from when next."""
-        settings = replace(self.settings, now=self.now())
+    def outlooks(self, names: list[str] | None = None, at: datetime | None = None) -> dict[str, Outlook]:
+        """Return, per action (of those named) that has or will have something
+        to do, how much is due now (or at `at`) and from when next."""
+        settings = replace(self.settings, now=at or self.now())
         kept = schedules.load_all(self.connection, tuple(self.names))
         found = {}
-        for name in self.names:
+        for name in self.names if names is None else names:
             schedule = kept[name]
             try:
                 if schedule.paused or _nothing_for(name, settings):
@@ -71,14 +72,17 @@ class Window:
                 continue  # its pass said what is wrong; the window does not wait for it
         return found
 
-    def wait(self, ran: list[str]) -> list[str] | None:
-        """Given the actions the last pass ran, sleep until an action is due
-        (its next instant has come, or the app has written rows due already),
-        the window ends or the run is asked to stop; return the actions due
-        (in run-all's order), None where the window is over."""
+    def wait(self, ran: list[str], ran_at: datetime) -> list[str] | None:
+        """Given the actions the last pass ran and its now, sleep until an
+        action is due (its next instant has come, or the app has written rows
+        due already), the window ends or the run is asked to stop; return the
+        actions due (in run-all's order), None where the window is over."""
+        # What was due at the pass's now and is still there is what the pass cannot do: not waited for. (What
+        # came due since, even by a millisecond, is due now.)
+        passed = self.outlooks(ran, ran_at)
+        for name in ran:
+            self.left[name] = passed[name].due if name in passed else 0
         outlooks = self.outlooks()
-        for name in ran:  # what is due once a pass of it is done is what it cannot do: not waited for
-            self.left[name] = outlooks[name].due if name in outlooks else 0
         stop = self.connection.stop
         while not stop.is_set():
             left = self.end - time.monotonic()

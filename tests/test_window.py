@@ -25,8 +25,7 @@ def instant(seconds_from_now: float) -> str:
 def window(core, length: float, names=("fire-reminders",)) -> Window:
     settings = load(Flags(db=core.path), environ={})
     connection = open_database(core.path, read_only=False, busy_timeout=5.0)
-    began = time.monotonic()
-    return Window(connection, list(names), settings, began, began + length, lambda name: None)
+    return Window(connection, list(names), settings, time.monotonic() + length, lambda name: None)
 
 
 def write_reminder_later(core, seconds: float, reminder_id: str, due_in: float) -> threading.Thread:
@@ -51,7 +50,7 @@ class TestWaking:
         write_reminder_later(core, 0.5, "r1", -60)
 
         start = time.monotonic()
-        due = sleeper.wait([])
+        due = sleeper.wait([], sleeper.now())
 
         assert due == ["fire-reminders"]
         assert 0.45 <= time.monotonic() - start < 0.8
@@ -62,7 +61,7 @@ class TestWaking:
         sleeper = window(core, 5.0)
 
         start = time.monotonic()
-        due = sleeper.wait([])
+        due = sleeper.wait([], sleeper.now())
 
         assert due == ["fire-reminders"]
         assert 1.0 <= time.monotonic() - start < 1.4
@@ -73,7 +72,7 @@ class TestWaking:
         write_reminder_later(core, 0.3, "r1", 0.6)
 
         start = time.monotonic()
-        due = sleeper.wait([])
+        due = sleeper.wait([], sleeper.now())
 
         assert due == ["fire-reminders"]
         assert 0.85 <= time.monotonic() - start < 1.2
@@ -86,19 +85,29 @@ class TestWaking:
         sleeper.connection.set_trace_callback(statements.append)
 
         start = time.monotonic()
-        due = sleeper.wait([])
+        due = sleeper.wait([], sleeper.now())
 
         assert due is None and 1.45 <= time.monotonic() - start < 1.7
         first_look = statements.index("PRAGMA data_version") if "PRAGMA data_version" in statements else 0
         assert set(statements[first_look:]) == {"PRAGMA data_version"}
         assert len(statements[first_look:]) > 20  # it looked all along
 
+    def test_a_row_that_came_due_after_the_passs_now_is_due_at_once(self, core):
+        core.memory("m1")
+        core.reminder("r1", fire_at=instant(-0.2))  # due a moment after the last pass's now, a second ago
+        sleeper = window(core, 2.0)
+
+        start = time.monotonic()
+        due = sleeper.wait(["fire-reminders"], sleeper.now() - timedelta(seconds=1))
+
+        assert due == ["fire-reminders"] and time.monotonic() - start < 0.1
+
     def test_rows_a_pass_cannot_act_on_do_not_wake_it_again(self, core):
         core.memory("m1")
         core.reminder("orphan", memory_id="gone", fire_at=instant(-5))  # its memory does not exist
         sleeper = window(core, 1.0)
 
-        due = sleeper.wait(["fire-reminders"])
+        due = sleeper.wait(["fire-reminders"], sleeper.now())
 
         assert due is None
 
