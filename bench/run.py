@@ -25,7 +25,13 @@ import build
 BENCH = Path(__file__).resolve().parent
 NOW = "2026-11-22T09:30:00.000Z"
 EARLIER = "2026-11-22T09:29:00.000Z"
-ENV = {key: value for key, value in os.environ.items() if not key.startswith("MAINTCTL_") and key != "REDIS_URL"}
+# As an installation runs: no MAINTCTL_ settings, and compiled modules cached (pip writes them at install;
+# an environment that forbids writing them would have every run compile maintctl from source).
+ENV = {
+    key: value
+    for key, value in os.environ.items()
+    if not key.startswith("MAINTCTL_") and key not in ("REDIS_URL", "PYTHONDONTWRITEBYTECODE")
+}
 
 
 class Redis:
@@ -280,7 +286,7 @@ def idle(work: Path, size: int, count: int, redis: Redis) -> list[str]:
         template, work, lambda db, _: maintctl("run-all", "--db", str(db), "--redis-url", redis.url), count, redis
     )
     theirs = runs(template, work, lambda db, _: floor("idle", str(db)), count, redis)
-    row = _row("run-all, nothing due", size, ours[0], theirs[0], "bare script", "≤ 8× bare script", ours[1])
+    row = _row("run-all, nothing due", size, ours[0], theirs[0], "bare script", "≤ 4× bare script", ours[1])
     print(" | ".join(row), flush=True)
     return row
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -99,7 +98,7 @@ def new_run(
         reason=reason,
         counts=counts,
         error=error,
-        host=socket.gethostname(),
+        host=os.uname().nodename,  # the host name (socket.gethostname() says the same, at an import's cost)
         pid=os.getpid(),
         version=__version__,
     )

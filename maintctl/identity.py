@@ -9,9 +9,9 @@ its own copies whatever backup was put back.
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
-import uuid
 
 from maintctl.db import ActionError, Connection, table_exists, transaction
 
@@ -20,6 +20,16 @@ KEY = "database_id"
 SHORT_LENGTH = 8  # hex digits: two databases in one directory share them once in four billion
 
 _WELL_FORMED = re.compile(r"[0-9a-f]{8,64}")
+
+
+def new_uuid() -> str:
+    """Return a random UUID (version 4) as text. (The uuid module costs a run
+    more to import than the whole of this: it loads the platform module.)"""
+    value = bytearray(os.urandom(16))
+    value[6] = value[6] & 0x0F | 0x40  # version 4
+    value[8] = value[8] & 0x3F | 0x80  # the RFC 4122 variant
+    text = value.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def read(connection: sqlite3.Connection) -> str | None:
@@ -39,7 +49,8 @@ def add(connection: sqlite3.Connection, database_id: str | None = None) -> None:
     one unless given) where it has none."""
     connection.execute(TABLE_SQL)
     connection.execute(
-        "INSERT OR IGNORE INTO maintctl_meta (key, value) VALUES (?, ?)", (KEY, database_id or uuid.uuid4().hex)
+        "INSERT OR IGNORE INTO maintctl_meta (key, value) VALUES (?, ?)",
+        (KEY, database_id or new_uuid().replace("-", "")),
     )
 
 

@@ -10,7 +10,7 @@ import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from maintctl import history, hooks, lock, outbox, registry, schedules, timestamps
+from maintctl import history, hooks, identity, lock, outbox, registry, schedules, timestamps
 from maintctl.actions.kinds import Action
 from maintctl.config import ConfigError, Settings
 from maintctl.db import ActionError, Stop, Stopped, check_schema, open_database
@@ -47,8 +47,9 @@ def run(names: list[str], settings: Settings, scheduled: bool = False) -> Report
                 report.passes = 1
                 report.notifications.queued = _undelivered(connection)
                 return report
-            for name in names:  # imported before the lock is waited for: a hand-over's first pass begins at once
-                registry.entry(name).load()
+            if settings.run_for:  # imported before the lock is waited for: a hand-over's first pass begins at once
+                for name in names:
+                    registry.entry(name).load()
             lock_file = settings.lock_file or lock.default_path(settings.db)
             asked = time.monotonic()
             with lock.held(settings.db, lock_file, settings.lock_wait, stop):
@@ -76,9 +77,7 @@ def _run_locked(
     """Run the passes, holding the lock (asked for at `asked`, on time.monotonic()'s clock: a window of
     run-all --for ends D after the invocation began, whatever it waited for the lock, so that the next
     one, started by cron, takes over then)."""
-    import uuid
-
-    report = Report(settings, run_id=str(uuid.uuid4()))
+    report = Report(settings, run_id=identity.new_uuid())
     told = hooks.configured(settings)
     for hook in told:
         report.run_warnings.extend(hook.started(report))
@@ -129,7 +128,6 @@ def _one_pass(
     kept = _schedules(connection, names, report)
     for name in names:
         entry = registry.entry(name)
-        action = entry.load()
         this_pass = ActionResult(name, dict.fromkeys(entry.counts, 0), started=settings.now)
         skip = _reason_to_skip(connection, kept[name], settings, scheduled, report)
         if skip is None and kept[name].paused:
@@ -138,7 +136,7 @@ def _one_pass(
             this_pass.status, this_pass.reason, this_pass.recorded = "skipped", skip[0], skip[1]
         else:
             clock = time.monotonic()
-            _run_action(connection, action, settings, this_pass, deadline)
+            _run_action(connection, entry.load(), settings, this_pass, deadline)
             this_pass.duration = time.monotonic() - clock
             if entry.notifies:
                 report.notifications.involved = True

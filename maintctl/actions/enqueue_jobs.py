@@ -18,11 +18,10 @@ and fails the action after the rest is done. A dry run reads the results too
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from maintctl import job_results, job_runs, job_status, jobs, json_text, outbox, schedules, timestamps
+from maintctl import identity, job_results, job_runs, job_status, jobs, json_text, outbox, schedules, timestamps
 from maintctl.actions.kinds import Single
 from maintctl.config import ConfigError, Settings
 from maintctl.db import ActionError, table_exists, transaction
@@ -173,7 +172,7 @@ def _enqueue(connection: sqlite3.Connection, job: jobs.Job, settings: Settings, 
             if due is None:
                 return []
             scheduled_for, skipped = due
-        run_id = str(uuid.uuid4())
+        run_id = identity.new_uuid()
         waiting = _open_run(connection, job.name)
         kind = "skipped" if waiting and waiting not in ended and not forced else "enqueued"
         step = Step(kind, job.name, run_id, timestamps.format_instant(scheduled_for), skipped)

@@ -8,12 +8,11 @@ first one after now (missed occurrences are coalesced, never fired as a burst).
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from maintctl import audit, outbox, timestamps
+from maintctl import audit, identity, outbox, timestamps
 from maintctl.actions import PROBLEMS_LISTED, DueRows, app_text, doable_sql, keys_json, keys_sql, shown, text_sql
 from maintctl.actions.kinds import Batched
 from maintctl.config import Settings
@@ -129,7 +128,7 @@ def _firing(row: sqlite3.Row, settings: Settings) -> Firing:
     elif (upcoming := next_occurrence(firing.fire_instant, minutes, settings.now)) is None:
         problem = f"recurrence_minutes {minutes} puts the next one past year 9999"
     else:
-        firing.next_id = str(uuid.uuid4())
+        firing.next_id = identity.new_uuid()
         firing.next_fire_at, firing.skipped_occurrences = upcoming
     warnings = []
     if mangled:
