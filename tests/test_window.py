@@ -152,6 +152,22 @@ class TestRealWindows:
         assert all(ms < 400 for name, ms in late.items() if name != "overdue"), late
         assert late["overdue"] < 900, late
 
+    def test_an_idle_window_writes_nothing_and_records_one_row_per_action(self, core):
+        core.memory("m1")
+        core.reminder("far", fire_at=instant(3600))
+        process = run_all(core, "--for", "2.5s")
+        time.sleep(1.0)  # the first pass (with the day's backup and optimize) is done
+        early = core.path.read_bytes()
+        time.sleep(1.0)
+        later_bytes = core.path.read_bytes()
+
+        _, err = process.communicate(timeout=30)
+
+        assert process.returncode == 0, err
+        assert early == later_bytes
+        counts = core.sql("SELECT action, count(*) FROM maintctl_runs GROUP BY action")
+        assert counts and all(count == 1 for _, count in counts)
+
     def test_sigterm_ends_the_window_at_once_with_143_and_the_run_recorded(self, core):
         core.memory("m1")
         core.reminder("far", fire_at=instant(3600))
