@@ -9,9 +9,13 @@ import os
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from maintctl import __version__, json_text, timestamps
 from maintctl.db import table_exists, transaction
+
+if TYPE_CHECKING:
+    from maintctl.results import Report
 
 TABLE_SQL = """
 CREATE TABLE IF NOT EXISTS maintctl_runs (
@@ -169,3 +173,35 @@ def since(connection: sqlite3.Connection, start: datetime) -> list[Run]:
         return []
     rows = connection.execute(f"{_SELECT} WHERE started_at >= ? ORDER BY id", (timestamps.format_instant(start),))
     return [_run(row) for row in rows]
+
+
+def record_report(connection: sqlite3.Connection, report: Report) -> None:
+    """Write the run's history rows; a failure to is a warning, never the run's failure."""
+    runs = [
+        new_run(
+            report.run_id,
+            result.action,
+            result.started or report.settings.now,
+            result.duration,
+            result.status,
+            reason=result.reason or ("; ".join(result.notes) or None),
+            counts=result.counts,
+            error=result.error,
+        )
+        for result in report.actions
+        if result.recorded
+    ]
+    damaged = next((result.error for result in report.actions if _damaged(result.error)), None)
+    if damaged:
+        report.run_warnings.append("run history not recorded: the database is damaged, and is left as it is")
+        return
+    if connection.stop.is_set():  # a stopped run waits a moment for the lock, not the whole busy timeout
+        connection.busy_timeout = min(connection.busy_timeout, 1.0)
+    try:
+        record(connection, runs)
+    except sqlite3.Error as error:
+        report.run_warnings.append(f"run history not recorded: {error}")
+
+
+def _damaged(error: str | None) -> bool:
+    return error is not None and ("malformed" in error or "not a database" in error)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from maintctl import job_runs, outbox
 from maintctl.config import Settings
-from maintctl.db import transaction
+from maintctl.db import table_exists, transaction
 
 READ_COUNT = 1000  # entries read per transaction
 WARNINGS_LISTED = 100  # entries that are not results are named up to this many per pass; the rest are counted
@@ -39,7 +39,7 @@ def read(connection: sqlite3.Connection, settings: Settings) -> Reading:
 
     client = outbox.redis_client(settings)
     reading = Reading()
-    start = job_runs.position(connection, settings.job_results)
+    start = position(connection, settings.job_results)
     taken: set[str] = set()
     try:
         while connection.may_go_on():
@@ -53,7 +53,7 @@ def read(connection: sqlite3.Connection, settings: Settings) -> Reading:
                 with transaction(connection):
                     for entry_id, fields in entries:
                         _take(connection, entry_id.decode(), fields, settings, reading, taken)
-                    job_runs.keep_position(connection, settings.job_results, entries[-1][0].decode())
+                    keep_position(connection, settings.job_results, entries[-1][0].decode())
             start = entries[-1][0].decode()
             if len(entries) < READ_COUNT:
                 break
@@ -111,3 +111,26 @@ def _result(fields: dict) -> tuple[str, str, object, str | None]:
     if error is not None and not isinstance(error, str):
         raise ValueError("error is not text")
     return run_id, status, document.get("result"), error
+
+
+def _position_key(stream: str) -> str:
+    return f"results_read:{stream}"
+
+
+def position(connection: sqlite3.Connection, stream: str) -> str:
+    """Return the id of the last entry of the results stream read into the runs ('0-0': none yet)."""
+    if not table_exists(connection, "maintctl_meta"):
+        return "0-0"
+    row = connection.execute("SELECT value FROM maintctl_meta WHERE key = ?", (_position_key(stream),)).fetchone()
+    return row[0] if row else "0-0"
+
+
+def keep_position(connection: sqlite3.Connection, stream: str, entry_id: str) -> None:
+    """Inside the transaction that records the results, keep where reading got to."""
+    from maintctl import identity
+
+    connection.execute(identity.TABLE_SQL)
+    connection.execute(
+        "INSERT INTO maintctl_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (_position_key(stream), entry_id),
+    )

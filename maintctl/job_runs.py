@@ -279,26 +279,3 @@ def failures_in_a_row(connection: sqlite3.Connection, job: str) -> int:
         (job, job),
     ).fetchone()
     return count
-
-
-def _position_key(stream: str) -> str:
-    return f"results_read:{stream}"
-
-
-def position(connection: sqlite3.Connection, stream: str) -> str:
-    """Return the id of the last entry of the results stream read into the runs ('0-0': none yet)."""
-    if not table_exists(connection, "maintctl_meta"):
-        return "0-0"
-    row = connection.execute("SELECT value FROM maintctl_meta WHERE key = ?", (_position_key(stream),)).fetchone()
-    return row[0] if row else "0-0"
-
-
-def keep_position(connection: sqlite3.Connection, stream: str, entry_id: str) -> None:
-    """Inside the transaction that records the results, keep where reading got to."""
-    from maintctl import identity
-
-    connection.execute(identity.TABLE_SQL)
-    connection.execute(
-        "INSERT INTO maintctl_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (_position_key(stream), entry_id),
-    )

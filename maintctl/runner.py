@@ -15,7 +15,7 @@ from maintctl.actions.kinds import Action
 from maintctl.config import ConfigError, Settings
 from maintctl.db import ActionError, Stop, Stopped, check_schema, open_database
 from maintctl.results import ActionResult, Notifications, Report
-from maintctl.window import Window
+from maintctl.window import Slots, Window
 
 
 def run(names: list[str], settings: Settings, scheduled: bool = False) -> Report:
@@ -83,8 +83,8 @@ def _run_locked(
         report.run_warnings.extend(hook.started(report))
     began = time.monotonic()
     deadline = began + settings.max_seconds if settings.max_seconds else None
-    slot = 0  # --every: the slot the pass began in
-    window, due = None, names  # --for without --every: the window, and the actions due in the next pass
+    cadence: Window | Slots | None = None  # run-all --for: when the next pass begins
+    due = names
     while True:
         elapsed = timedelta(seconds=time.monotonic() - settings.now_taken)
         pass_settings = replace(settings, now=timestamps.shift(settings.now, elapsed)) if report.passes else settings
@@ -92,26 +92,18 @@ def _run_locked(
         report.passes += 1
         if not settings.run_for or connection.stop.is_set():
             break
-        if settings.run_every is None:
-            if window is None:
-                end = min(asked + settings.run_for, deadline or float("inf"))
-                window = Window(connection, names, settings, end, lambda name: _last_start(connection, report, name))
-            due = window.wait(due, pass_settings.now)
-            if due is None:
-                break
-            continue
-        # The next slot that has not begun: a pass that overran never makes the missed ones run back to back.
-        following = int((time.monotonic() - began) // settings.run_every) + 1
-        report.slots_skipped += following - slot - 1
-        slot = following
-        next_start = began + slot * settings.run_every
-        if next_start >= began + settings.run_for or (deadline and next_start >= deadline):
+        if cadence is None and settings.run_every is None:
+            end = min(asked + settings.run_for, deadline or float("inf"))
+            cadence = Window(connection, names, settings, end, lambda name: _last_start(connection, report, name))
+        elif cadence is None:
+            cadence = Slots(connection.stop, names, began, settings.run_for, settings.run_every, deadline)
+        due = cadence.wait(due, pass_settings.now)
+        if due is None:
             break
-        if connection.stop.wait(max(0.0, next_start - time.monotonic())):
-            break
+    report.slots_skipped = cadence.skipped if isinstance(cadence, Slots) else 0
     report.stopped = connection.stop.by if connection.stop.is_set() else None
     report.notifications.queued = _undelivered(connection)
-    _record(connection, report)
+    history.record_report(connection, report)
     for hook in told:
         report.run_warnings.extend(hook.finished(connection, report))
     return report
@@ -219,38 +211,6 @@ def _merge(report: Report, this_pass: ActionResult) -> None:
     total.duration += this_pass.duration
     total.warnings.extend(warning for warning in this_pass.warnings if warning not in total.warnings)
     total.notes.extend(note for note in this_pass.notes if note not in total.notes)
-
-
-def _record(connection: sqlite3.Connection, report: Report) -> None:
-    """Write the run's history rows; a failure to is a warning, never the run's failure."""
-    runs = [
-        history.new_run(
-            report.run_id,
-            result.action,
-            result.started or report.settings.now,
-            result.duration,
-            result.status,
-            reason=result.reason or ("; ".join(result.notes) or None),
-            counts=result.counts,
-            error=result.error,
-        )
-        for result in report.actions
-        if result.recorded
-    ]
-    damaged = next((result.error for result in report.actions if _damaged(result.error)), None)
-    if damaged:
-        report.run_warnings.append("run history not recorded: the database is damaged, and is left as it is")
-        return
-    if connection.stop.is_set():  # a stopped run waits a moment for the lock, not the whole busy timeout
-        connection.busy_timeout = min(connection.busy_timeout, 1.0)
-    try:
-        history.record(connection, runs)
-    except sqlite3.Error as error:
-        report.run_warnings.append(f"run history not recorded: {error}")
-
-
-def _damaged(error: str | None) -> bool:
-    return error is not None and ("malformed" in error or "not a database" in error)
 
 
 def _run_action(

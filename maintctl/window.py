@@ -1,5 +1,6 @@
-"""`run-all --for D` without `--every`: between passes, sleep until the
-next thing is due, and wake early when the app commits.
+"""`run-all --for D`: when the next pass begins. Without `--every`
+(Window), between passes sleep until the next thing is due, and wake early
+when the app commits; with it (Slots), a pass every E.
 
 After each pass every action says when it next has something to do: the
 due-row actions the first instant a row comes due (upcoming.py, a few index
@@ -104,6 +105,28 @@ class Window:
 
     def _due(self, outlook: Outlook, name: str, now: datetime) -> bool:
         return (outlook.next is not None and outlook.next <= now) or outlook.due > self.left.get(name, 0)
+
+
+class Slots:
+    """`run-all --for D --every E`: a pass every E. After a pass that overran,
+    the next slot that has not begun: the slots missed are counted, never run
+    back to back."""
+
+    def __init__(self, stop, names: list[str], began: float, length: float, every: float, deadline: float | None):
+        self.stop, self.names = stop, names
+        self.began, self.end, self.every = began, min(began + length, deadline or float("inf")), every
+        self.slot = 0  # the slot the last pass began in
+        self.skipped = 0
+
+    def wait(self, ran: list[str], ran_at: datetime) -> list[str] | None:
+        """Sleep until the next slot begins; return every action, None where the window is over."""
+        following = int((time.monotonic() - self.began) // self.every) + 1
+        self.skipped += following - self.slot - 1
+        self.slot = following
+        next_start = self.began + self.slot * self.every
+        if next_start >= self.end or self.stop.wait(max(0.0, next_start - time.monotonic())):
+            return None
+        return self.names
 
 
 def _nothing_for(name: str, settings: Settings) -> bool:
