@@ -12,11 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from maintctl import timestamps
 from maintctl.timestamps import parse_duration, quoted
-from maintctl.urls import redact_url, redis_url_problem
+from maintctl.urls import ping_url_usable, redact_url, redis_url_problem
 
 
 class ConfigError(Exception):
@@ -95,6 +94,9 @@ class Flags:
     keep: int | None = None
     with_media: bool = False
     run_job: str | None = None
+    dbs: tuple[str, ...] = ()  # --db of the acting commands: paths or glob patterns, one run each
+    shard: str | None = None
+    parallel: int | None = None
 
 
 class _Sources:
@@ -204,6 +206,17 @@ def load(flags: Flags, environ: Mapping[str, str] | None = None) -> Settings:
     )
 
 
+def fleet(flags: Flags, environ: Mapping[str, str] | None = None) -> tuple[tuple[str, ...], str | None, str | None]:
+    """Return what names the databases of an acting command: its --db values
+    (else MAINTCTL_DB), --shard (else MAINTCTL_SHARD) and Kubernetes'
+    JOB_COMPLETION_INDEX, as given (fleet.py reads them)."""
+    sources = _Sources(os.environ if environ is None else environ)
+    named = flags.dbs or ((str(flags.db),) if flags.db else ())
+    patterns = named or tuple(filter(None, [sources.get("MAINTCTL_DB")[0]]))
+    shard = flags.shard or sources.get("MAINTCTL_SHARD")[0]
+    return patterns, shard, sources.get("JOB_COMPLETION_INDEX")[0]
+
+
 def _database_path(text: str) -> Path:
     """Given --db, return the database's path; a symbolic link stands for the
     file it leads to, so that the lock, the backups and every message are that
@@ -268,17 +281,9 @@ def _repeat(flags: Flags) -> dict[str, float | None]:
 
 def _ping_url(sources: _Sources) -> str | None:
     url, source = sources.get("MAINTCTL_PING_URL")
-    if url is None:
-        return None
-    try:
-        parts = urlsplit(url)
-        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 1) > 0
-        usable = usable and url.isprintable() and " " not in url
-    except ValueError:
-        usable = False
-    if not usable:
+    if url is not None and not ping_url_usable(url):
         raise ConfigError(f"{source}: not an http:// or https:// URL with a host (not shown: it holds the check's key)")
-    return url.rstrip("/")
+    return url.rstrip("/") if url else None
 
 
 MAX_BATCH_SIZE = 1_000_000

@@ -90,8 +90,36 @@ KeepOption = Annotated[
 ]
 WithMediaOption = Annotated[bool, typer.Option("--with-media", help="Also copy the media directory.")]
 
+DbsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--db",
+        help="The database file (env MAINTCTL_DB); repeat it, or give a glob pattern such as '/srv/tenants/*.db',"
+        " for a run on each.",
+        show_default=False,
+    ),
+]
+ShardOption = Annotated[
+    str | None,
+    typer.Option(
+        "--shard",
+        metavar="I/N",
+        help="Only the databases whose stable hash modulo N is I (env MAINTCTL_SHARD; N alone takes I from"
+        " JOB_COMPLETION_INDEX).",
+        show_default=False,
+    ),
+]
+ParallelOption = Annotated[
+    int | None,
+    typer.Option(
+        "--parallel", metavar="N", help="Databases run at once (default: the CPU count).", min=1, show_default=False
+    ),
+]
+
 COMMON = {
-    "db": (DbOption, None),
+    "dbs": (DbsOption, None),
+    "shard": (ShardOption, None),
+    "parallel": (ParallelOption, None),
     "redis_url": (RedisUrlOption, None),
     "media_dir": (MediaDirOption, None),
     "now": (NowOption, None),

@@ -70,7 +70,7 @@ def show(report: Report) -> None:
         return
     if settings.json:
         print(json.dumps(as_json(report), ensure_ascii=False, indent=2))
-        for line in _problem_lines(report):  # the errors go to stderr too, as every error does
+        for line in problem_lines(report):  # the errors go to stderr too, as every error does
             if line.startswith("maintctl: error: "):
                 print(one_line(line), file=sys.stderr)
         return
@@ -78,9 +78,9 @@ def show(report: Report) -> None:
         if sys.stdout.isatty():
             _show_rich(report)
         else:
-            for line in _summary_lines(report):
+            for line in summary_lines(report):
                 print(one_line(line))
-    for line in _problem_lines(report):
+    for line in problem_lines(report):
         print(one_line(line), file=sys.stderr)
 
 
@@ -91,7 +91,7 @@ def _counts_text(result: ActionResult, dry_run: bool) -> str:
     return ", ".join(f"{name.replace('_', ' ')} {count}" for name, count in result.counts.items())
 
 
-def _summary_lines(report: Report) -> list[str]:
+def summary_lines(report: Report) -> list[str]:
     settings = report.settings
     lines = []
     if settings.dry_run:
@@ -142,10 +142,10 @@ def _notifications_line(report: Report) -> str | None:
 
 def plain_text(report: Report) -> str:
     """Given a run's report, return it as the plain lines a terminal-less run prints (for a ping's body)."""
-    return "\n".join(one_line(line) for line in _summary_lines(report) + _problem_lines(report)) + "\n"
+    return "\n".join(one_line(line) for line in summary_lines(report) + problem_lines(report)) + "\n"
 
 
-def _problem_lines(report: Report) -> list[str]:
+def problem_lines(report: Report) -> list[str]:
     lines = [f"maintctl: warning: {warning}" for warning in report.warnings]
     for result in report.actions:
         if result.error:

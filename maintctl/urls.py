@@ -86,6 +86,16 @@ def _host_name(host: str) -> bool:
     return True
 
 
+def ping_url_usable(url: str) -> bool:
+    """Return whether the ping URL is an http:// or https:// URL with a host that can be asked."""
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 1) > 0
+    except ValueError:
+        return False
+    return usable and url.isprintable() and " " not in url
+
+
 def redact_url(url: str) -> str:
     """Given a URL, return it with any password replaced by ***."""
     try:

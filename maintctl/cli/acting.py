@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +14,7 @@ import typer
 from maintctl import registry
 from maintctl.cli.app import app, fail
 from maintctl.config import ConfigError, Flags
-from maintctl.db import Locked, Stopped
+from maintctl.db import Locked
 from maintctl.json_text import one_line
 from maintctl.options import (
     BACKUP,
@@ -27,29 +28,50 @@ from maintctl.options import (
     NowOption,
     QuietOption,
 )
-from maintctl.results import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_TERMINATED
+from maintctl.results import EXIT_FAILED, EXIT_LOCKED
 
 
 def run_actions(names: tuple[str, ...], flags: Flags, scheduled: bool) -> int:
-    from maintctl import config, lock, report, runner
+    from maintctl import fleet, report
 
-    known = {"dry_run": flags.dry_run, "actions": []}
     try:
-        settings = config.load(flags)
-        outcome = runner.run(list(names), settings, scheduled)
+        many = fleet.is_fleet(flags)
+    except ConfigError as error:  # the environment's file, say
+        return fail(str(error), flags.json, dry_run=flags.dry_run, actions=[])
+    if many:
+        return _run_fleet(list(names), flags, scheduled)
+    flags = replace(flags, db=Path(flags.dbs[0]) if flags.dbs else flags.db, dbs=())
+    done = fleet.attempt(list(names), flags, scheduled)
+    if done.report is not None:
+        report.show(done.report)
+        return done.report.exit_code
+    if done.label == "" and flags.quiet:  # another run held the lock, a signal, a replica: nothing wrong
+        return done.code
+    return fail(done.message, flags.json, done.code, done.label, dry_run=flags.dry_run, actions=[])
+
+
+def _run_fleet(names: list[str], flags: Flags, scheduled: bool) -> int:
+    """Run on each database the flags name; print one document (or each database's lines) and return the
+    fleet's exit status."""
+    from maintctl import fleet
+
+    try:
+        paths = fleet.databases(flags)
     except ConfigError as error:
-        return fail(str(error), flags.json, **known)
-    except Locked as error:
-        return fail(str(error), flags.json, EXIT_FAILED, **known)
-    except lock.Busy as busy:  # a run overlapping another: nothing wrong, said unless --quiet
-        return (
-            EXIT_LOCKED if flags.quiet else fail(f"{busy}; this run did nothing", flags.json, EXIT_LOCKED, "", **known)
-        )
-    except Stopped as stopped:  # while waiting for the lock: nothing was begun
-        code = EXIT_INTERRUPTED if stopped.signal_name == "SIGINT" else EXIT_TERMINATED
-        return code if flags.quiet else fail(f"{stopped}; this run did nothing", flags.json, code, "", **known)
-    report.show(outcome)
-    return outcome.exit_code
+        return fail(str(error), flags.json, databases=[])
+    outcomes = fleet.run(names, flags, paths, scheduled)
+    code = fleet.exit_code(outcomes)
+    if flags.json and not (flags.quiet and code == 0):
+        entries = [{"database": outcome.database, "exit": outcome.code, **outcome.document} for outcome in outcomes]
+        print(json.dumps({"databases": entries, "exit": code}, ensure_ascii=False, indent=2))
+    for outcome in outcomes:
+        if outcome.out and not flags.json:
+            print(one_line(f"== {outcome.database} (exit {outcome.code})"))
+            for line in outcome.out:
+                print(one_line(line))
+        for line in outcome.err:  # each line names its database
+            print(one_line(line.replace("maintctl: ", f"maintctl: {outcome.database}: ", 1)), file=sys.stderr)
+    return code
 
 
 def _acting_command(names: tuple[str, ...], options: dict, scheduled: bool = False):

@@ -1,0 +1,181 @@
+"""An acting command's run on each database it names, and what each ends
+in: the exceptions a run ends in become exit statuses here.
+
+`--db` may be repeated and each value may be a glob pattern; `--shard I/N`
+keeps the databases whose stable hash of the path, modulo N, is I. Each
+database gets its own run (its own lock, history and audit rows), in a pool
+of worker processes forked once (`--parallel N`, default the CPU count), each
+taking databases in turn: one process start for a thousand databases, not a
+thousand. One database's failure never stops the others.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from maintctl import config, lock
+from maintctl.config import ConfigError, Flags
+from maintctl.db import Locked, Stopped
+from maintctl.results import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE, Report
+
+_NOT_DATABASES = ("-wal", "-shm", "-journal", ".maintctl.lock")  # what a pattern may match beside a database
+_PATTERN = re.compile(r"[*?[]")
+
+
+@dataclass
+class Attempt:
+    """One run on one database: its report, or why nothing was done."""
+
+    code: int
+    report: Report | None = None
+    message: str | None = None
+    label: str = "error: "  # how the message is said ("" where it is no error: another run held the lock)
+
+
+def attempt(names: list[str], flags: Flags, scheduled: bool) -> Attempt:
+    """Run the actions on the database the flags name; return what it ended in."""
+    from maintctl import runner
+
+    try:
+        settings = config.load(flags)
+        replica = _replica(settings.db)
+        if replica:
+            return Attempt(EXIT_OK, message=replica, label="")
+        return Attempt(0, runner.run(names, settings, scheduled))
+    except ConfigError as error:
+        return Attempt(EXIT_USAGE, message=str(error))
+    except Locked as error:
+        return Attempt(EXIT_FAILED, message=str(error))
+    except lock.Busy as busy:  # a run overlapping another: nothing wrong
+        return Attempt(EXIT_LOCKED, message=f"{busy}; this run did nothing", label="")
+    except Stopped as stopped:  # while waiting for the lock: nothing was begun
+        code = EXIT_INTERRUPTED if stopped.signal_name == "SIGINT" else EXIT_TERMINATED
+        return Attempt(code, message=f"{stopped}; this run did nothing", label="")
+
+
+def _replica(database: Path) -> str | None:
+    """Return why the database is not to be written where it is a LiteFS replica (a .primary file beside it)."""
+    primary = database.parent / ".primary"
+    try:
+        if not primary.is_file():
+            return None
+        holder = primary.read_text(errors="replace").strip()[:100]
+    except OSError:
+        return None
+    return (
+        f"{database}: a LiteFS replica (the primary is {holder or 'elsewhere'}); skipped: run maintctl on the primary"
+    )
+
+
+def is_fleet(flags: Flags) -> bool:
+    """Return whether the flags name databases by more than one path: a repeated --db, a pattern, a shard."""
+    patterns, shard, _ = config.fleet(flags)
+    return len(patterns) > 1 or any(_PATTERN.search(pattern) for pattern in patterns) or shard is not None
+
+
+def databases(flags: Flags) -> list[Path]:
+    """Return the databases the flags name, patterns expanded, in the shard
+    asked for. Raise ConfigError for a pattern that matches nothing or a shard
+    that cannot be read."""
+    patterns, shard_text, job_index = config.fleet(flags)
+    if not patterns:
+        raise ConfigError(
+            "no database given: use --db PATH (or a pattern such as '/srv/tenants/*.db') or set MAINTCTL_DB"
+        )
+    found: dict[str, Path] = {}
+    for pattern in patterns:
+        if not _PATTERN.search(pattern):
+            found.setdefault(pattern, Path(pattern).expanduser())
+            continue
+        matched = [name for name in sorted(glob.glob(os.path.expanduser(pattern))) if not name.endswith(_NOT_DATABASES)]
+        if not matched:
+            raise ConfigError(f"--db {pattern!r}: no file matches the pattern")
+        for name in matched:
+            found.setdefault(name, Path(name))
+    if shard_text is None:
+        return list(found.values())
+    index, count = _shard(shard_text, job_index)
+    return [path for path in found.values() if shard_of(path, count) == index]
+
+
+def _shard(text: str, job_index: str | None) -> tuple[int, int]:
+    """Given --shard (I/N, or N with I from JOB_COMPLETION_INDEX), return I and N."""
+    match = re.fullmatch(r"\s*(?:(\d{1,9})\s*/\s*)?(\d{1,9})\s*", text)
+    if match and match[1] is None and job_index is not None and job_index.strip().isdigit():
+        index, count = int(job_index), int(match[2])
+    elif match and match[1] is not None:
+        index, count = int(match[1]), int(match[2])
+    else:
+        raise ConfigError(
+            f"--shard: {text[:40]!r} is not I/N (such as 0/4), nor N with JOB_COMPLETION_INDEX set, as Kubernetes sets it"
+        )
+    if not 0 <= index < count:
+        raise ConfigError(f"--shard: {index}/{count}: I must be from 0 to N-1")
+    return index, count
+
+
+def shard_of(path: Path, count: int) -> int:
+    """Given a database's path, return its shard of `count`: a stable hash of its absolute path (adding a
+    database moves no other)."""
+    digest = hashlib.sha256(os.fsencode(os.path.abspath(path))).digest()
+    return int.from_bytes(digest[:8], "big") % count
+
+
+@dataclass
+class Outcome:
+    """What one database's run says, as the fleet's output gathers it."""
+
+    database: str
+    code: int
+    document: dict = field(default_factory=dict)
+    out: list[str] = field(default_factory=list)  # its lines for stdout
+    err: list[str] = field(default_factory=list)  # its lines for stderr
+
+
+def _one(task: tuple[list[str], Flags, bool, Path]) -> Outcome:
+    """In a worker: run on one database, and say what it ended in."""
+    from maintctl import report as reports
+
+    names, flags, scheduled, path = task
+    done = attempt(names, replace(flags, db=path, dbs=()), scheduled)
+    if done.report is None:
+        document = {"error": done.message, "skipped": True} if done.code == EXIT_OK else {"error": done.message}
+        quiet = flags.quiet and done.code in (EXIT_OK, EXIT_LOCKED)
+        err = [] if quiet else [f"maintctl: {done.label}{done.message}"]
+        return Outcome(str(path), done.code, document, [], err)
+    outcome = done.report
+    quiet = flags.quiet and outcome.exit_code == 0 and not outcome.warnings
+    return Outcome(
+        str(path),
+        outcome.exit_code,
+        reports.as_json(outcome),
+        [] if flags.quiet else reports.summary_lines(outcome),
+        [] if quiet else reports.problem_lines(outcome),
+    )
+
+
+def run(names: list[str], flags: Flags, paths: list[Path], scheduled: bool) -> list[Outcome]:
+    """Run on each database, several at once; return their outcomes in the order of the paths."""
+    tasks = [(names, flags, scheduled, path) for path in paths]
+    workers = min(flags.parallel or os.cpu_count() or 1, len(tasks))
+    if workers <= 1:
+        return [_one(task) for task in tasks]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        return list(pool.map(_one, tasks, chunksize=max(1, len(tasks) // (workers * 8))))
+
+
+def exit_code(outcomes: list[Outcome]) -> int:
+    """The fleet's exit status: 0 where every run's was; else the gravest (2, then 1, then a signal's, then 75)."""
+    codes = {outcome.code for outcome in outcomes} - {EXIT_OK}
+    for code in (EXIT_USAGE, EXIT_FAILED, EXIT_TERMINATED, EXIT_INTERRUPTED, EXIT_LOCKED):
+        if code in codes:
+            return code
+    return EXIT_OK

@@ -1,0 +1,130 @@
+"""Many databases in one invocation: --db repeated or a pattern, --shard,
+several at once, one database's failure never stopping the others."""
+
+import fcntl
+import hashlib
+
+import pytest
+from conftest import NOW, new_core, stream_entries
+
+
+@pytest.fixture
+def tenants(tmp_path):
+    """Four tenant databases, each with a reminder due."""
+    directory = tmp_path / "tenants"
+    directory.mkdir()
+    made = []
+    for name in ("ada", "bob", "cy", "dee"):
+        core = new_core(directory / f"{name}.db")
+        core.memory("m1")
+        core.reminder(f"r-{name}")
+        made.append(core)
+    yield made
+    for core in made:
+        core.connection.close()
+
+
+def documents(result) -> dict:
+    return {entry["database"]: entry for entry in result.json()["databases"]}
+
+
+def test_a_pattern_runs_each_database_once_with_its_own_history(maintctl, tenants, redis_url, tmp_path):
+    (tmp_path / "tenants" / "ada.db-wal").write_bytes(b"")  # side files the pattern also matches are not databases
+
+    result = maintctl(
+        "run-all", "--db", str(tmp_path / "tenants" / "*.db*"), "--now", NOW, "--redis-url", redis_url, "--json",
+        "--parallel", "2",
+    )  # fmt: skip
+
+    assert result.code == 0, result
+    found = documents(result)
+    assert sorted(found) == sorted(str(core.path) for core in tenants)
+    for core in tenants:
+        entry = found[str(core.path)]
+        assert entry["exit"] == 0 and entry["actions"][0]["counts"]["fired"] == 1
+        assert core.sql("SELECT fired FROM reminders") == [(1,)]
+        assert core.sql("SELECT count(DISTINCT run_id) FROM maintctl_runs") == [(1,)]
+    assert sorted(entry["data"]["content"]["reminder_id"] for entry in stream_entries(redis_url)) == [
+        "r-ada",
+        "r-bob",
+        "r-cy",
+        "r-dee",
+    ]
+
+
+def test_repeated_db_and_text_output_name_each_database(maintctl, tenants):
+    ada, bob = tenants[0].path, tenants[1].path
+
+    result = maintctl("fire-reminders", "--db", ada, "--db", bob, "--now", NOW)
+
+    assert result.code == 0, result
+    assert f"== {ada} (exit 0)" in result.out and f"== {bob} (exit 0)" in result.out
+    assert result.out.count("fire-reminders  ok") == 2
+
+
+def test_one_broken_and_one_locked_database_are_reported_and_the_others_done(maintctl, tenants, tmp_path):
+    broken = tmp_path / "tenants" / "zed.db"
+    broken.write_bytes(b"")
+    with open(tenants[1].path.parent / "bob.db.maintctl.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+
+        result = maintctl("run-all", "--db", str(tmp_path / "tenants" / "*.db"), "--now", NOW, "--json")
+
+    assert result.code == 2  # the gravest: a database that cannot be used
+    found = documents(result)
+    assert found[str(broken)]["exit"] == 2 and "empty" in found[str(broken)]["error"]
+    assert found[str(tenants[1].path)]["exit"] == 75
+    assert tenants[1].sql("SELECT fired FROM reminders") == [(0,)]
+    for core in (tenants[0], tenants[2], tenants[3]):
+        assert found[str(core.path)]["exit"] == 0
+        assert core.sql("SELECT fired FROM reminders") == [(1,)]
+    assert f"maintctl: {broken}: error: " in result.err
+
+
+def test_a_pattern_that_matches_nothing_is_a_usage_error(maintctl, tmp_path):
+    result = maintctl("run-all", "--db", str(tmp_path / "nowhere" / "*.db"), "--json")
+
+    assert result.code == 2
+    assert "no file matches the pattern" in result.err and result.json()["databases"] == []
+
+
+def test_shards_cover_every_database_once(maintctl, tenants, tmp_path):
+    pattern = str(tmp_path / "tenants" / "*.db")
+    seen = []
+    for index in range(3):
+        result = maintctl("run-all", "--db", pattern, "--shard", f"{index}/3", "--now", NOW, "--dry-run", "--json")
+        assert result.code == 0, result
+        seen += list(documents(result))
+    by_job_index = maintctl(
+        "run-all", "--db", pattern, "--shard", "3", "--now", NOW, "--dry-run", "--json",
+        env={"JOB_COMPLETION_INDEX": "1"},
+    )  # fmt: skip
+
+    assert sorted(seen) == sorted(str(core.path) for core in tenants)
+    expected = [
+        str(core.path)
+        for core in tenants
+        if int.from_bytes(hashlib.sha256(str(core.path).encode()).digest()[:8], "big") % 3 == 1
+    ]
+    assert sorted(documents(by_job_index)) == sorted(expected)
+
+
+@pytest.mark.parametrize("shard", ["3/3", "x/2", "-1/2", "2"])
+def test_a_shard_that_cannot_be_read_is_refused(maintctl, tenants, tmp_path, shard):
+    result = maintctl("run-all", "--db", str(tmp_path / "tenants" / "*.db"), "--shard", shard)
+
+    assert result.code == 2 and result.err.startswith("maintctl: error: --shard: ")
+
+
+def test_a_litefs_replica_is_skipped_and_never_written(maintctl, tenants, tmp_path):
+    (tmp_path / "tenants" / ".primary").write_text("node-a.internal\n")
+    before = {core.path: core.digest() for core in tenants}
+
+    result = maintctl("run-all", "--db", str(tmp_path / "tenants" / "*.db"), "--now", NOW, "--json")
+    alone = maintctl("run-all", "--db", tenants[0].path, "--now", NOW)
+
+    assert result.code == 0 and alone.code == 0
+    for entry in result.json()["databases"]:
+        assert entry["skipped"] is True and "a LiteFS replica (the primary is node-a.internal)" in entry["error"]
+    assert "skipped: run maintctl on the primary" in alone.err
+    assert {core.path: core.digest() for core in tenants} == before
