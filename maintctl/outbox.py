@@ -10,6 +10,7 @@ once, never put an entry in the stream twice.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -37,9 +38,10 @@ INDEXES = ("CREATE INDEX IF NOT EXISTS maintctl_outbox_undelivered ON maintctl_o
 # seconds, ARGV[3]: a JSON array of [msg_id, data] pairs (one argument and one
 # reply per call, not two arguments and a reply per notification: redis-py
 # encodes and parses each in Python). Adds each entry unless its msg_id was
-# sent already (the dedup keys are not declared in KEYS: a standalone Redis, or
-# one shard, is assumed). Returns the stream entry ids, space-separated, an id
-# that was there already marked with a leading '='.
+# sent already. The dedup keys are not declared in KEYS (they are known only
+# inside), but share the stream's hash slot (dedup_prefix), so that on a
+# cluster the script runs on the node that holds them all. Returns the stream
+# entry ids, space-separated, an id that was there already marked with a '='.
 SEND_ONCE_LUA = """
 local ids = {}
 for _, notification in ipairs(cjson.decode(ARGV[3])) do
@@ -70,8 +72,12 @@ def dedup_prefix(stream: str, database_id: str) -> str:
     """Given the stream and the database's id, return the prefix of the keys
     that record a sent msg_id: one database's notifications never stand in
     for another's that shares the Redis, nor one stream's for another's (the
-    stream's name in braces keeps the keys in its hash slot on a cluster)."""
-    return f"maintctl:sent:{{{stream}}}:{database_id}:"
+    stream's name in braces, or the stream's own hash tag where it has one,
+    keeps the keys in its hash slot on a cluster)."""
+    tag = re.match(r"[^{]*\{([^}]+)\}", stream)  # the hash tag Redis Cluster reads: the first {...}, not empty
+    if tag is None:
+        return f"maintctl:sent:{{{stream}}}:{database_id}:"
+    return f"maintctl:sent:{{{tag[1]}}}:{stream}:{database_id}:"
 
 
 SCRIPT_CHUNK = 500  # notifications per script call: Redis is busy with one call for about a millisecond
@@ -124,22 +130,35 @@ def queue_state(connection: sqlite3.Connection) -> QueueState:
 def redis_client(settings: Settings):
     """Return a client for the configured Redis, with its timeouts and no
     retries: fail fast, the next run is the retry, and nothing is lost
-    meanwhile. Raise DeliveryError where the URL cannot be used."""
+    meanwhile. A node of a Redis Cluster (or Valkey cluster) gets redis-py's
+    cluster client, which follows the cluster's redirections and retries
+    through a failover. Raise DeliveryError where the URL cannot be used or
+    the server does not answer."""
     if settings.redis_problem:
         raise DeliveryError(settings.redis_problem)
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
+    timeouts = {"socket_connect_timeout": settings.redis_timeout, "socket_timeout": settings.redis_timeout}
     try:
-        return redis.Redis.from_url(
-            settings.redis_url,
-            socket_connect_timeout=settings.redis_timeout,
-            socket_timeout=settings.redis_timeout,
-            retry=Retry(NoBackoff(), 0),
-        )
+        client = redis.Redis.from_url(settings.redis_url, retry=Retry(NoBackoff(), 0), **timeouts)
+        if not client.info("cluster").get("cluster_enabled"):
+            return client
+        client.close()
+        from redis.cluster import RedisCluster
+
+        return RedisCluster.from_url(settings.redis_url, **timeouts)
     except (ValueError, TypeError) as error:  # an option in the URL's query that redis-py cannot take
         raise DeliveryError(describe_error(error, settings)) from None
+    except (redis.RedisError, OSError, UnicodeError) as error:
+        raise DeliveryError(describe_error(error, settings)) from None
+
+
+def is_cluster(client) -> bool:
+    from redis.cluster import RedisCluster
+
+    return isinstance(client, RedisCluster)
 
 
 def probe(settings: Settings) -> tuple[str | None, str | None]:
@@ -153,7 +172,11 @@ def probe(settings: Settings) -> tuple[str | None, str | None]:
     import redis
 
     try:
-        version = client.info("server").get("redis_version", "?")
+        if is_cluster(client):
+            info = client.info("server", target_nodes=client.get_random_node())
+            version = info.get("redis_version", "?") + " (a cluster)"
+        else:
+            version = client.info("server").get("redis_version", "?")
         client.eval("return 1", 0)
     except (redis.RedisError, OSError, ValueError, TypeError, UnicodeError) as error:
         return None, describe_error(error, settings)
@@ -174,6 +197,7 @@ def deliver(connection: sqlite3.Connection, settings: Settings) -> Delivery:
     import redis  # paid for only when there is something to deliver
 
     send_once = client.register_script(SEND_ONCE_LUA)
+    cluster = is_cluster(client)
     ttl = max(1, int(settings.dedup_ttl.total_seconds()))
     delivered_at = timestamps.format_instant(settings.now)
     try:
@@ -187,15 +211,17 @@ def deliver(connection: sqlite3.Connection, settings: Settings) -> Delivery:
             for row in batch:
                 by_stream.setdefault(stream_for(row[1], settings), []).append(row)
             batch = [row for rows in by_stream.values() for row in rows]  # in the order the replies come
-            pipe = client.pipeline(transaction=False)
+            # One pipeline for them all; on a cluster, a call per chunk (each to the node of its stream's slot).
+            pipe = None if cluster else client.pipeline(transaction=False)
+            replies = []
             for stream, rows in by_stream.items():
                 prefix = dedup_prefix(stream, database_id)
                 for start in range(0, len(rows), SCRIPT_CHUNK):
                     pairs = json_text.encode(
                         [(msg_id, message) for _, msg_id, message in rows[start : start + SCRIPT_CHUNK]]
                     )
-                    send_once(keys=[stream], args=[prefix, ttl, pairs], client=pipe)
-            entries = [entry for chunk in pipe.execute() for entry in chunk.decode().split(" ")]
+                    replies.append(send_once(keys=[stream], args=[prefix, ttl, pairs], client=pipe or client))
+            entries = [entry for chunk in (pipe.execute() if pipe else replies) for entry in chunk.decode().split(" ")]
             with transaction(connection):
                 connection.executemany(
                     "UPDATE maintctl_outbox SET delivered_at = ?, stream_id = ? WHERE id = ? AND delivered_at IS NULL",

@@ -86,6 +86,60 @@ class RedisServer:
             self.process = None
 
 
+class RedisCluster:
+    """A Redis Cluster of the test's own: three masters on free loopback ports, no replicas."""
+
+    def __init__(self, directory: Path):
+        self.servers = [
+            RedisServer(
+                directory, "--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{index}.conf",
+                "--cluster-node-timeout", "2000",
+            )
+            for index in range(3)
+        ]  # fmt: skip
+
+    def start(self) -> RedisCluster:
+        for server in self.servers:
+            server.start()
+        nodes = [f"127.0.0.1:{server.port}" for server in self.servers]
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True,
+            capture_output=True,
+        )
+        for _ in range(200):
+            states = [redis.Redis(port=server.port).cluster("info")["cluster_state"] for server in self.servers]
+            if states == ["ok"] * 3:
+                return self
+            time.sleep(0.05)
+        raise RuntimeError("the cluster did not come up")
+
+    def url_of(self, index: int) -> str:
+        return self.servers[index].url
+
+    def flush(self) -> None:
+        for server in self.servers:
+            redis.Redis(port=server.port).flushall()
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory):
+    """A real Redis Cluster (three masters), emptied for each test that asks for it."""
+    cluster = RedisCluster(tmp_path_factory.mktemp("cluster")).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def cluster(redis_cluster) -> RedisCluster:
+    redis_cluster.flush()
+    return redis_cluster
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
     server = RedisServer(tmp_path_factory.mktemp("redis")).start()
