@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS maintctl_jobs (
 )"""
 
 DEFAULT_TIMEOUT = timedelta(hours=1)
+SHORTEST = timedelta(seconds=1)  # the most often a job runs
 MOST_COUNTED = 100_000  # missed cron times counted one by one at most (about a second); beyond, the count is that
 
 
@@ -152,6 +153,8 @@ def check_definition(
         raise JobError("a job needs a schedule: give --every DURATION or --cron EXPR")
     if tz != "UTC" and cron is None:
         raise JobError("--tz goes with --cron")
+    if every is not None and every < SHORTEST:
+        raise JobError(f"--every: {schedules.duration_text(every)} is too often: a job runs at most once a second")
     try:
         schedules.check(every, cron, tz, now)
     except schedules.ScheduleError as error:
@@ -233,7 +236,7 @@ def _job(name, job_type, bot, config, every, cron, tz, timeout, enabled, added_a
             enabled=bool(enabled),
             added_at=timestamps.parse_instant(added_at),
         )
-        if job.every is not None and not timedelta(0) < job.every <= timestamps.LONGEST:
+        if job.every is not None and not SHORTEST <= job.every <= timestamps.LONGEST:
             raise ValueError(f"an interval of {every!r} seconds")
         if not timedelta(0) < job.timeout <= timestamps.LONGEST:
             raise ValueError(f"a timeout of {timeout!r} seconds")

@@ -39,6 +39,15 @@ class Outlook:
     due: int = 0
 
 
+def _sane(column: str) -> str:
+    """The condition that canonical text has a month, day and hour that can be: a value such as hour 25 names
+    no instant, and must not stand first in the seek for those after it."""
+    return (
+        f"substr({column}, 6, 2) BETWEEN '01' AND '12' AND substr({column}, 9, 2) BETWEEN '01' AND '31'"
+        f" AND substr({column}, 12, 2) <= '23'"
+    )
+
+
 def untidy_sql(column: str) -> str:
     """Given a column, return the condition for values that start like a
     date but are not canonical (the WHERE of init-db's partial index)."""
@@ -96,11 +105,13 @@ class Upcoming:
         instant = timestamps.instant_sql(self.column)
         tidy = connection.execute(
             f"SELECT {instant} FROM {self.table} WHERE {self.where} AND {self.column} > ?"
-            f" AND {self.column} GLOB {_TIDY_GLOB} ORDER BY {self.column} LIMIT 1",
+            f" AND {self.column} GLOB {_TIDY_GLOB} AND {_sane(self.column)} ORDER BY {self.column} LIMIT 1",
             (after,),
         ).fetchone()
         first = tidy[0] if tidy else None
-        low = timestamps.text_of_ms(timestamps.ms_of_text(after) - _MARGIN_MS) or ""
+        # From the start of the day the margin begins on: '2026-11-26 15:00' (a space for the T) sorts before
+        # every canonical time of its day.
+        low = (timestamps.text_of_ms(timestamps.ms_of_text(after) - _MARGIN_MS) or "")[:10]
         high = (timestamps.text_of_ms(timestamps.ms_of_text(first) + _MARGIN_MS) if first else None) or "9999-12-31"
         (untidy,) = connection.execute(
             f"SELECT min(instant) FROM (SELECT {instant} AS instant FROM {self.table}"

@@ -23,9 +23,11 @@ from datetime import datetime, timedelta
 
 from maintctl import registry, schedules, timestamps
 from maintctl.config import Settings
+from maintctl.db import Stopped
 from maintctl.upcoming import Outlook
 
-POLL = 0.02  # seconds between looks at PRAGMA data_version: how soon the app's commits are seen
+POLL = 0.025  # seconds between looks at PRAGMA data_version: how soon the app's commits are seen
+RECHECK = 1.0  # seconds at least between passes tried again for rows a pass could not do, after a commit
 
 
 class Window:
@@ -44,6 +46,8 @@ class Window:
         self.last_started = last_started  # an action's last start, this run's passes included
         self.version = self._data_version()
         self.left: dict[str, int] = {}  # per action, the rows due that its last pass left (it cannot act on them)
+        self.remaining: dict[str, int] = {}  # per action, the rows due after its last pass
+        self.held: dict[str, float] = {}  # actions with rows left, to try again after a commit: since when
 
     def now(self) -> datetime:
         """The run's clock, to the millisecond, as a pass reads it."""
@@ -75,15 +79,17 @@ class Window:
 
     def wait(self, ran: list[str], ran_at: datetime) -> list[str] | None:
         """Given the actions the last pass ran and its now, sleep until an
-        action is due (its next instant has come, or the app has written rows
-        due already), the window ends or the run is asked to stop; return the
-        actions due (in run-all's order), None where the window is over."""
-        # What was due at the pass's now and is still there is what the pass cannot do: not waited for. (What
-        # came due since, even by a millisecond, is due now.)
-        passed = self.outlooks(ran, ran_at)
-        for name in ran:
-            self.left[name] = passed[name].due if name in passed else 0
-        outlooks = self.outlooks()
+        action is due (its next instant has come, the app has written rows
+        due already, or has changed what held rows back), the window ends or
+        the run is asked to stop; return the actions due (in run-all's order),
+        None where the window is over."""
+        try:
+            self._passed(ran, ran_at)
+            outlooks = self.outlooks()
+        except Stopped:
+            return None
+        except sqlite3.Error:  # the app holding the database past the busy timeout: what was known holds
+            outlooks = {}
         stop = self.connection.stop
         while not stop.is_set():
             left = self.end - time.monotonic()
@@ -95,16 +101,50 @@ class Window:
                 return due
             soonest = min((outlook.next for outlook in outlooks.values() if outlook.next), default=None)
             until_due = (soonest - now).total_seconds() if soonest else left
-            if stop.wait(max(0.0, min(POLL, left, until_due))):
+            until_recheck = min((at + RECHECK - time.monotonic() for at in self.held.values()), default=left)
+            if stop.wait(max(0.0, min(POLL, left, until_due, until_recheck))):
                 return None
-            version = self._data_version()
-            if version != self.version:  # the app committed: what is due may have changed
-                self.version = version
-                outlooks = self.outlooks()
+            try:
+                version = self._data_version()
+                if version != self.version:  # the app committed: what is due may have changed
+                    self.version = version
+                    outlooks = self.outlooks()
+                    self._changed(outlooks)
+            except Stopped:
+                return None
+            except sqlite3.Error:
+                continue  # the app holds the database: look again in a moment
         return None
 
+    def _passed(self, ran: list[str], ran_at: datetime) -> None:
+        """After a pass of `ran` at `ran_at`: what was due then and is still
+        there is what the pass cannot do (a reminder whose memory is gone) and
+        is not waited for; what came due since, even by a millisecond, is due.
+        A pass held back by --max-items that got on is followed by another."""
+        passed = self.outlooks(ran, ran_at)
+        for name in ran:
+            remaining = passed[name].due if name in passed else 0
+            got_on = remaining < self.remaining.get(name, remaining + 1)
+            self.left[name] = 0 if (self.settings.max_items and got_on) else remaining
+            self.remaining[name] = remaining
+            self.held.pop(name, None)
+
+    def _changed(self, outlooks: dict[str, Outlook]) -> None:
+        """After the app committed: where rows were left that the pass could
+        not do, fewer of them lowers the mark (so that a row due now shows),
+        and the action is tried again (its trigger dropped, its memory made:
+        what held them may be gone), at most once every RECHECK."""
+        for name, outlook in outlooks.items():
+            if self.left.get(name):
+                self.left[name] = min(self.left[name], outlook.due)
+                self.held.setdefault(name, time.monotonic())
+
     def _due(self, outlook: Outlook, name: str, now: datetime) -> bool:
-        return (outlook.next is not None and outlook.next <= now) or outlook.due > self.left.get(name, 0)
+        if outlook.next is not None and outlook.next <= now:
+            return True
+        if outlook.due > self.left.get(name, 0):
+            return True
+        return name in self.held and time.monotonic() - self.held[name] >= RECHECK
 
 
 class Slots:

@@ -82,6 +82,8 @@ class TestDefinitions:
             (("--every", "1h", "--cron", "0 3 * * *"), "give --every or --cron, not both"),
             ((), "a job needs a schedule: give --every DURATION or --cron EXPR"),
             (("--every", "1h", "--timeout", "0s"), "--timeout: "),
+            (("--every", "500ms"), "--every: "),
+            (("--every", "0.5s"), "is too often: a job runs at most once a second"),
         ],
     )
     def test_a_bad_definition_is_refused_in_one_line_and_nothing_is_kept(self, maintctl, core, options, message):

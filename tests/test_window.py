@@ -22,6 +22,15 @@ def instant(seconds_from_now: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def orphan(core, memory_id: str, fire_at: str) -> None:
+    """A reminder whose memory does not exist: fire-reminders cannot act on it."""
+    core.sql(
+        "INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, fired) VALUES ('orphan', ?, 1001, ?, 0)",
+        memory_id,
+        fire_at,
+    )
+
+
 def window(core, length: float, names=("fire-reminders",)) -> Window:
     settings = load(Flags(db=core.path), environ={})
     connection = open_database(core.path, read_only=False, busy_timeout=5.0)
@@ -104,7 +113,7 @@ class TestWaking:
 
     def test_rows_a_pass_cannot_act_on_do_not_wake_it_again(self, core):
         core.memory("m1")
-        core.reminder("orphan", memory_id="gone", fire_at=instant(-5))  # its memory does not exist
+        orphan(core, "gone", instant(-5))
         sleeper = window(core, 1.0)
 
         due = sleeper.wait(["fire-reminders"], sleeper.now())
@@ -197,3 +206,80 @@ class TestRealWindows:
         late = lateness_ms(redis_url)
         assert sorted(late) == ["after", "at-the-hand-over"]
         assert all(0 <= ms < 400 for ms in late.values()), late
+
+
+def run_window(core, seconds: str, *arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "maintctl", "run-all", "--db", str(core.path), "--for", seconds, *arguments],
+        env=CLEAN_ENV,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+class TestOddCases:
+    def test_a_time_with_a_space_for_the_t_is_waited_for_in_the_afternoon_too(self, core):
+        core.memory("m1")
+        core.reminder("spaced", fire_at="2026-11-26 15:00:12")
+
+        result = run_window(core, "3s", "--now", "2026-11-26T15:00:10.000Z")
+
+        assert result.returncode == 0, result.stderr
+        assert core.sql("SELECT fired FROM reminders WHERE id = 'spaced'") == [(1,)]
+
+    def test_a_value_that_looks_canonical_but_names_no_instant_hides_nothing(self, core):
+        core.memory("m1")
+        core.reminder("bad", fire_at="2026-11-26T25:00:00.000Z")
+        core.reminder("good", fire_at="2026-11-27T00:00:01.000Z")
+
+        result = run_window(core, "3s", "--now", "2026-11-26T23:59:59.500Z")
+
+        assert result.returncode == 0, result.stderr
+        assert core.sql("SELECT fired FROM reminders WHERE id = 'good'") == [(1,)]
+
+    def test_with_max_items_a_backlog_is_worked_off_within_the_window(self, core):
+        core.memory("m1")
+        for number in range(5):
+            core.reminder(f"old{number}", fire_at=instant(-60))
+        core.reminder("soon", fire_at=instant(1.5))
+
+        result = run_window(core, "3s", "--max-items", "1")
+
+        assert result.returncode == 0, result.stderr
+        assert core.sql("SELECT count(*) FROM reminders WHERE fired = 0") == [(0,)]
+
+    def test_a_row_the_app_makes_doable_mid_window_is_fired_in_it(self, core):
+        orphan(core, "m1", instant(-5))  # its memory is not there yet
+        process = run_all(core, "--for", "4s")
+        time.sleep(1.0)
+        core.memory("m1")
+
+        _, err = process.communicate(timeout=30)
+
+        assert process.returncode == 0, err
+        assert core.sql("SELECT fired FROM reminders") == [(1,)]
+
+    def test_the_app_holding_the_database_past_the_busy_timeout_does_not_end_the_window(self, core):
+        core.sql("PRAGMA journal_mode = DELETE")
+        core.memory("m1")
+        core.reminder("after", fire_at=instant(2.5))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "maintctl", "run-all", "--db", str(core.path), "--for", "4s"],
+            env={**CLEAN_ENV, "MAINTCTL_BUSY_TIMEOUT": "0.5s"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(0.8)
+        app = sqlite3.connect(core.path, isolation_level=None)
+        app.execute("BEGIN EXCLUSIVE")
+        time.sleep(1.2)  # past the busy timeout
+        app.execute("COMMIT")
+        app.close()
+
+        _, err = process.communicate(timeout=30)
+
+        assert process.returncode == 0, err
+        assert core.sql("SELECT fired FROM reminders") == [(1,)]
+        assert core.sql("SELECT count(*) FROM maintctl_runs WHERE action = 'fire-reminders'") == [(1,)]
