@@ -34,14 +34,28 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def free_cluster_port() -> int:
+    """A free loopback port whose cluster bus port (10,000 above it) is free too."""
+    while True:
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
 class RedisServer:
     """A redis-server of the test's own, on a free loopback port."""
 
-    def __init__(self, directory: Path, *extra: str):
+    def __init__(self, directory: Path, *extra: str, port: int | None = None):
         if shutil.which("redis-server") is None:
             pytest.fail("redis-server is not installed (the README's test command installs it)")
         self.directory = directory
-        self.port = free_port()
+        self.port = port or free_port()
         self.extra = extra
         self.process: subprocess.Popen | None = None
 
@@ -93,7 +107,7 @@ class RedisCluster:
         self.servers = [
             RedisServer(
                 directory, "--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{index}.conf",
-                "--cluster-node-timeout", "2000",
+                "--cluster-node-timeout", "2000", port=free_cluster_port(),
             )
             for index in range(3)
         ]  # fmt: skip
