@@ -95,6 +95,7 @@ class Flags:
     with_media: bool = False
     run_job: str | None = None
     dbs: tuple[str, ...] = ()  # --db of the acting commands: paths or glob patterns, one run each
+    in_fleet: bool = False  # one run of many (fleet.py): the pings and the metrics file are the fleet's
     shard: str | None = None
     parallel: int | None = None
 
@@ -199,9 +200,9 @@ def load(flags: Flags, environ: Mapping[str, str] | None = None) -> Settings:
         config_file=_path(sources.get("MAINTCTL_CONFIG")[0]) or db.parent / "maintctl.toml",
         history_keep=_duration(sources, "MAINTCTL_HISTORY_KEEP", Settings.history_keep),
         outbox_keep=_duration(sources, "MAINTCTL_OUTBOX_KEEP", Settings.outbox_keep),
-        ping_url=_ping_url(sources),
+        ping_url=None if flags.in_fleet else _ping_url(sources),
         ping_timeout=_seconds(sources, "MAINTCTL_PING_TIMEOUT", Settings.ping_timeout),
-        metrics_file=_path(sources.get("MAINTCTL_METRICS_FILE")[0]),
+        metrics_file=None if flags.in_fleet else _path(sources.get("MAINTCTL_METRICS_FILE")[0]),
         stuck_after=_duration(sources, "MAINTCTL_STUCK_AFTER", Settings.stuck_after),
     )
 

@@ -135,14 +135,15 @@ class Outcome:
     document: dict = field(default_factory=dict)
     out: list[str] = field(default_factory=list)  # its lines for stdout
     err: list[str] = field(default_factory=list)  # its lines for stderr
+    metrics: dict | None = None  # its samples for the fleet's metrics file (metrics.collect)
 
 
-def _one(task: tuple[list[str], Flags, bool, Path]) -> Outcome:
-    """In a worker: run on one database, and say what it ended in."""
+def _one(task: tuple[list[str], Flags, bool, Path, bool]) -> Outcome:
+    """In a worker: run on one database, and say what it ended in (and its metrics, where the fleet keeps them)."""
     from maintctl import report as reports
 
-    names, flags, scheduled, path = task
-    done = attempt(names, replace(flags, db=path, dbs=()), scheduled)
+    names, flags, scheduled, path, metrics = task
+    done = attempt(names, replace(flags, db=path, dbs=(), in_fleet=True), scheduled)
     if done.report is None:
         document = {"error": done.message, "skipped": True} if done.code == EXIT_OK else {"error": done.message}
         quiet = flags.quiet and done.code in (EXIT_OK, EXIT_LOCKED)
@@ -156,20 +157,68 @@ def _one(task: tuple[list[str], Flags, bool, Path]) -> Outcome:
         reports.as_json(outcome),
         [] if flags.quiet else reports.summary_lines(outcome),
         [] if quiet else reports.problem_lines(outcome),
+        _metrics(outcome.settings) if metrics else None,
     )
 
 
-def run(names: list[str], flags: Flags, paths: list[Path], scheduled: bool) -> list[Outcome]:
-    """Run on each database, several at once; return their outcomes in the order of the paths."""
-    tasks = [(names, flags, scheduled, path) for path in paths]
+def _metrics(settings) -> dict | None:
+    """Return the database's metrics, labelled with its path (None where it cannot be read)."""
+    import sqlite3
+
+    from maintctl import db, metrics
+
+    try:
+        connection = db.open_database(settings.db, read_only=True, busy_timeout=settings.busy_timeout)
+        try:
+            return metrics.collect(connection, settings, str(settings.db))
+        finally:
+            connection.close()
+    except (ConfigError, sqlite3.Error, OSError):
+        return None
+
+
+def run(names: list[str], flags: Flags, paths: list[Path], scheduled: bool) -> tuple[list[Outcome], list[str]]:
+    """Run on each database, several at once; return their outcomes in the
+    order of the paths, and the fleet's own warnings. The fleet pings once
+    (MAINTCTL_PING_URL: as it begins, and how it ended, each database's exit
+    status in the body) and writes one metrics file, each sample labelled
+    with its database."""
+    told = _fleet_settings(flags, paths)
+    pinger = None
+    warnings: list[str] = []
+    if told and told.ping_url and not flags.dry_run:
+        from maintctl import identity
+        from maintctl.pings import Pinger
+
+        pinger = Pinger(told)
+        warnings += pinger.begin(identity.new_uuid())
+    keep_metrics = bool(told and told.metrics_file and not flags.dry_run)
+    tasks = [(names, flags, scheduled, path, keep_metrics) for path in paths]
     workers = min(flags.parallel or os.cpu_count() or 1, len(tasks))
     if workers <= 1:
-        return [_one(task) for task in tasks]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+        outcomes = [_one(task) for task in tasks]
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        return list(pool.map(_one, tasks, chunksize=max(1, len(tasks) // (workers * 8))))
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            outcomes = list(pool.map(_one, tasks, chunksize=max(1, len(tasks) // (workers * 8))))
+    if keep_metrics:
+        from maintctl import metrics
+
+        samples = [outcome.metrics for outcome in outcomes if outcome.metrics]
+        warnings += metrics.write_text(told.metrics_file, metrics.text(*samples))
+    if pinger:
+        body = "".join(f"{outcome.database}: exit {outcome.code}\n" for outcome in outcomes)
+        warnings += pinger.end(exit_code(outcomes), body)
+    return outcomes, warnings
+
+
+def _fleet_settings(flags: Flags, paths: list[Path]):
+    """The settings the fleet's pings and metrics file are read from (None where no database is named)."""
+    if not paths:
+        return None
+    return config.load(replace(flags, db=paths[0], dbs=()))
 
 
 def exit_code(outcomes: list[Outcome]) -> int:

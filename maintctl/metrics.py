@@ -37,9 +37,18 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+Samples = dict[str, list[tuple[dict[str, str], float]]]  # per metric, its labels and values
+
+
 def render(connection: sqlite3.Connection, settings: Settings) -> str:
     """Return the metrics text for the database as it is now."""
-    samples: dict[str, list[tuple[dict[str, str], float]]] = {name: [] for name in _HELP}
+    return text(collect(connection, settings))
+
+
+def collect(connection: sqlite3.Connection, settings: Settings, database: str | None = None) -> Samples:
+    """Return the metrics of the database as it is now (each labelled with
+    `database` where it is given: one of many in one file)."""
+    samples: Samples = {name: [] for name in _HELP}
     kept = schedules.load_all(connection, registry.ORDER)
     for name in registry.ORDER:
         labels = {"action": name}
@@ -71,6 +80,20 @@ def render(connection: sqlite3.Connection, settings: Settings) -> str:
     samples["maintctl_notifications_queued"].append(({}, float(queued.count)))
     age = (settings.now - queued.oldest).total_seconds() if queued.oldest else 0.0
     samples["maintctl_notifications_oldest_queued_age_seconds"].append(({}, max(0.0, age)))
+    if database is not None:
+        return {
+            name: [({"database": database, **labels}, value) for labels, value in values]
+            for name, values in samples.items()
+        }
+    return samples
+
+
+def text(*each: Samples) -> str:
+    """Given the samples of one database or more, return the textfile's text."""
+    samples: Samples = {name: [] for name in _HELP}
+    for one in each:
+        for name, values in one.items():
+            samples[name].extend(values)
     lines = []
     for name, values in samples.items():
         if not values:
@@ -100,20 +123,27 @@ def write(connection: sqlite3.Connection, settings: Settings) -> list[str]:
     Only a file of maintctl's metrics is ever replaced: a path where
     something else is (the database, a device, a file of other text) is left
     as it is, with a warning."""
-    path = settings.metrics_file
+    try:
+        rendered = render(connection, settings)
+    except sqlite3.Error as error:
+        return [f"metrics file {settings.metrics_file} not written: {error}"]
+    return write_text(settings.metrics_file, rendered)
+
+
+def write_text(path: Path, rendered: str) -> list[str]:
+    """Write the metrics text to the file, in its place at once; return the warnings (none when written)."""
     problem = not_ours(path)
     if problem:
         return [f"metrics file {path} not written: {problem}"]
     partial = None
     try:
-        text = render(connection, settings)
         # A new file of a name nobody could have laid a link at (mkstemp: O_EXCL), never one that is there.
         descriptor, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            file.write(text)
+            file.write(rendered)
         os.chmod(partial, 0o644)  # as a file the collector, another user, reads
         os.replace(partial, path)
-    except (OSError, sqlite3.Error) as error:
+    except OSError as error:
         if partial:
             with contextlib.suppress(OSError):
                 os.unlink(partial)

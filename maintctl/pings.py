@@ -26,13 +26,21 @@ class Pinger:
         self.run_id = ""
 
     def started(self, report) -> list[str]:
-        self.run_id = report.run_id
-        return self._send("/start", None)
+        return self.begin(report.run_id)
 
     def finished(self, connection, report) -> list[str]:
         from maintctl import report as showing
 
-        return self._send("" if report.exit_code == 0 else "/fail", showing.plain_text(report))
+        return self.end(report.exit_code, showing.plain_text(report))
+
+    def begin(self, run_id: str) -> list[str]:
+        """Ping that the run (of one database or many) has begun; return the warnings."""
+        self.run_id = run_id
+        return self._send("/start", None)
+
+    def end(self, code: int, body: str) -> list[str]:
+        """Ping how the run ended, with its summary; return the warnings."""
+        return self._send("" if code == 0 else "/fail", body)
 
     def _send(self, suffix: str, body: str | None) -> list[str]:
         """Ping; return the warnings (none when the ping was taken)."""

@@ -128,3 +128,29 @@ def test_a_litefs_replica_is_skipped_and_never_written(maintctl, tenants, tmp_pa
         assert entry["skipped"] is True and "a LiteFS replica (the primary is node-a.internal)" in entry["error"]
     assert "skipped: run maintctl on the primary" in alone.err
     assert {core.path: core.digest() for core in tenants} == before
+
+
+def test_the_fleet_pings_once_and_keeps_one_metrics_file_labelled_by_database(maintctl, tenants, tmp_path):
+    from test_pings_and_metrics import PingServer, read_metrics
+
+    pings = PingServer()
+    metrics = tmp_path / "maintctl.prom"
+    try:
+        result = maintctl(
+            "run-all", "--db", str(tmp_path / "tenants" / "*.db"), "--now", NOW, "--parallel", "2",
+            env={"MAINTCTL_PING_URL": pings.url, "MAINTCTL_METRICS_FILE": str(metrics)},
+        )  # fmt: skip
+    finally:
+        pings.close()
+
+    assert result.code == 0, result
+    assert [path for path, _, _ in pings.pings] == ["/ping/d1c2-secret-key/start", "/ping/d1c2-secret-key"]
+    assert len({rid for _, rid, _ in pings.pings}) == 1
+    assert all(f"{core.path}: exit 0" in pings.pings[1][2] for core in tenants)
+    samples = read_metrics(metrics)
+    fired = {
+        dict(labels)["database"]: value
+        for (name, labels), value in samples.items()
+        if name == "maintctl_last_run_items" and ("kind", "fired") in labels
+    }
+    assert fired == {str(core.path): 1.0 for core in tenants}

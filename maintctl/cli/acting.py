@@ -59,7 +59,7 @@ def _run_fleet(names: list[str], flags: Flags, scheduled: bool) -> int:
         paths = fleet.databases(flags)
     except ConfigError as error:
         return fail(str(error), flags.json, databases=[])
-    outcomes = fleet.run(names, flags, paths, scheduled)
+    outcomes, warnings = fleet.run(names, flags, paths, scheduled)
     code = fleet.exit_code(outcomes)
     if flags.json and not (flags.quiet and code == 0):
         entries = [{"database": outcome.database, "exit": outcome.code, **outcome.document} for outcome in outcomes]
@@ -71,6 +71,8 @@ def _run_fleet(names: list[str], flags: Flags, scheduled: bool) -> int:
                 print(one_line(line))
         for line in outcome.err:  # each line names its database
             print(one_line(line.replace("maintctl: ", f"maintctl: {outcome.database}: ", 1)), file=sys.stderr)
+    for warning in warnings:
+        print(f"maintctl: warning: {one_line(warning)}", file=sys.stderr)
     return code
 
 
