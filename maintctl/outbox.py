@@ -198,6 +198,7 @@ def deliver(connection: sqlite3.Connection, settings: Settings) -> Delivery:
 
     send_once = client.register_script(SEND_ONCE_LUA)
     cluster = is_cluster(client)
+    replicas: dict[str, int] = {}  # per stream, the replicas of the node that holds it
     ttl = max(1, int(settings.dedup_ttl.total_seconds()))
     delivered_at = timestamps.format_instant(settings.now)
     try:
@@ -222,6 +223,9 @@ def deliver(connection: sqlite3.Connection, settings: Settings) -> Delivery:
                     )
                     replies.append(send_once(keys=[stream], args=[prefix, ttl, pairs], client=pipe or client))
             entries = [entry for chunk in (pipe.execute() if pipe else replies) for entry in chunk.decode().split(" ")]
+            if cluster:
+                for stream in by_stream:
+                    _replicated(client, stream, settings, replicas)
             with transaction(connection):
                 connection.executemany(
                     "UPDATE maintctl_outbox SET delivered_at = ?, stream_id = ? WHERE id = ? AND delivered_at IS NULL",
@@ -243,6 +247,26 @@ def deliver(connection: sqlite3.Connection, settings: Settings) -> Delivery:
     finally:
         client.close()
     return delivery
+
+
+def _replicated(client, stream: str, settings: Settings, replicas: dict[str, int]) -> None:
+    """On a cluster, where the node that holds the stream has replicas, wait
+    (WAIT) until one holds what was just added: a master can acknowledge an
+    entry and die before its replica has it, and what a replica does not
+    hold is lost in the failover. Raise DeliveryError where none does within
+    MAINTCTL_REDIS_TIMEOUT: the batch stays queued, and its retry adds
+    nothing twice (the dedup keys travel with the entries)."""
+    node = client.get_node_from_key(stream)
+    if stream not in replicas:
+        replicas[stream] = int(client.info("replication", target_nodes=node).get("connected_slaves", 0))
+    if not replicas[stream]:
+        return
+    holding = client.execute_command("WAIT", 1, max(1, int(settings.redis_timeout * 1000)), target_nodes=node)
+    if int(holding) < 1:
+        raise DeliveryError(
+            f"Redis at {redact_url(settings.redis_url)}: no replica of the node holding {stream} took the entries"
+            f" within {settings.redis_timeout:g} s; they stay queued and are sent again, once"
+        )
 
 
 def describe_error(error: Exception, settings: Settings) -> str:

@@ -101,15 +101,16 @@ class RedisServer:
 
 
 class RedisCluster:
-    """A Redis Cluster of the test's own: three masters on free loopback ports, no replicas."""
+    """A Redis Cluster of the test's own: three masters on free loopback ports (with a replica each, where asked)."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, replicas: int = 0):
+        self.replicas = replicas
         self.servers = [
             RedisServer(
                 directory, "--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{index}.conf",
                 "--cluster-node-timeout", "2000", port=free_cluster_port(),
             )
-            for index in range(3)
+            for index in range(3 * (1 + replicas))
         ]  # fmt: skip
 
     def start(self) -> RedisCluster:
@@ -117,23 +118,43 @@ class RedisCluster:
             server.start()
         nodes = [f"127.0.0.1:{server.port}" for server in self.servers]
         subprocess.run(
-            ["redis-cli", "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
+            ["redis-cli", "--cluster", "create", *nodes, "--cluster-replicas", str(self.replicas), "--cluster-yes"],
             check=True,
             capture_output=True,
         )
-        for _ in range(200):
+        for _ in range(400):
             states = [redis.Redis(port=server.port).cluster("info")["cluster_state"] for server in self.servers]
-            if states == ["ok"] * 3:
+            if states == ["ok"] * len(self.servers) and self._replicas_online():
                 return self
             time.sleep(0.05)
         raise RuntimeError("the cluster did not come up")
+
+    def _replicas_online(self) -> bool:
+        """Return whether every master has its replicas in sync (none asked: at once)."""
+        for server in self.servers:
+            info = redis.Redis(port=server.port).info("replication")
+            if info["role"] == "master" and self.replicas:
+                if info.get("connected_slaves", 0) < self.replicas or info.get("slave0", {}).get("state") != "online":
+                    return False
+        return True
+
+    def master_of(self, key: str) -> RedisServer:
+        """Return the server that holds the key's slot as its master."""
+        client = redis.Redis(port=self.servers[0].port)
+        slot = client.cluster("keyslot", key)
+        for begin, end, master, *_ in client.cluster("slots"):
+            if begin <= slot <= end:
+                return next(server for server in self.servers if server.port == master[1])
+        raise LookupError(key)
 
     def url_of(self, index: int) -> str:
         return self.servers[index].url
 
     def flush(self) -> None:
         for server in self.servers:
-            redis.Redis(port=server.port).flushall()
+            client = redis.Redis(port=server.port)
+            if client.info("replication")["role"] == "master":
+                client.flushall()
 
     def stop(self) -> None:
         for server in self.servers:
@@ -144,6 +165,16 @@ class RedisCluster:
 def redis_cluster(tmp_path_factory):
     """A real Redis Cluster (three masters), emptied for each test that asks for it."""
     cluster = RedisCluster(tmp_path_factory.mktemp("cluster")).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def replicated_cluster(tmp_path):
+    """A real Redis Cluster of three masters with a replica each, of this test alone (it may kill a master)."""
+    cluster = RedisCluster(tmp_path / "replicated", replicas=1)
+    (tmp_path / "replicated").mkdir()
+    cluster.start()
     yield cluster
     cluster.stop()
 
