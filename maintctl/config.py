@@ -151,6 +151,11 @@ def load(flags: Flags, environ: Mapping[str, str] | None = None) -> Settings:
     if db_text is None:
         raise ConfigError("no database given: use --db PATH or set MAINTCTL_DB")
     db = _database_path(db_text)
+    if re.search(r"[*?[]", db_text) and not os.path.lexists(db):
+        raise ConfigError(
+            f"--db: {quoted(db_text)} is a pattern: this command takes one database (run-all and the actions take"
+            " patterns)"
+        )
 
     redis_url, redis_source = pick(flags.redis_url, "--redis-url", "MAINTCTL_REDIS_URL", "REDIS_URL")
     redis_problem = redis_url_problem(redis_url)
@@ -214,7 +219,7 @@ def fleet(flags: Flags, environ: Mapping[str, str] | None = None) -> tuple[tuple
     sources = _Sources(os.environ if environ is None else environ)
     named = flags.dbs or ((str(flags.db),) if flags.db else ())
     patterns = named or tuple(filter(None, [sources.get("MAINTCTL_DB")[0]]))
-    shard = flags.shard or sources.get("MAINTCTL_SHARD")[0]
+    shard = flags.shard if flags.shard is not None else sources.get("MAINTCTL_SHARD")[0]
     return patterns, shard, sources.get("JOB_COMPLETION_INDEX")[0]
 
 

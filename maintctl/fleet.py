@@ -79,36 +79,59 @@ def is_fleet(flags: Flags) -> bool:
 
 
 def databases(flags: Flags) -> list[Path]:
-    """Return the databases the flags name, patterns expanded, in the shard
-    asked for. Raise ConfigError for a pattern that matches nothing or a shard
-    that cannot be read."""
+    """Return the databases the flags name, patterns expanded, each file
+    once however it is reached (another spelling, a link), in the shard asked
+    for. Raise ConfigError for a pattern that matches nothing or a shard that
+    cannot be read."""
     patterns, shard_text, job_index = config.fleet(flags)
     if not patterns:
         raise ConfigError(
             "no database given: use --db PATH (or a pattern such as '/srv/tenants/*.db') or set MAINTCTL_DB"
         )
-    found: dict[str, Path] = {}
+    if flags.run_for is not None:
+        raise ConfigError(
+            "--for keeps one database's window; over many databases run one pass a minute (drop --for and --every)"
+        )
+    found: dict[str, Path] = {}  # the real file: the path it was first named by
     for pattern in patterns:
-        if not _PATTERN.search(pattern):
-            found.setdefault(pattern, Path(pattern).expanduser())
+        if not pattern.strip():
+            raise ConfigError("--db: an empty value names no database")
+        if not _PATTERN.search(pattern) or os.path.lexists(pattern):  # a name with [ * ? that is there is itself
+            found.setdefault(_real(pattern), Path(pattern).expanduser())
             continue
-        matched = [name for name in sorted(glob.glob(os.path.expanduser(pattern))) if not name.endswith(_NOT_DATABASES)]
+        matched = [
+            name
+            for name in sorted(glob.glob(os.path.expanduser(pattern)))
+            if not name.endswith(_NOT_DATABASES) and not os.path.isdir(name)
+        ]
         if not matched:
             raise ConfigError(f"--db {pattern!r}: no file matches the pattern")
         for name in matched:
-            found.setdefault(name, Path(name))
+            found.setdefault(_real(name), Path(name))
     if shard_text is None:
         return list(found.values())
     index, count = _shard(shard_text, job_index)
     return [path for path in found.values() if shard_of(path, count) == index]
 
 
+def _real(name: str) -> str:
+    """The file a name reaches (links followed, `./` and `..` read), so that no file is run twice."""
+    try:
+        return os.path.realpath(os.path.expanduser(name))
+    except (OSError, ValueError):
+        return name
+
+
 def _shard(text: str, job_index: str | None) -> tuple[int, int]:
     """Given --shard (I/N, or N with I from JOB_COMPLETION_INDEX), return I and N."""
-    match = re.fullmatch(r"\s*(?:(\d{1,9})\s*/\s*)?(\d{1,9})\s*", text)
-    if match and match[1] is None and job_index is not None and job_index.strip().isdigit():
+    match = re.fullmatch(r"\s*(?:([0-9]{1,9})\s*/\s*)?([0-9]{1,9})\s*", text)
+    if match and match[1] is None:
+        if job_index is None:
+            raise ConfigError(f"--shard: {text.strip()!r} names N alone, and JOB_COMPLETION_INDEX is not set")
+        if not re.fullmatch(r"\s*[0-9]{1,9}\s*", job_index):
+            raise ConfigError(f"JOB_COMPLETION_INDEX: {job_index[:40]!r} is not a whole number")
         index, count = int(job_index), int(match[2])
-    elif match and match[1] is not None:
+    elif match:
         index, count = int(match[1]), int(match[2])
     else:
         raise ConfigError(
@@ -120,9 +143,9 @@ def _shard(text: str, job_index: str | None) -> tuple[int, int]:
 
 
 def shard_of(path: Path, count: int) -> int:
-    """Given a database's path, return its shard of `count`: a stable hash of its absolute path (adding a
-    database moves no other)."""
-    digest = hashlib.sha256(os.fsencode(os.path.abspath(path))).digest()
+    """Given a database's path, return its shard of `count`: a stable hash of its file name, so that hosts
+    that mount the databases at other paths agree, and adding a database moves no other."""
+    digest = hashlib.sha256(os.fsencode(path.name)).digest()
     return int.from_bytes(digest[:8], "big") % count
 
 
@@ -194,15 +217,7 @@ def run(names: list[str], flags: Flags, paths: list[Path], scheduled: bool) -> t
         warnings += pinger.begin(identity.new_uuid())
     keep_metrics = bool(told and told.metrics_file and not flags.dry_run)
     tasks = [(names, flags, scheduled, path, keep_metrics) for path in paths]
-    workers = min(flags.parallel or os.cpu_count() or 1, len(tasks))
-    if workers <= 1:
-        outcomes = [_one(task) for task in tasks]
-    else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            outcomes = list(pool.map(_one, tasks, chunksize=max(1, len(tasks) // (workers * 8))))
+    outcomes = _run_all(tasks, min(flags.parallel or os.cpu_count() or 1, len(tasks)))
     if keep_metrics:
         from maintctl import metrics
 
@@ -212,6 +227,25 @@ def run(names: list[str], flags: Flags, paths: list[Path], scheduled: bool) -> t
         body = "".join(f"{outcome.database}: exit {outcome.code}\n" for outcome in outcomes)
         warnings += pinger.end(exit_code(outcomes), body)
     return outcomes, warnings
+
+
+def _run_all(tasks: list[tuple], workers: int) -> list[Outcome]:
+    """Run the tasks, `workers` at once (workers.py); return their outcomes in order, those a signal kept
+    from beginning said so."""
+    from maintctl import workers as pool
+
+    results, by = pool.run(_one, tasks, workers, stopped=_stopped)
+    code = EXIT_INTERRUPTED if by == "SIGINT" else EXIT_TERMINATED
+    message = f"not run: stopped by {by} before it began"
+    return [
+        result or Outcome(str(task[3]), code, {"error": message}, [], [f"maintctl: {message}"])
+        for result, task in zip(results, tasks)
+    ]
+
+
+def _stopped(outcome: Outcome) -> str | None:
+    """Given a run's outcome, return the signal that stopped it (None: none did)."""
+    return {EXIT_TERMINATED: "SIGTERM", EXIT_INTERRUPTED: "SIGINT"}.get(outcome.code)
 
 
 def _fleet_settings(flags: Flags, paths: list[Path]):

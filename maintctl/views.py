@@ -166,7 +166,8 @@ def status(document: dict, as_document: bool, quiet: bool = False) -> None:
     print(f"lock: held by pid {holder}" if holder else "lock: free")
     if document.get("redis"):
         redis = document["redis"]
-        print(one_line(f"redis: {redis['url']} answers" if redis["answers"] else f"redis: {redis['error']}"))
+        kind = " (a cluster)" if (redis.get("version") or "").endswith("(a cluster)") else ""
+        print(one_line(f"redis: {redis['url']} answers{kind}" if redis["answers"] else f"redis: {redis['error']}"))
     for line in document["attention"]:
         print(f"maintctl: attention: {one_line(line)}", file=sys.stderr)
 

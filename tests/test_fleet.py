@@ -104,7 +104,7 @@ def test_shards_cover_every_database_once(maintctl, tenants, tmp_path):
     expected = [
         str(core.path)
         for core in tenants
-        if int.from_bytes(hashlib.sha256(str(core.path).encode()).digest()[:8], "big") % 3 == 1
+        if int.from_bytes(hashlib.sha256(core.path.name.encode()).digest()[:8], "big") % 3 == 1
     ]
     assert sorted(documents(by_job_index)) == sorted(expected)
 
@@ -154,3 +154,125 @@ def test_the_fleet_pings_once_and_keeps_one_metrics_file_labelled_by_database(ma
         if name == "maintctl_last_run_items" and ("kind", "fired") in labels
     }
     assert fired == {str(core.path): 1.0 for core in tenants}
+
+
+def test_a_command_of_one_database_refuses_a_pattern_and_init_db_makes_no_file_of_that_name(maintctl, tmp_path):
+    pattern = str(tmp_path / "tenants" / "*.db")
+    (tmp_path / "tenants").mkdir()
+
+    status = maintctl("status", "--db", pattern)
+    made = maintctl("init-db", "--db", pattern)
+
+    assert status.code == made.code == 2
+    assert "is a pattern: this command takes one database" in status.err
+    assert list((tmp_path / "tenants").iterdir()) == []
+
+
+def test_each_file_runs_once_however_it_is_named(maintctl, tenants, tmp_path):
+    ada = tenants[0].path
+    (tmp_path / "link.db").symlink_to(ada)
+
+    result = maintctl(
+        "fire-reminders", "--db", str(tmp_path / "tenants" / "*.db"), "--db", str(ada.parent / "." / ada.name),
+        "--db", str(tmp_path / "link.db"), "--now", NOW, "--json",
+    )  # fmt: skip
+
+    assert result.code == 0, result
+    assert sorted(documents(result)) == sorted(str(core.path) for core in tenants)
+
+
+def test_for_over_many_databases_is_refused(maintctl, tenants, tmp_path):
+    result = maintctl("run-all", "--db", str(tmp_path / "tenants" / "*.db"), "--for", "55s")
+
+    assert result.code == 2 and "--for keeps one database's window" in result.err
+
+
+def busy_fleet(tmp_path, count: int = 4):
+    """Tenants with a long backlog each (a run of several seconds in batches of 100)."""
+    directory = tmp_path / "busy"
+    directory.mkdir()
+    for number in range(count):
+        core = new_core(directory / f"busy{number}.db")
+        core.due_reminders(40_000, recurring=False)
+        core.connection.close()
+    return directory
+
+
+def until_firing_began(directory) -> None:
+    """Wait until the first database's run has fired some of its backlog."""
+    import sqlite3
+    import time
+
+    for _ in range(600):
+        with sqlite3.connect(directory / "busy0.db", timeout=10) as reading:
+            if reading.execute("SELECT count(*) FROM reminders WHERE fired = 1").fetchone()[0]:
+                return
+        time.sleep(0.01)
+    raise AssertionError("the fleet did not begin")
+
+
+def start_fleet(directory, *more: str):
+    import subprocess
+    import sys
+
+    from conftest import CLEAN_ENV
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "maintctl", "fire-reminders", "--db", str(directory / "*.db"), "--now", NOW, *more],
+        env={**CLEAN_ENV, "MAINTCTL_BATCH_SIZE": "100", "MAINTCTL_HOLD": "0"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def openers(directory) -> list[str]:
+    """The processes that have a file of the directory open."""
+    import os
+
+    holding = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            targets = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        except OSError:
+            continue
+        if any(target.startswith(str(directory)) for target in targets):
+            holding.append(pid)
+    return holding
+
+
+def test_sigterm_to_the_fleet_stops_the_runs_in_hand_and_begins_no_other(tmp_path):
+    import json
+    import signal
+    import time
+
+    directory = busy_fleet(tmp_path)
+    fleet = start_fleet(directory, "--parallel", "2", "--json")
+    until_firing_began(directory)
+
+    fleet.send_signal(signal.SIGTERM)
+    out, _ = fleet.communicate(timeout=60)
+
+    assert fleet.returncode == 143
+    entries = json.loads(out)["databases"]
+    assert [entry["exit"] for entry in entries].count(143) == 4
+    assert sum(1 for entry in entries if entry.get("error") == "not run: stopped by SIGTERM before it began") == 2
+    assert openers(directory) == []
+
+
+def test_workers_do_not_outlive_a_killed_fleet(tmp_path):
+    import signal
+    import time
+
+    directory = busy_fleet(tmp_path)
+    fleet = start_fleet(directory, "--parallel", "2")
+    until_firing_began(directory)
+
+    fleet.send_signal(signal.SIGKILL)
+    fleet.wait(timeout=10)
+    for _ in range(100):
+        if not openers(directory):
+            break
+        time.sleep(0.1)
+
+    assert openers(directory) == []
