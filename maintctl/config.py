@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from maintctl import timestamps
+from maintctl.flags import Flags
 from maintctl.timestamps import parse_duration, quoted
 from maintctl.urls import ping_url_usable, redact_url, redis_url_problem
 
@@ -71,33 +72,6 @@ class Settings:
         if self.redis_problem:
             return "(unusable URL, not shown)"
         return redact_url(self.redis_url) if self.redis_url else "(not set)"
-
-
-@dataclass(frozen=True)
-class Flags:
-    """What the command line said; None where it said nothing."""
-
-    db: Path | None = None
-    redis_url: str | None = None
-    media_dir: Path | None = None
-    now: str | None = None
-    dry_run: bool = False
-    json: bool = False
-    quiet: bool = False
-    wait: float | None = None
-    verbose: bool = False
-    max_items: int | None = None
-    max_seconds: float | None = None
-    run_for: str | None = None
-    every: str | None = None
-    backup_to: Path | None = None
-    keep: int | None = None
-    with_media: bool = False
-    run_job: str | None = None
-    dbs: tuple[str, ...] = ()  # --db of the acting commands: paths or glob patterns, one run each
-    in_fleet: bool = False  # one run of many (fleet.py): the pings and the metrics file are the fleet's
-    shard: str | None = None
-    parallel: int | None = None
 
 
 class _Sources:

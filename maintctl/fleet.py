@@ -19,8 +19,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from maintctl import config, lock
-from maintctl.config import ConfigError, Flags
+from maintctl.config import ConfigError
 from maintctl.db import Locked, Stopped
+from maintctl.flags import Flags
 from maintctl.results import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE, Report
 
 _NOT_DATABASES = ("-wal", "-shm", "-journal", ".maintctl.lock")  # what a pattern may match beside a database

@@ -12,8 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 from conftest import CLEAN_ENV, stream_entries
 
-from maintctl.config import Flags, load
+from maintctl.config import load
 from maintctl.db import open_database
+from maintctl.flags import Flags
 from maintctl.window import Window
 
 

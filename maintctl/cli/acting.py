@@ -13,8 +13,9 @@ import typer
 
 from maintctl import registry
 from maintctl.cli.app import app, fail
-from maintctl.config import ConfigError, Flags
+from maintctl.config import ConfigError
 from maintctl.db import Locked
+from maintctl.flags import Flags
 from maintctl.json_text import one_line
 from maintctl.options import (
     BACKUP,

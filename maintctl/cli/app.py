@@ -14,8 +14,9 @@ from typing import Annotated
 import typer
 
 from maintctl import __version__, registry
-from maintctl.config import ConfigError, Flags
+from maintctl.config import ConfigError
 from maintctl.db import Locked
+from maintctl.flags import Flags
 from maintctl.json_text import one_line
 from maintctl.results import EXIT_FAILED, EXIT_USAGE
 

@@ -10,7 +10,7 @@ import typer
 from maintctl.cli.acting import run_actions
 from maintctl.cli.app import app, fail, opened
 from maintctl.cli.scheduling import say
-from maintctl.config import Flags
+from maintctl.flags import Flags
 from maintctl.options import (
     DbOption,
     DryRunOption,

@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from maintctl.cli.app import app, fail, known_action, opened
-from maintctl.config import ConfigError, Flags
+from maintctl.config import ConfigError
+from maintctl.flags import Flags
 from maintctl.options import DbOption, JsonOption, MediaDirOption, NowOption, QuietOption, RedisUrlOption
 
 

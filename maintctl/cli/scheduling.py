@@ -9,7 +9,7 @@ import typer
 
 from maintctl import registry
 from maintctl.cli.app import app, fail, known_action, opened
-from maintctl.config import Flags
+from maintctl.flags import Flags
 from maintctl.json_text import one_line
 from maintctl.options import DbOption, JsonOption, NowOption, QuietOption
 
