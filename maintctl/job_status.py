@@ -10,11 +10,17 @@ from maintctl import job_runs, jobs, schedules, timestamps
 from maintctl.config import Settings
 
 
+def next_run(connection: sqlite3.Connection, job: jobs.Job, now: datetime) -> datetime | None:
+    """Return when the job is next due, from its latest occurrence (now or before: due now; None: never).
+    Raise ScheduleError where it cannot be kept."""
+    return job.next_run(job_runs.last_scheduled(connection, job.name, job.added_at, now))
+
+
 def _next_run(connection: sqlite3.Connection, job: jobs.Job, now: datetime) -> str | None:
     if not job.enabled:
         return None
     try:
-        due = job.next_run(job_runs.last_scheduled(connection, job.name, job.added_at, now))
+        due = next_run(connection, job, now)
     except schedules.ScheduleError:
         return None
     return timestamps.format_instant(max(due, now)) if due else None

@@ -70,6 +70,15 @@ EveryOption = Annotated[
         "--every", metavar="DURATION", help="With --for: begin a pass this often (such as 5s).", show_default=False
     ),
 ]
+# How often or when: `schedule` (an action's) and `job add` (a job's) take the same.
+ScheduleEveryOption = Annotated[
+    str | None, typer.Option("--every", metavar="DURATION", help="Run it this often (such as 1h).")
+]
+CronOption = Annotated[
+    str | None,
+    typer.Option("--cron", metavar="EXPR", help="Run it at these times: five fields (such as '0 3 * * *')."),
+]
+TzOption = Annotated[str, typer.Option("--tz", metavar="ZONE", help="The time zone of --cron (such as Europe/Berlin).")]
 ToOption = Annotated[
     Path | None,
     typer.Option(

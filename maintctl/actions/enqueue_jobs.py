@@ -166,7 +166,9 @@ def _enqueue(connection: sqlite3.Connection, job: jobs.Job, settings: Settings, 
             scheduled_for, skipped = settings.now, 0
         else:
             try:
-                due = job.occurrence(_last_scheduled(connection, job, settings.now), settings.now)
+                due = job.occurrence(
+                    job_runs.last_scheduled(connection, job.name, job.added_at, settings.now), settings.now
+                )
             except schedules.ScheduleError as error:
                 return [Step("ignored", job.name, None, warning=f"{job.name}: its schedule cannot be kept: {error}")]
             if due is None:
@@ -214,10 +216,6 @@ def _writing(connection: sqlite3.Connection, settings: Settings):
     return nullcontext() if settings.dry_run else transaction(connection)
 
 
-def _last_scheduled(connection: sqlite3.Connection, job: jobs.Job, now):
-    return job_runs.last_scheduled(connection, job.name, job.added_at, now)
-
-
 def _open_run(connection: sqlite3.Connection, name: str) -> str | None:
     return job_runs.open_run(connection, name) if table_exists(connection, "maintctl_job_runs") else None
 
@@ -237,7 +235,7 @@ def count_due(connection: sqlite3.Connection, settings: Settings) -> int:
     due = 0
     for job in jobs.load_all(connection):
         try:
-            next_run = job.next_run(_last_scheduled(connection, job, settings.now))
+            next_run = job_status.next_run(connection, job, settings.now)
             due += job.enabled and next_run is not None and next_run <= settings.now
         except schedules.ScheduleError:
             due += 1
@@ -250,7 +248,7 @@ def outlook(connection: sqlite3.Connection, settings: Settings) -> Outlook:
     for job in jobs.load_all(connection):
         try:
             if job.enabled:
-                times.append(job.next_run(_last_scheduled(connection, job, settings.now)))
+                times.append(job_status.next_run(connection, job, settings.now))
         except schedules.ScheduleError:
             continue
     return Outlook(min((time for time in times if time is not None), default=None))

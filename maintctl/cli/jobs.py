@@ -12,6 +12,7 @@ from maintctl.cli.app import app, fail, opened
 from maintctl.cli.scheduling import say
 from maintctl.flags import Flags
 from maintctl.options import (
+    CronOption,
     DbOption,
     DryRunOption,
     JsonOption,
@@ -19,6 +20,8 @@ from maintctl.options import (
     NowOption,
     QuietOption,
     RedisUrlOption,
+    ScheduleEveryOption,
+    TzOption,
     VerboseOption,
     WaitOption,
 )
@@ -39,16 +42,9 @@ def add_command(
     job_type: Annotated[
         str, typer.Option("--type", metavar="TYPE", help="What the workers do (such as profile_maintenance).")
     ],
-    every: Annotated[
-        str | None, typer.Option("--every", metavar="DURATION", help="Run it this often (such as 1h).")
-    ] = None,
-    cron: Annotated[
-        str | None,
-        typer.Option("--cron", metavar="EXPR", help="Run it at these times: five fields (such as '0 3 * * *')."),
-    ] = None,
-    tz: Annotated[
-        str, typer.Option("--tz", metavar="ZONE", help="The time zone of --cron (such as Europe/Berlin).")
-    ] = "UTC",
+    every: ScheduleEveryOption = None,
+    cron: CronOption = None,
+    tz: TzOption = "UTC",
     bot: Annotated[str, typer.Option("--bot", metavar="ID", help="The bot it is for; * is every bot.")] = "*",
     config: Annotated[
         str, typer.Option("--config", metavar="JSON", help="A JSON object handed to the worker with each run.")

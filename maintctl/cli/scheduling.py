@@ -11,7 +11,7 @@ from maintctl import registry
 from maintctl.cli.app import app, fail, known_action, opened
 from maintctl.flags import Flags
 from maintctl.json_text import one_line
-from maintctl.options import DbOption, JsonOption, NowOption, QuietOption
+from maintctl.options import CronOption, DbOption, JsonOption, NowOption, QuietOption, ScheduleEveryOption, TzOption
 
 ActionArgument = Annotated[str, typer.Argument(metavar="ACTION", help="One of: " + ", ".join(registry.ORDER) + ".")]
 
@@ -58,16 +58,9 @@ def resume_command(
 @app.command("schedule")
 def schedule_command(
     action: ActionArgument,
-    every: Annotated[
-        str | None, typer.Option("--every", metavar="DURATION", help="Run it this often (such as 1h).")
-    ] = None,
-    cron: Annotated[
-        str | None,
-        typer.Option("--cron", metavar="EXPR", help="Run it at these times: five fields (such as '0 3 * * *')."),
-    ] = None,
-    tz: Annotated[
-        str, typer.Option("--tz", metavar="ZONE", help="The time zone of --cron (such as Europe/Berlin).")
-    ] = "UTC",
+    every: ScheduleEveryOption = None,
+    cron: CronOption = None,
+    tz: TzOption = "UTC",
     default: Annotated[bool, typer.Option("--default", help="Back to the default schedule.")] = False,
     db: DbOption = None,
     now: NowOption = None,
