@@ -11,10 +11,12 @@ the runs it moves on). A dry run reads the same entries and records nothing.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-from maintctl import job_runs, outbox
+from maintctl import job_runs, json_text, outbox
 from maintctl.config import Settings
 from maintctl.db import table_exists, transaction
 
@@ -34,34 +36,39 @@ class Reading:
 def read(connection: sqlite3.Connection, settings: Settings) -> Reading:
     """Read the results that arrived since the last pass into their runs (a
     dry run: say which it would), a transaction per READ_COUNT entries.
-    Raise DeliveryError where Redis cannot be read."""
-    import redis
-
+    Raise DeliveryError where Redis cannot be read. An entry that is not a
+    result is skipped with a warning, whatever it holds: what follows it is read."""
     client = outbox.redis_client(settings)
     reading = Reading()
     start = position(connection, settings.job_results)
     taken: set[str] = set()
     try:
         while connection.may_go_on():
-            entries = client.xrange(settings.job_results, min=f"({start}", count=READ_COUNT)
+            entries = _entries(client, settings, start)
             if not entries:
                 break
-            if settings.dry_run:
+            with nullcontext() if settings.dry_run else transaction(connection):
                 for entry_id, fields in entries:
-                    _take(connection, entry_id.decode(), fields, settings, reading, taken)
-            else:
-                with transaction(connection):
-                    for entry_id, fields in entries:
-                        _take(connection, entry_id.decode(), fields, settings, reading, taken)
-                    keep_position(connection, settings.job_results, entries[-1][0].decode())
-            start = entries[-1][0].decode()
+                    _take(connection, entry_id, fields, settings, reading, taken)
+                if not settings.dry_run:
+                    keep_position(connection, settings.job_results, entries[-1][0])
+            start = entries[-1][0]
             if len(entries) < READ_COUNT:
                 break
-    except (redis.RedisError, OSError, ValueError, UnicodeError) as error:
-        raise outbox.DeliveryError(outbox.describe_error(error, settings)) from None
     finally:
         client.close()
     return reading
+
+
+def _entries(client, settings: Settings, start: str) -> list[tuple[str, dict]]:
+    """Return the next READ_COUNT entries of the results stream after `start`; raise DeliveryError naming Redis."""
+    import redis
+
+    try:
+        entries = client.xrange(settings.job_results, min=f"({start}", count=READ_COUNT)
+    except (redis.RedisError, OSError, ValueError, UnicodeError) as error:
+        raise outbox.DeliveryError(outbox.describe_error(error, settings)) from None
+    return [(entry_id.decode(), fields) for entry_id, fields in entries]
 
 
 def _take(
@@ -69,27 +76,35 @@ def _take(
 ) -> None:
     """Given one entry of the results stream, record it in its run (in a dry run, note that it would be)."""
     try:
-        run_id, status, result, error = _result(fields)
+        run_id, status, result, error, repaired = _result(fields)
     except ValueError as problem:
-        if len(reading.warnings) < WARNINGS_LISTED:
-            reading.warnings.append(f"{settings.job_results} entry {entry_id}: not a result ({problem}); skipped")
-        else:
-            reading.unlisted += 1
+        _warn(reading, f"{settings.job_results} entry {entry_id}: not a result ({problem}); skipped")
         return
+    if repaired:
+        _warn(reading, f"{settings.job_results} entry {entry_id}: {repaired}")
     had = job_runs.status_of(connection, run_id)
     if had is None:
         reading.foreign += 1
     elif had not in job_runs.OPEN or run_id in taken:
         reading.repeated += 1
-    elif settings.dry_run or job_runs.finish(connection, run_id, status, result, error, job_runs.entry_time(entry_id)):
+    elif settings.dry_run or job_runs.finish(connection, run_id, status, result, error, entry_id, settings.now):
         taken.add(run_id)
         (job,) = connection.execute("SELECT job FROM maintctl_job_runs WHERE id = ?", (run_id,)).fetchone()
         reading.recorded.append((run_id, job, status))
 
 
-def _result(fields: dict) -> tuple[str, str, object, str | None]:
+def _warn(reading: Reading, warning: str) -> None:
+    if len(reading.warnings) < WARNINGS_LISTED:
+        reading.warnings.append(warning)
+    else:
+        reading.unlisted += 1
+
+
+def _result(fields: dict) -> tuple[str, str, object, str | None, str | None]:
     """Given a results entry's fields, return its run id, status, result and
-    error; raise ValueError saying why it is not a result as the contract has it."""
+    error, and what was mended in them to keep them as strict JSON and text
+    (None: nothing); raise ValueError saying why it is not a result as the
+    contract has it."""
     data = fields.get(b"data")
     if data is None:
         raise ValueError("no data field")
@@ -99,18 +114,45 @@ def _result(fields: dict) -> tuple[str, str, object, str | None]:
         raise ValueError("data is not UTF-8") from None
     except RecursionError:
         raise ValueError("data is nested too deeply") from None
-    except json.JSONDecodeError as error:
+    except ValueError as error:  # not JSON, or a number past Python's limit of digits
         raise ValueError(f"data is not JSON: {error}") from None
     if not isinstance(document, dict):
         raise ValueError("data is not a JSON object")  # noqa: TRY004
     run_id, status, error = document.get("job_run_id"), document.get("status"), document.get("error")
-    if not isinstance(run_id, str):
+    if not isinstance(run_id, str) or not _is_text(run_id):
         raise ValueError("job_run_id is missing or not text")
     if status not in ("success", "failed"):
         raise ValueError("status is not success or failed")
     if error is not None and not isinstance(error, str):
         raise ValueError("error is not text")
-    return run_id, status, document.get("result"), error
+    result, mended = document.get("result"), []
+    try:
+        if json_text.has_non_finite(result):
+            result = json_text.finite(result)
+            mended.append("NaN or an infinite number in its result stored as null (JSON has neither)")
+        if not _is_text(json_text.encode(result)):
+            result = json.loads(_mend(json_text.encode(result)))
+            mended.append("a lone surrogate (\\ud800 to \\udfff) in its result stored as U+FFFD")
+    except RecursionError:
+        raise ValueError("data is nested too deeply") from None
+    if error is not None and not _is_text(error):
+        error = _mend(error)
+        mended.append("a lone surrogate (\\ud800 to \\udfff) in its error stored as U+FFFD")
+    return run_id, status, result, error, "; ".join(mended) or None
+
+
+def _mend(value: str) -> str:
+    """Given a str holding lone surrogates, return it with each as U+FFFD, the replacement character."""
+    return re.sub("[\ud800-\udfff]", "\ufffd", value)
+
+
+def _is_text(value: str) -> bool:
+    """Given a str from JSON, return whether it is text (a \\ud800 escape gives a lone surrogate, which is not)."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _position_key(stream: str) -> str:

@@ -7,9 +7,14 @@ or failed (the worker's result, or no result within the job's timeout); an
 occurrence that comes while the previous run has no result is skipped. The
 table's unique key (job, scheduled_for, by_hand) is what makes an occurrence
 one run, however many passes try it at once: the second insert is ignored,
-and with it the second message. Times on the stream's side (enqueued_at,
-finished_at) are read from the stream entries' ids: the one clock of Redis,
-so that durations hold whatever --now says.
+and with it the second message.
+
+Every time a run records is read from the pass's clock (--now, where given):
+enqueued_at is the now of the pass that delivered its message, a timeout is
+judged against the now of a later pass. How long the worker took is measured
+on Redis's clock alone, from the message's stream entry to the result's (their
+ids), and finished_at is enqueued_at plus that, never after the now of the pass
+that reads the result.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ CREATE TABLE IF NOT EXISTS maintctl_job_runs (
     duration_ms INTEGER,
     result TEXT,
     error TEXT,
+    entry_id TEXT,
     UNIQUE (job, scheduled_for, by_hand)
 )"""
 
@@ -48,6 +54,7 @@ INDEXES = (
     ),
 )
 
+MSG_PREFIX = "job:"  # the msg_id of a run's message is `job:<run id>`
 OPEN = ("pending", "running")
 FINISHED = ("success", "failed")
 COLUMNS = (
@@ -173,12 +180,22 @@ def insert(
     )
 
 
-def mark_enqueued(connection: sqlite3.Connection, delivered: Iterable[tuple[str, str]]) -> None:
+def add_entry_column(connection: sqlite3.Connection) -> None:
+    """Inside the caller's transaction, give a runs table made before runs
+    kept their message's stream entry id (entry_id) that column."""
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(maintctl_job_runs)")}
+    if columns and "entry_id" not in columns:
+        connection.execute("ALTER TABLE maintctl_job_runs ADD COLUMN entry_id TEXT")
+
+
+def mark_enqueued(connection: sqlite3.Connection, delivered: Iterable[tuple[str, str]], now: datetime) -> None:
     """Inside the caller's transaction, given (run id, stream entry id)
-    pairs of messages now on the stream, mark those runs running."""
+    pairs of messages now on the stream, mark those runs running, enqueued
+    at the pass's now."""
+    add_entry_column(connection)
     connection.executemany(
-        "UPDATE maintctl_job_runs SET status = 'running', enqueued_at = ? WHERE id = ? AND status = 'pending'",
-        ((timestamps.format_instant(entry_time(entry)), run_id) for run_id, entry in delivered),
+        "UPDATE maintctl_job_runs SET status = 'running', enqueued_at = ?, entry_id = ? WHERE id = ? AND status = 'pending'",
+        ((timestamps.format_instant(now), entry, run_id) for run_id, entry in delivered),
     )
 
 
@@ -212,28 +229,61 @@ def status_of(connection: sqlite3.Connection, run_id: str) -> str | None:
 
 
 def finish(
-    connection: sqlite3.Connection, run_id: str, status: str, result, error: str | None, finished: datetime
+    connection: sqlite3.Connection, run_id: str, status: str, result, error: str | None, entry: str, now
 ) -> bool:
-    """Inside the caller's transaction, record a worker's result for a run
-    that waits for one; False where the run had its outcome already."""
-    finished_at = timestamps.format_instant(finished)
+    """Inside the caller's transaction, record a worker's result (from the
+    stream entry `entry`, read in the pass at `now`) for a run that waits for
+    one; False where the run had its outcome already."""
+    add_entry_column(connection)
+    row = connection.execute(
+        "SELECT coalesce(enqueued_at, queued_at), entry_id FROM maintctl_job_runs"
+        " WHERE id = ? AND status IN ('pending', 'running')",
+        (run_id,),
+    ).fetchone()
+    if row is None:
+        return False
+    enqueued, took = _took(row[0], row[1], entry, now)
+    finished_at = timestamps.shift(enqueued, took) if enqueued else now
     return bool(
         connection.execute(
-            "UPDATE maintctl_job_runs SET status = ?, result = ?, error = ?, finished_at = ?,"
-            " enqueued_at = coalesce(enqueued_at, queued_at),"
-            " duration_ms = max(0, CAST(round((julianday(?) - julianday(coalesce(enqueued_at, queued_at)))"
-            " * 86400000) AS INTEGER))"
-            " WHERE id = ? AND status IN ('pending', 'running')",
+            "UPDATE maintctl_job_runs SET status = ?, result = ?, error = ?, finished_at = ?, duration_ms = ?,"
+            " enqueued_at = coalesce(enqueued_at, queued_at) WHERE id = ? AND status IN ('pending', 'running')",
             (
                 status,
                 json_text.encode(result) if result is not None else None,
                 error,
-                finished_at,
-                finished_at,
+                timestamps.format_instant(finished_at),
+                round(took.total_seconds() * 1000) if enqueued else None,
                 run_id,
             ),
         ).rowcount
     )
+
+
+def _took(enqueued_text, message_entry, result_entry: str, now: datetime) -> tuple[datetime | None, timedelta]:
+    """Given when a run was enqueued (the pass's clock), its message's stream
+    entry id (None where not known) and its result's, return when it was
+    enqueued (None where the row's value names no instant) and how long the
+    worker took: on Redis's clock from the one entry to the other (where the
+    message's entry is not known, from enqueued_at), at least nothing and at
+    most what the pass's clock has seen pass since it was enqueued."""
+    try:
+        enqueued = timestamps.parse_instant(enqueued_text)
+    except (ValueError, TypeError):
+        return None, timedelta(0)
+    result_at, message_at = _entry_time_or_none(result_entry), _entry_time_or_none(message_entry)
+    if result_at and message_at:
+        took = result_at - message_at
+    else:
+        took = (result_at or now) - enqueued
+    return enqueued, max(timedelta(0), min(took, now - enqueued))
+
+
+def _entry_time_or_none(entry_id) -> datetime | None:
+    try:
+        return entry_time(entry_id)
+    except (ValueError, TypeError, AttributeError, OverflowError):  # not an entry id (a row spoiled by hand)
+        return None
 
 
 def recent(connection: sqlite3.Connection, job: str, limit: int) -> list[Run]:

@@ -17,7 +17,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from maintctl import schedules, timestamps
+from maintctl import job_runs, schedules, timestamps
 from maintctl.db import table_exists, transaction
 
 TABLE_SQL = """
@@ -262,16 +262,25 @@ def _job(name, job_type, bot, config, every, cron, tz, timeout, enabled, added_a
         )
 
 
-def remove(connection: sqlite3.Connection, name: str, now: datetime) -> None:
+def remove(connection: sqlite3.Connection, name: str, now: datetime) -> int:
     """Forget the job; its runs stay in the history until prune, those that
     wait for a result failed (so that a job added again under its name does
-    not wait for them). Raise JobError where there is none."""
+    not wait for them), and the messages of those not yet on the stream
+    withdrawn (no worker does a removed job's work). Return how many were
+    withdrawn; raise JobError where there is no such job."""
+    withdrawn = 0
     with transaction(connection):
         removed = (
             table_exists(connection, "maintctl_jobs")
             and connection.execute("DELETE FROM maintctl_jobs WHERE name = ?", (name,)).rowcount
         )
         if removed and table_exists(connection, "maintctl_job_runs"):
+            if table_exists(connection, "maintctl_outbox"):
+                withdrawn = connection.execute(
+                    "DELETE FROM maintctl_outbox WHERE delivered_at IS NULL AND msg_id IN"
+                    " (SELECT ? || id FROM maintctl_job_runs WHERE job = ? AND status = 'pending')",
+                    (job_runs.MSG_PREFIX, name),
+                ).rowcount
             connection.execute(
                 "UPDATE maintctl_job_runs SET status = 'failed', error = 'the job was removed', finished_at = ?"
                 " WHERE job = ? AND status IN ('pending', 'running')",
@@ -279,6 +288,7 @@ def remove(connection: sqlite3.Connection, name: str, now: datetime) -> None:
             )
     if not removed:
         named(connection, name)  # raises, naming it
+    return withdrawn
 
 
 def set_enabled(connection: sqlite3.Connection, name: str, enabled: bool, now: datetime) -> bool:

@@ -60,7 +60,7 @@ return table.concat(ids, ' ')
 """
 
 
-JOB_PREFIX = "job:"  # the msg_id of a job's run, `job:<run id>`: it goes to the jobs' stream, not the notifications'
+JOB_PREFIX = job_runs.MSG_PREFIX  # a job's run goes to the jobs' stream, not the notifications'
 
 
 def stream_for(msg_id: str, settings: Settings) -> str:
@@ -237,7 +237,7 @@ def deliver(connection: sqlite3.Connection, settings: Settings) -> Delivery:
                     if msg_id.startswith(JOB_PREFIX)
                 ]
                 if runs:
-                    job_runs.mark_enqueued(connection, runs)
+                    job_runs.mark_enqueued(connection, runs, settings.now)
             delivery.delivered += len(batch)
             for stream, rows in by_stream.items():
                 delivery.streams[stream] = delivery.streams.get(stream, 0) + len(rows)

@@ -6,10 +6,9 @@ when all went well, and only the warnings and errors otherwise.
 
 from __future__ import annotations
 
-import json
 import sys
 
-from maintctl import registry, timestamps
+from maintctl import json_text, registry, timestamps
 from maintctl.json_text import one_line
 from maintctl.results import ActionResult, Report
 
@@ -69,7 +68,7 @@ def show(report: Report) -> None:
     if quiet_now:
         return
     if settings.json:
-        print(json.dumps(as_json(report), ensure_ascii=False, indent=2))
+        print(json_text.document(as_json(report)))
         for line in problem_lines(report):  # the errors go to stderr too, as every error does
             if line.startswith("maintctl: error: "):
                 print(one_line(line), file=sys.stderr)

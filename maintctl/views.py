@@ -3,10 +3,10 @@ with --json, rich tables on a terminal, plain aligned lines otherwise."""
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 
+from maintctl import json_text
 from maintctl.json_text import one_line
 
 
@@ -58,7 +58,7 @@ STATUS_STYLES = {
 
 
 def as_json(document) -> None:
-    print(json.dumps(document, ensure_ascii=False, indent=2))
+    print(json_text.document(document))
 
 
 def history(runs: list, as_document: bool) -> None:

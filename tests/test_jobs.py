@@ -9,7 +9,7 @@ import pytest
 import redis
 from conftest import NOW, stream_entries
 
-LATER = "2099-01-01T00:00:00.000Z"  # after any real clock: the stream's times (enqueued_at) are Redis's own
+LATER = "2099-01-01T00:00:00.000Z"  # long after NOW: every run enqueued at NOW has timed out
 
 
 def at(minutes: float, start: str = NOW) -> str:
@@ -151,7 +151,7 @@ class TestDefinitions:
         core.job("nightly", every="1h", added_at=at(2))
         again = enqueue(maintctl, core, None, at(3))
 
-        assert removed.code == 0 and removed.out == "job nightly removed\n"
+        assert removed.code == 0 and removed.out == "job nightly removed; 1 run not yet sent withdrawn\n"
         assert again.action("enqueue-jobs")["counts"]["enqueued"] == 1
         assert core.sql("SELECT status, scheduled_for, error FROM maintctl_job_runs ORDER BY rowid") == [
             ("failed", NOW, "the job was removed"),
@@ -283,7 +283,7 @@ class TestOverlapAndTimeouts:
     def test_an_occurrence_while_the_last_run_waits_for_its_result_is_skipped_not_enqueued(
         self, maintctl, core, redis_url
     ):
-        core.job("nightly", every="1h")
+        core.job("nightly", every="1h", timeout="2h")
         enqueue(maintctl, core, redis_url)
 
         result = enqueue(maintctl, core, redis_url, at(61))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from maintctl import registry
+from maintctl import json_text, registry
 from maintctl.cli.app import app, fail
 from maintctl.config import ConfigError
 from maintctl.db import Locked
@@ -64,7 +63,7 @@ def _run_fleet(names: list[str], flags: Flags, scheduled: bool) -> int:
     code = fleet.exit_code(outcomes)
     if flags.json and not (flags.quiet and code == 0):
         entries = [{"database": outcome.database, "exit": outcome.code, **outcome.document} for outcome in outcomes]
-        print(json.dumps({"databases": entries, "exit": code}, ensure_ascii=False, indent=2))
+        print(json_text.document({"databases": entries, "exit": code}))
     for outcome in outcomes:
         if outcome.out and not flags.json:
             print(one_line(f"== {outcome.database} (exit {outcome.code})"))
@@ -150,7 +149,7 @@ def init_db(
     if quiet:
         return
     if json_output:
-        print(json.dumps({"database": str(settings.db), "created": created, "sample": added}, indent=2))
+        print(json_text.document({"database": str(settings.db), "created": created, "sample": added}))
         return
     print(
         f"{settings.db}: created {', '.join(created)}"
@@ -194,6 +193,6 @@ def restore_command(
     for warning in outcome.warnings:
         print(f"maintctl: warning: {one_line(warning)}", file=sys.stderr)
     if json_output:
-        print(json.dumps(outcome.as_json(), indent=2))
+        print(json_text.document(outcome.as_json()))
     elif not quiet:
         print(outcome.describe())

@@ -5,7 +5,6 @@ database for a command that asks or tells it something."""
 from __future__ import annotations
 
 import errno
-import json
 import os
 import sys
 from contextlib import contextmanager
@@ -13,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from maintctl import __version__, registry
+from maintctl import __version__, json_text, registry
 from maintctl.config import ConfigError
 from maintctl.db import Locked
 from maintctl.flags import Flags
@@ -33,7 +32,7 @@ def fail(message: str, json_output: bool = False, code: int = EXIT_USAGE, label:
     the one document on stdout, with what else is known); return its exit status."""
     print(f"maintctl: {label}{one_line(message)}", file=sys.stderr)
     if json_output:
-        print(json.dumps({**known, "error": message, "exit": code}, ensure_ascii=False, indent=2))
+        print(json_text.document({**known, "error": message, "exit": code}))
     return code
 
 

@@ -110,15 +110,20 @@ def _change(name: str, db, now, json_output: bool, quiet: bool, change: str) -> 
 
     with opened(Flags(db=db, now=now, json=json_output), read_only=False) as (settings, connection):
         try:
+            withdrawn = None
             if change == "removed":
-                jobs.remove(connection, name, settings.now)
+                withdrawn = jobs.remove(connection, name, settings.now)
                 done = True
             else:
                 done = jobs.set_enabled(connection, name, change == "resumed", settings.now)
         except jobs.JobError as error:
             raise typer.Exit(fail(str(error), json_output)) from None
     text = f"job {name} {change}" if done else f"job {name} was {change} already"
-    say(text, {"job": name, change: True, "changed": done}, json_output, quiet)
+    document = {"job": name, change: True, "changed": done}
+    if withdrawn is not None:
+        text += f"; {withdrawn} run{'s' if withdrawn > 1 else ''} not yet sent withdrawn" if withdrawn else ""
+        document["withdrawn"] = withdrawn
+    say(text, document, json_output, quiet)
 
 
 @job_app.command("remove")
@@ -147,10 +152,14 @@ def pause_command(
 
 @job_app.command("resume")
 def resume_command(
-    name: NameArgument, db: DbOption = None, json_output: JsonOption = False, quiet: QuietOption = False
+    name: NameArgument,
+    db: DbOption = None,
+    now: NowOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Resume a paused job; its missed occurrences are coalesced into one run."""
-    _change(name, db, None, json_output, quiet, "resumed")
+    _change(name, db, now, json_output, quiet, "resumed")
 
 
 @job_app.command("run")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 
-from maintctl import registry
+from maintctl import json_text, registry
 from maintctl.cli.app import app, fail, known_action, opened
 from maintctl.flags import Flags
 from maintctl.json_text import one_line
@@ -19,7 +18,7 @@ ActionArgument = Annotated[str, typer.Argument(metavar="ACTION", help="One of: "
 def say(text: str, document: dict, json_output: bool, quiet: bool) -> None:
     """Print the outcome: the line, or with --json the document; nothing with --quiet."""
     if not quiet:
-        print(json.dumps(document, ensure_ascii=False, indent=2) if json_output else one_line(text))
+        print(json_text.document(document) if json_output else one_line(text))
 
 
 @app.command("pause")
