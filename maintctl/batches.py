@@ -91,6 +91,12 @@ def _batches(
                 if not items:
                     finished = True
                     break
+            if result.on_commit is not None:  # the run's history row, with what this transaction commits
+                committed: dict[str, int] = {}
+                for batch in batches:
+                    for name, count in batch.counts.items():
+                        committed[name] = committed.get(name, 0) + count
+                result.on_commit(connection, committed)
         for batch in batches:
             result.add(batch.counts, batch.warned)
             done += batch.changed

@@ -1,12 +1,22 @@
 """Run history: one maintctl_runs row per action per run (dry runs excepted),
 and the questions asked of it: the recent runs, the last run and last success
-of each action, and statistics over a period."""
+of each action, and statistics over a period.
+
+A row is written when its action first begins in the run (status running),
+its counts are brought up to date in the transaction of each batch it commits,
+and it is finished when the run ends. A run killed on the way (SIGKILL, the
+OOM killer, a power cut) leaves its rows running with what it committed: they
+read as interrupted once their process is gone or a later run of the action
+has begun (runs of a database take turns at its lock). Nothing is written
+for the run before it commits something: a run with nothing to do writes its
+history once, at its end, and a damaged database is not written at all."""
 
 from __future__ import annotations
 
 import json
 import os
 import sqlite3
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -15,7 +25,7 @@ from maintctl import __version__, json_text, timestamps
 from maintctl.db import table_exists, transaction
 
 if TYPE_CHECKING:
-    from maintctl.results import Report
+    from maintctl.results import ActionResult, Report
 
 TABLE_SQL = """
 CREATE TABLE IF NOT EXISTS maintctl_runs (
@@ -61,7 +71,7 @@ class Run:
     started_at: str
     ended_at: str
     duration_seconds: float
-    status: str  # ok | failed | skipped
+    status: str  # ok | failed | skipped | running | interrupted
     reason: str | None
     counts: dict[str, int]
     error: str | None
@@ -108,21 +118,52 @@ def new_run(
     )
 
 
-def record(connection: sqlite3.Connection, runs: list[Run]) -> None:
+def _values(run: Run) -> tuple:
+    return tuple(
+        json_text.encode(run.counts) if name == "counts" else json_text.storable(getattr(run, name)) for name in COLUMNS
+    )
+
+
+_INSERT = f"INSERT INTO maintctl_runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_UPDATE = f"UPDATE maintctl_runs SET ({', '.join(COLUMNS)}) = ({', '.join('?' * len(COLUMNS))}) WHERE id = ?"
+
+
+def record(connection: sqlite3.Connection, runs: list[Run], rows: dict[str, int] | None = None) -> None:
     """Write the runs' rows, in one transaction (even while the run is being
-    stopped: a stopped run is recorded too)."""
+    stopped: a stopped run is recorded too): those kept as they ran (their
+    row ids in `rows`, by action) finished, the others added."""
+    rows = rows or {}
     with transaction(connection, heed_stop=False):
         connection.execute(TABLE_SQL)
-        connection.executemany(
-            f"INSERT INTO maintctl_runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-            (
-                tuple(
-                    json_text.encode(run.counts) if name == "counts" else json_text.storable(getattr(run, name))
-                    for name in COLUMNS
-                )
-                for run in runs
-            ),
-        )
+        for run in runs:
+            if run.action not in rows or not connection.execute(_UPDATE, (*_values(run), rows[run.action])).rowcount:
+                connection.execute(_INSERT, _values(run))
+
+
+_INTERRUPTED = "its process ended before the run did (killed?); the counts are what it committed"
+
+
+def progress_hook(report: Report, name: str, this_pass: ActionResult, clock: float):
+    """Return what keeps the action's history row, inside each transaction
+    in which it commits a batch: made running at the first, then brought up
+    to date with all the run has done (its earlier passes included) and how
+    long it has taken, from `clock` (time.monotonic() when this pass began it)."""
+    before = report.result_for(name)  # what its earlier passes in this run did
+    started = before.started if before and before.started else this_pass.started
+
+    def committing(connection: sqlite3.Connection, batch_counts: dict[str, int]) -> None:
+        counts = dict(before.counts) if before else {}
+        for done in (this_pass.counts, batch_counts):
+            for kind, count in done.items():
+                counts[kind] = counts.get(kind, 0) + count
+        seconds = (before.duration if before else 0.0) + time.monotonic() - clock
+        run = new_run(report.run_id, name, started, seconds, "running", None, counts, None)
+        row = report.history_rows.get(name)
+        if row is None or not connection.execute(_UPDATE, (*_values(run), row)).rowcount:
+            connection.execute(TABLE_SQL)
+            report.history_rows[name] = connection.execute(_INSERT, _values(run)).lastrowid
+
+    return committing
 
 
 # A row whose start cannot be read (written by hand, say) is never taken for an
@@ -131,17 +172,39 @@ _CANONICAL_GLOB = "[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0
 
 
 def _run(row: tuple) -> Run:
-    """Given a maintctl_runs row, return its Run (counts that cannot be read are none)."""
-    values = dict(zip(COLUMNS, row))
+    """Given a maintctl_runs row (and whether a later run of its action has
+    begun), return its Run (counts that cannot be read are none; a running
+    one whose process is gone, or that a later run followed, interrupted)."""
+    values, superseded = dict(zip(COLUMNS, row)), row[len(COLUMNS)]
     try:
         counts = json.loads(values["counts"])
     except (TypeError, ValueError):
         counts = {}
     values["counts"] = counts if isinstance(counts, dict) else {}
+    if values["status"] == "running" and (superseded or not _alive(values["host"], values["pid"])):
+        values["status"], values["reason"] = "interrupted", _INTERRUPTED
     return Run(**values)
 
 
-_SELECT = f"SELECT {', '.join(COLUMNS)} FROM maintctl_runs"
+def _alive(host, pid) -> bool:
+    """Given the host and pid of a run, return whether its process may still be running (on another host: yes)."""
+    if host != os.uname().nodename:
+        return True
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+_SELECT = (
+    f"SELECT {', '.join(COLUMNS)}, CASE WHEN status = 'running' THEN EXISTS (SELECT 1 FROM maintctl_runs AS later"
+    " WHERE later.action = maintctl_runs.action AND later.id > maintctl_runs.id) END FROM maintctl_runs"
+)
 
 
 def recent(connection: sqlite3.Connection, action: str | None, limit: int) -> list[Run]:
@@ -198,7 +261,7 @@ def record_report(connection: sqlite3.Connection, report: Report) -> None:
     if connection.stop.is_set():  # a stopped run waits a moment for the lock, not the whole busy timeout
         connection.busy_timeout = min(connection.busy_timeout, 1.0)
     try:
-        record(connection, runs)
+        record(connection, runs, report.history_rows)
     except sqlite3.Error as error:
         report.run_warnings.append(f"run history not recorded: {error}")
 

@@ -4,6 +4,7 @@ layer can use these types and the arrows still point one way."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,9 @@ class ActionResult:
     duration: float = 0.0
     recorded: bool = True  # False for an action skipped only because its schedule says not yet
     usage: bool = False  # it failed because its configuration is wrong (exit 2)
+    # Called inside the transaction of each batch, with the counts of the batches in it: the run's history row
+    # is brought up to date with what it commits (runner.py sets it).
+    on_commit: Callable[[Any, dict[str, int]], None] | None = None
 
     def add(self, counts: dict[str, int], items: list[Any]) -> None:
         """Count what the items (changed, or planned in a dry run) did, and keep their warnings."""
@@ -60,6 +64,7 @@ class Report:
     passes: int = 0
     slots_skipped: int = 0  # --for/--every: slots that began while a pass overran
     run_warnings: list[str] = field(default_factory=list)  # about the run itself: history, metrics, pings
+    history_rows: dict[str, int] = field(default_factory=dict)  # each action's row in the history, once begun
 
     @property
     def exit_code(self) -> int:

@@ -128,6 +128,8 @@ def _one_pass(
             this_pass.status, this_pass.reason, this_pass.recorded = "skipped", skip[0], skip[1]
         else:
             clock = time.monotonic()
+            if report.run_id is not None:
+                this_pass.on_commit = history.progress_hook(report, name, this_pass, clock)
             _run_action(connection, entry.load(), settings, this_pass, deadline)
             this_pass.duration = time.monotonic() - clock
             if entry.notifies:

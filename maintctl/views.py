@@ -52,6 +52,8 @@ STATUS_STYLES = {
     "success": "green",
     "failed": "bold red",
     "skipped": "yellow",
+    "interrupted": "bold red",
+    "running": "cyan",
     "FAIL": "bold red",
     "warn": "yellow",
 }

@@ -178,6 +178,9 @@ def test_sigkill_at_random_moments_loses_nothing_and_doubles_nothing(maintctl, c
     assert len(entries) == total
     assert len({entry["msg_id"] for entry in entries}) == total
     assert len({entry["data"]["content"]["reminder_id"] for entry in entries}) == total
+    stats = maintctl("stats", "--db", core.path, "--now", NOW, "--json").json()
+    (firing,) = [action for action in stats["actions"] if action["action"] == "fire-reminders"]
+    assert firing["items"]["fired"] == total  # the killed runs' batches are in the history too
     assert core.sql("SELECT count(*) FROM maintctl_outbox WHERE delivered_at IS NULL") == [(0,)]
 
 

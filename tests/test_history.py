@@ -106,3 +106,35 @@ def test_stats_with_a_period_that_is_not_a_duration_is_refused(maintctl, core):
     result = maintctl("stats", "--db", core.path, "--since", "a while")
 
     assert result.code == 2 and "--since: 'a while' is not a duration" in result.err
+
+
+def test_a_killed_runs_committed_work_is_in_history_and_stats_as_interrupted(maintctl, core, tmp_path):
+    import signal
+    import time
+
+    from conftest import start_firing
+
+    core.due_reminders(20_000, recurring=False)
+    run = start_firing(core, tmp_path, env={"MAINTCTL_BATCH_SIZE": "200", "MAINTCTL_HOLD": "0"})
+    while run.poll() is None and core.sql("SELECT count(*) FROM reminders WHERE fired = 1")[0][0] < 2_000:
+        time.sleep(0.002)
+    run.send_signal(signal.SIGKILL)
+    run.wait(timeout=30)
+    (fired_by_the_killed_run,) = core.sql("SELECT count(*) FROM audit_log WHERE action = 'fired'")[0]
+
+    shown = maintctl("history", "--db", core.path, "--json")
+    finished = maintctl("fire-reminders", "--db", core.path, "--now", NOW, "--json")
+    after = maintctl("history", "--db", core.path, "--json")
+    stats = maintctl("stats", "--db", core.path, "--now", NOW, "--json")
+
+    assert run.returncode == -signal.SIGKILL and 0 < fired_by_the_killed_run < 20_000
+    (killed,) = shown.json()["runs"]
+    assert killed["status"] == "interrupted" and killed["pid"] == run.pid
+    assert killed["counts"]["fired"] == fired_by_the_killed_run
+    assert "ended before the run did" in killed["reason"]
+    assert (
+        finished.code == 0 and finished.action("fire-reminders")["counts"]["fired"] == 20_000 - fired_by_the_killed_run
+    )
+    assert [entry["status"] for entry in after.json()["runs"]] == ["ok", "interrupted"]
+    (row,) = [action for action in stats.json()["actions"] if action["action"] == "fire-reminders"]
+    assert row["runs"] == 2 and row["items"]["fired"] == 20_000
