@@ -207,3 +207,29 @@ def test_a_timestamp_column_is_found_whatever_its_case_or_if_it_is_generated(mai
     assert result.code == 0, result
     assert result.action("retention")["counts"] == {"deleted": 1, "deleted:old-visits": 1}
     assert core.sql("SELECT at FROM visits") == [("2026-10-31 00:00:00",)]
+
+
+def test_keys_of_text_python_cannot_read_are_walked_and_named_by_their_bytes(maintctl, core):
+    core.sql("CREATE TABLE visits (id TEXT PRIMARY KEY, at TEXT) WITHOUT ROWID")
+    core.sql("CREATE TABLE visit_notes (visit_id TEXT REFERENCES visits (id))")
+    keys = [
+        "CAST(X'ff' AS TEXT)",
+        "CAST(X'ff00' AS TEXT)",
+        "'a' || char(0) || 'b'",
+        "X'ff'",
+        "'plain'",
+        "CAST(X'fe' AS TEXT)",
+    ]
+    for index, key in enumerate(keys):
+        core.sql(f"INSERT INTO visits VALUES ({key}, ?)", OLD if index < 5 else YOUNG)
+    core.sql("INSERT INTO visit_notes VALUES (CAST(X'ff00' AS TEXT))")
+    rules(core, rule("visits"))
+
+    shown = retention(maintctl, core, "--dry-run", env=BATCHES_OF_TWO)
+    result = retention(maintctl, core, env=BATCHES_OF_TWO)
+
+    held = "rule old-visits: visits id X'ff00': visit_notes (visit_id) still refers to it; not deleted"
+    assert result.code == 0, result
+    assert (shown.action("retention")["planned"][0]["rows"], shown.action("retention")["warnings"]) == (4, [held])
+    assert (result.action("retention")["counts"]["deleted"], result.action("retention")["warnings"]) == (4, [held])
+    assert core.sql("SELECT hex(id) FROM visits ORDER BY id") == [("FE",), ("FF00",)]

@@ -4,11 +4,12 @@ first of all) once they are older than the rules of maintctl.toml say
 
 A rule's old rows are those whose timestamp names an instant, in any form
 SQLite reads, at or before now less the rule's age (a timestamp that names
-none is never deleted) and that pass its `where`. Each rule is checked
-against the database before any is applied: a table retention cannot or
-must not delete from is refused in one line naming the rule
-(retention_tables.py). retention_pass.py deletes a rule's old rows, a batch
-of the rows that exist at a time.
+none is never deleted), that pass its `where` and that no other row keeps
+by a foreign key (retention_held.py: those are left and named). Each rule
+is checked against the database before any is applied: a table retention
+cannot or must not delete from is refused in one line naming the rule
+(retention_tables.py). retention_pass.py deletes a rule's old rows, a
+batch of the rows that exist at a time.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from maintctl.actions.kinds import Deadline, Items
 from maintctl.config import Settings
 from maintctl.db import ActionError, SchemaError
 from maintctl.results import ActionResult
+from maintctl.retention_held import Held
 from maintctl.retention_pass import Target, delete_old
 from maintctl.retention_rules import Rule, read_rules
-from maintctl.retention_tables import quoted, table_of
+from maintctl.retention_tables import Table, quoted, table_of
 
 
 @dataclass(slots=True)
@@ -57,7 +59,7 @@ def _targets(connection: sqlite3.Connection, settings: Settings) -> list[Target]
     (SchemaError naming the rule, and what is missing or why its table
     cannot be used), with what it needs to be walked."""
     targets = []
-    for rule in read_rules(settings.config_file):
+    for number, rule in enumerate(read_rules(settings.config_file)):
         table, columns = table_of(connection, rule.name, rule.table)
         if rule.timestamp.lower() not in {column.lower() for column in columns}:
             raise SchemaError(f"rule {rule.name}: table {rule.table} has no column {rule.timestamp}")
@@ -66,10 +68,26 @@ def _targets(connection: sqlite3.Connection, settings: Settings) -> list[Target]
                 connection.execute(f"SELECT 1 FROM {table.sql} AS t WHERE ({rule.where}) LIMIT 0").fetchall()
             except sqlite3.Error as error:
                 raise SchemaError(f"rule {rule.name}: where: {error}") from None
-        targets.append(
-            Target(rule, table, _old_sql(rule), {"cutoff_day": timestamps.cutoff_day(settings.now, rule.age)})
-        )
+        _check_deletable(connection, rule, table)
+        held = Held(connection, rule.name, table, _old_sql(rule), number)
+        targets.append(Target(rule, table, held, {"cutoff_day": timestamps.cutoff_day(settings.now, rule.age)}))
     return targets
+
+
+def _check_deletable(connection: sqlite3.Connection, rule: Rule, table: Table) -> None:
+    """Raise SchemaError where SQLite refuses every DELETE from the table
+    before it runs (a foreign key to it whose columns are not a key of it:
+    "foreign key mismatch"; a trigger on it that names what is not there),
+    as a DELETE that is compiled but never run (EXPLAIN) finds, foreign
+    keys enforced as a real run's are."""
+    (enforced,) = connection.execute("PRAGMA foreign_keys").fetchone()
+    try:
+        connection.execute("PRAGMA foreign_keys = ON")
+        connection.execute(f"EXPLAIN DELETE FROM {table.sql} WHERE 0").fetchall()
+    except sqlite3.Error as error:
+        raise SchemaError(f"rule {rule.name}: SQLite refuses to delete from {table.name}: {error}") from None
+    finally:
+        connection.execute(f"PRAGMA foreign_keys = {int(enforced)}")
 
 
 @contextmanager
@@ -99,9 +117,17 @@ class Retention:
         return steps
 
     def run(self, connection: sqlite3.Connection, settings: Settings, result: ActionResult, deadline: Deadline) -> None:
-        for target in _targets(connection, settings):
-            with _named(target):
-                delete_old(connection, target, settings, result, deadline)
+        targets = _targets(connection, settings)
+        try:
+            for target in targets:  # what keeps a row is judged for every rule before any deletes
+                with _named(target):
+                    target.held.take(connection, target.cutoff, settings.batch_size)
+            for target in targets:
+                with _named(target):
+                    delete_old(connection, target, settings, result, deadline)
+        finally:
+            for target in targets:
+                target.held.drop(connection)
 
     def tally(self, steps: Items) -> dict[str, int]:
         counts = {"deleted": sum(step.rows for step in steps)}
@@ -109,7 +135,14 @@ class Retention:
         return counts
 
     def problems(self, connection: sqlite3.Connection, settings: Settings) -> list[str]:
-        return []
+        """In a dry run, the rows the pass would leave because another row
+        still refers to them (a real pass names them as it goes)."""
+        if not settings.dry_run:
+            return []
+        warnings = []
+        for target in _targets(connection, settings):
+            warnings += target.held.foreseen(connection, target.cutoff)
+        return warnings
 
     def notes(self, connection: sqlite3.Connection, settings: Settings) -> list[str]:
         return []
