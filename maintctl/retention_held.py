@@ -29,8 +29,9 @@ class Held:
         self.sql = references.held_sql(connection, table.name, "t")  # None: no foreign key can keep a row
         self.snapshot = f'temp."maintctl_retention_held_{number}"'
         self.taken = False
+        self.free_sql = self._free_sql()  # the SQL condition that nothing keeps a row (as `t`)
 
-    def free_sql(self) -> str:
+    def _free_sql(self) -> str:
         """Return the SQL condition that nothing keeps a row (as `t`): nothing kept it as the pass began, nor does now."""
         if self.sql is None:
             return "1"
@@ -50,6 +51,7 @@ class Held:
             " WITHOUT ROWID"
         )
         self.taken = True
+        self.free_sql = self._free_sql()
         last, start = last_key(connection, self.table), None
         while last is not None and connection.may_go_on():
             after = next_start(connection, self.table, start, last, size)
@@ -69,6 +71,7 @@ class Held:
         if self.taken:
             connection.execute(f"DROP TABLE IF EXISTS {self.snapshot}")
             self.taken = False
+            self.free_sql = self._free_sql()
 
     def left(self, connection: sqlite3.Connection) -> list[str]:
         """Return the warnings that name the rows the pass left because something kept them as it began."""

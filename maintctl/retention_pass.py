@@ -45,6 +45,9 @@ class Target:
     table: Table
     held: Held
     cutoff: dict  # the parameters of its old rows' condition
+    # Whether a refused DELETE may have done part of its work (a trigger's RAISE(FAIL), an ON CONFLICT FAIL
+    # clause): then each runs in a savepoint, so that a refusal undoes all of it.
+    partial_refusals: bool = True
 
     @property
     def old_sql(self) -> str:
@@ -52,7 +55,7 @@ class Target:
 
     @property
     def deletable_sql(self) -> str:
-        return f"{self.old_sql} AND {self.held.free_sql()}"
+        return f"{self.old_sql} AND {self.held.free_sql}"
 
 
 @dataclass
@@ -130,27 +133,23 @@ def _delete_span(connection: sqlite3.Connection, target: Target, span: Span, ref
     refuses it, a row at a time, the rows refused added to `refused`; return
     how many were deleted. Raise _Undone where the transaction was undone."""
     condition, bounds = span_sql(target.table, span)
-    delete = f"DELETE FROM {target.table.sql} AS t WHERE {condition} AND {target.deletable_sql}"
+    bounds.update(target.cutoff)
     try:
-        return _guarded(connection, delete, {**target.cutoff, **bounds})
+        return _guarded(connection, target, _delete_sql(target, condition), bounds)
     except sqlite3.IntegrityError:
         pass
     names = ", ".join(target.table.names_sql)
     rows = connection.execute(
         f"SELECT {target.table.key_read_sql}, {names} FROM {target.table.sql} AS t"
         f" WHERE {condition} AND {target.deletable_sql} ORDER BY {order_sql(target.table)}",
-        {**target.cutoff, **bounds},
+        bounds,
     ).fetchall()
     deleted, width = 0, target.table.key_width
     for row in rows:
         key = target.table.key_of(row[:width])
         one, row_bounds = span_sql(target.table, Span(key, None, key))
         try:
-            deleted += _guarded(
-                connection,
-                f"DELETE FROM {target.table.sql} AS t WHERE {one} AND {target.deletable_sql}",
-                {**target.cutoff, **row_bounds},
-            )
+            deleted += _guarded(connection, target, _delete_sql(target, one), {**target.cutoff, **row_bounds})
         except sqlite3.IntegrityError as error:
             refused.add(
                 f"rule {target.rule.name}: {target.table.row_name(row[width:])}: deleting it failed ({error});"
@@ -159,10 +158,28 @@ def _delete_span(connection: sqlite3.Connection, target: Target, span: Span, ref
     return deleted
 
 
-def _guarded(connection: sqlite3.Connection, delete: str, parameters: dict) -> int:
-    """Run the DELETE inside a savepoint, so that a refusal undoes all it did
-    (a trigger's RAISE(FAIL) keeps what the statement did before it); return
-    its count. Raise _Undone where the refusal undid the whole transaction."""
+def _delete_sql(target: Target, condition: str) -> str:
+    """Given a span's condition, return the DELETE of its deletable rows (built once for each condition)."""
+    key = ("delete", condition, target.deletable_sql)
+    delete = target.table.statements.get(key)
+    if delete is None:
+        delete = target.table.statements[key] = (
+            f"DELETE FROM {target.table.sql} AS t WHERE {condition} AND {target.deletable_sql}"
+        )
+    return delete
+
+
+def _guarded(connection: sqlite3.Connection, target: Target, delete: str, parameters: dict) -> int:
+    """Run the DELETE, inside a savepoint where a refusal may leave part of
+    its work done, so that a refusal undoes all of it; return its count.
+    Raise _Undone where the refusal undid the whole transaction."""
+    if not target.partial_refusals:
+        try:
+            return connection.execute(delete, parameters).rowcount
+        except sqlite3.IntegrityError as error:
+            if not connection.in_transaction:
+                raise _Undone(str(error)) from None
+            raise
     connection.execute("SAVEPOINT retention_batch")
     try:
         count = connection.execute(delete, parameters).rowcount

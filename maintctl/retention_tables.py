@@ -12,7 +12,7 @@ so that a batch is so many rows however far apart their keys lie.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from maintctl.db import SchemaError
 from maintctl.utf8 import readable_sql
@@ -44,6 +44,16 @@ class Table:
     names: tuple[str, ...]
     names_sql: tuple[str, ...]
     text_keys: bool = False  # its key may hold text (a WITHOUT ROWID table's): read as bytes, bound back as text
+    # The SQL of spans, built once for each shape of span (a pass in batches of one row asks hundreds of
+    # thousands of times), and the names of the parameters of a span's start, before and through.
+    statements: dict = field(default_factory=dict, compare=False, hash=False)
+    marks: tuple = field(init=False, compare=False, hash=False)
+
+    def __post_init__(self):
+        marks = tuple(
+            tuple(f"{bound}_{index}" for index in range(len(self.key))) for bound in ("start", "before", "through")
+        )
+        object.__setattr__(self, "marks", marks)
 
     @property
     def sql(self) -> str:
@@ -135,20 +145,39 @@ def table_of(connection: sqlite3.Connection, rule_name: str, table: str) -> tupl
     return Table(table, (f"t.{rowid}",), (rowid,), (f"t.{rowid}",)), names
 
 
+_OPERATORS = (">=", "<", "<=")  # of a span's start, before and through
+
+
 def span_sql(table: Table, span: Span) -> tuple[str, dict]:
     """Given a span, return the SQL condition its rows (as `t`) meet, and its parameters."""
-    conditions, parameters = [], {}
-    for bound_name, operator in (("start", ">="), ("before", "<"), ("through", "<=")):
-        bound = getattr(span, bound_name)
-        if bound is None:
-            continue
-        marks = []
-        for index, value in enumerate(bound):
-            mark = f"{bound_name}_{index}"
-            parameters[mark] = bytes(value) if isinstance(value, Text) else value
-            marks.append(f"CAST(:{mark} AS TEXT)" if isinstance(value, Text) else f":{mark}")
-        conditions.append(f"{_row(table.key)} {operator} {_row(tuple(marks))}")
-    return " AND ".join(conditions) or "1", parameters
+    bounds = (span.start, span.before, span.through)
+    if table.text_keys:
+        shape = tuple(None if bound is None else tuple(isinstance(value, Text) for value in bound) for bound in bounds)
+    else:
+        shape = (bounds[0] is not None, bounds[1] is not None, bounds[2] is not None)
+    condition = table.statements.get(shape)
+    if condition is None:
+        condition = table.statements[shape] = _condition(table, bounds)
+    parameters = {}
+    for marks, bound in zip(table.marks, bounds):
+        if bound is not None:
+            if table.text_keys:
+                bound = [bytes(value) if isinstance(value, Text) else value for value in bound]
+            parameters.update(zip(marks, bound))
+    return condition, parameters
+
+
+def _condition(table: Table, bounds: tuple) -> str:
+    """Given a table and a span's bounds, return the SQL condition of the span."""
+    conditions = []
+    for marks, operator, bound in zip(table.marks, _OPERATORS, bounds, strict=True):
+        if bound is not None:
+            values = tuple(
+                f"CAST(:{mark} AS TEXT)" if isinstance(value, Text) else f":{mark}"
+                for mark, value in zip(marks, bound, strict=True)
+            )
+            conditions.append(f"{_row(table.key)} {operator} {_row(values)}")
+    return " AND ".join(conditions) or "1"
 
 
 def _row(values: tuple[str, ...]) -> str:
@@ -175,9 +204,12 @@ def next_start(
     (None: the batch runs through `through`): so many rows are read,
     however far apart their keys lie."""
     condition, parameters = span_sql(table, Span(start, None, through))
-    query = (
-        f"SELECT {table.key_read_sql} FROM {table.sql} AS t WHERE {condition}"
-        f" ORDER BY {order_sql(table)} LIMIT 1 OFFSET :size"
-    )
-    found = connection.execute(query, {**parameters, "size": size}).fetchone()
+    parameters["size"] = size
+    query = table.statements.get(("next", condition))
+    if query is None:
+        query = table.statements["next", condition] = (
+            f"SELECT {table.key_read_sql} FROM {table.sql} AS t WHERE {condition}"
+            f" ORDER BY {order_sql(table)} LIMIT 1 OFFSET :size"
+        )
+    found = connection.execute(query, parameters).fetchone()
     return None if found is None else table.key_of(found)

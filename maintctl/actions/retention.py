@@ -45,6 +45,11 @@ class RuleStep:
         return f"rule {self.rule.name}: delete {self.rows} rows of {self.rule.table} older than {self.rule.age_text}"
 
 
+# Whether a DELETE refused may have done part of its work first: only a trigger (RAISE(FAIL)) or a
+# constraint's ON CONFLICT FAIL does that (a refusal is otherwise undone whole by SQLite); told broadly.
+_PARTIAL_REFUSALS = "SELECT 1 FROM sqlite_schema WHERE type = 'trigger' OR sql LIKE '%FAIL%' LIMIT 1"
+
+
 def _old_sql(rule: Rule) -> str:
     """Given a rule, return the SQL condition its table's old rows meet (as
     `t`), bound with :cutoff_day (timestamps.cutoff_day). Its `where` is
@@ -58,7 +63,7 @@ def _targets(connection: sqlite3.Connection, settings: Settings) -> list[Target]
     """Return the rules of the file, each checked against the database
     (SchemaError naming the rule, and what is missing or why its table
     cannot be used), with what it needs to be walked."""
-    targets = []
+    targets, partial_refusals = [], connection.execute(_PARTIAL_REFUSALS).fetchone() is not None
     for number, rule in enumerate(read_rules(settings.config_file)):
         table, columns = table_of(connection, rule.name, rule.table)
         if rule.timestamp.lower() not in {column.lower() for column in columns}:
@@ -70,7 +75,8 @@ def _targets(connection: sqlite3.Connection, settings: Settings) -> list[Target]
                 raise SchemaError(f"rule {rule.name}: where: {error}") from None
         _check_deletable(connection, rule, table)
         held = Held(connection, rule.name, table, _old_sql(rule), number)
-        targets.append(Target(rule, table, held, {"cutoff_day": timestamps.cutoff_day(settings.now, rule.age)}))
+        cutoff = {"cutoff_day": timestamps.cutoff_day(settings.now, rule.age)}
+        targets.append(Target(rule, table, held, cutoff, partial_refusals))
     return targets
 
 
