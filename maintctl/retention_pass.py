@@ -118,6 +118,7 @@ def delete_old(
         audit_id, deleted, one_batch_for = new_audit_id, deleted + in_transaction, max(0, one_batch_for - 1)
         for warning in refusals.rows:
             refused.add(warning)
+        refused.more += refusals.more
         result.add({"deleted": in_transaction, f"deleted:{rule.name}": in_transaction}, [])
         if start is None:
             break
@@ -125,7 +126,9 @@ def delete_old(
     result.warnings.extend(target.held.left(connection))
     result.warnings.extend(refused.rows)
     if refused.more:
-        result.warnings.append(f"rule {rule.name}: and {refused.more} more rows of {table.name} not deleted")
+        result.warnings.append(
+            f"rule {rule.name}: and {refused.more} more rows of {table.name} whose deletion failed; not deleted"
+        )
 
 
 def _delete_span(connection: sqlite3.Connection, target: Target, span: Span, refused: _Refused) -> int:

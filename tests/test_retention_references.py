@@ -352,3 +352,21 @@ def test_a_transaction_of_many_batches_undone_is_tried_again_a_batch_at_a_time(m
     ]
     assert session_ids(core) == [1, 2]
     assert audited(core)[0] == ("old-sessions", {"rows": 3})
+
+
+def test_a_table_that_refuses_every_deletion_has_a_hundred_rows_named_and_the_rest_counted(maintctl, core):
+    core.sql(SESSIONS)
+    core.sql("CREATE TRIGGER append_only BEFORE DELETE ON sessions BEGIN SELECT RAISE(ABORT, 'sessions are kept'); END")
+    sessions(core, 105)
+    rules(core, SESSIONS_RULE)
+
+    result = retention(maintctl, core, env={"MAINTCTL_BATCH_SIZE": "40"})
+
+    warnings = result.action("retention")["warnings"]
+    assert result.code == 0, result
+    assert result.action("retention")["counts"]["deleted"] == 0
+    assert len(warnings) == 101
+    assert warnings[0] == "rule old-sessions: sessions id 1: deleting it failed (sessions are kept); not deleted"
+    assert warnings[-1] == "rule old-sessions: and 5 more rows of sessions whose deletion failed; not deleted"
+    assert audited(core) == []
+    assert len(session_ids(core)) == 105
