@@ -72,6 +72,15 @@ def _holds(keys: dict[str, list[_Key]], table: str, alias: str, path: tuple[str,
             f"{referring}.{_name(column)} = {alias}.{_name(parent)}"
             for column, parent in zip(key.columns, key.parent_columns, strict=True)
         )
+        if key.table.lower() == table.lower():  # a row that refers to itself alone does not keep itself
+            match += (
+                " AND NOT ("
+                + " AND ".join(
+                    f"{referring}.{_name(column)} IS {referring}.{_name(parent)}"
+                    for column, parent in zip(key.columns, key.parent_columns, strict=True)
+                )
+                + ")"
+            )
         exists = f"EXISTS (SELECT 1 FROM {_name(key.table)} AS {referring} WHERE {match}"
         if key.on_delete == "CASCADE" and key.table.lower() not in path:
             for label, condition in _holds(

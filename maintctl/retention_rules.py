@@ -9,11 +9,13 @@ MAINTCTL_CONFIG says), read with the standard library's tomllib:
     where = "action != 'fired'" # optional SQL condition
 
 A file that is not TOML, a key that is unknown or missing, a value of the
-wrong type, an age that is not a duration or two rules of one name raise
-ConfigError naming the file and what is wrong (exit 2)."""
+wrong type, an age that is not a duration, a `where` that would reach
+outside its parentheses or two rules of one name raise ConfigError naming
+the file and what is wrong (exit 2)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -79,4 +81,37 @@ def _rule(path: Path, index: int, entry: dict) -> Rule:
         age = parse_duration(entry["older_than"])
     except ValueError as error:
         raise ConfigError(f"{where}: older_than: {error}") from None
+    if "where" in entry and (problem := _where_problem(entry["where"])):
+        raise ConfigError(f"{where}: where: {problem}")
     return Rule(entry["name"], entry["table"], entry["timestamp"], age, entry["older_than"], entry.get("where"))
+
+
+_CLOSING = {"'": "'", '"': '"', "`": "`", "[": "]"}
+
+
+def _where_problem(condition: str) -> str | None:
+    """Given a rule's `where`, return why it cannot stand as one condition
+    inside the parentheses that retention puts it in (None where it can):
+    its parentheses must pair up outside quotes, and it may hold no comment
+    (which would hide the closing one), no `;` and no parameter."""
+    depth, index = 0, 0
+    while index < len(condition):
+        character = condition[index]
+        if character in _CLOSING:
+            end = condition.find(_CLOSING[character], index + 1)
+            if end < 0:
+                return "a quote is not closed"
+            index = end + 1  # a doubled quote inside is two quoted parts side by side: the same to this count
+            continue
+        if condition.startswith(("--", "/*"), index):
+            return "a comment (-- or /*) is not allowed"
+        if character == ";":
+            return "a ; is not allowed"
+        if character in "?:@$" and not (index and (condition[index - 1].isalnum() or condition[index - 1] in "_$")):
+            word = re.match(r"[?:@$][A-Za-z0-9_]*", condition[index:]).group()
+            return f"a parameter ({word}) is not allowed"
+        depth += {"(": 1, ")": -1}.get(character, 0)
+        if depth < 0:
+            return "its parentheses do not pair up"
+        index += 1
+    return "its parentheses do not pair up" if depth else None

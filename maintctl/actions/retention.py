@@ -4,35 +4,30 @@ first of all) once they are older than the rules of maintctl.toml say
 
 A rule's old rows are those whose timestamp names an instant, in any form
 SQLite reads, at or before now less the rule's age (a timestamp that names
-none is never deleted) and that pass its `where`. The table is gone through
-once a pass, a span of rowids at a time, each by one DELETE that finds and
-deletes its old rows at once, so that the rows it deletes are old at that
-moment (a second or concurrent run deletes nothing twice); in transactions
-that hold the app's write lock for at most 0.2 s and then leave it free for
-a moment. A rule's audit row (`retention,
-NAME, deleted, {"rows": n}`) is written with its first batch and brought up
-to date by each later one in the same transaction, so that it always says
-what has been deleted: one row per rule and pass.
+none is never deleted), that pass its `where` and that no other row keeps
+by a foreign key (retention_held.py: those are left and named). Each rule
+is checked against the database before any is applied: a table retention
+cannot or must not delete from is refused in one line naming the rule
+(retention_tables.py). retention_pass.py deletes a rule's old rows, a
+batch of the rows that exist at a time.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from maintctl import audit, json_text, timestamps
+from maintctl import timestamps
 from maintctl.actions.kinds import Deadline, Items
-from maintctl.batches import LET_IN, batch_size, say
 from maintctl.config import Settings
-from maintctl.db import SchemaError, columns_of, transaction
+from maintctl.db import ActionError, SchemaError
 from maintctl.results import ActionResult
+from maintctl.retention_held import Held
+from maintctl.retention_pass import Target, delete_old
 from maintctl.retention_rules import Rule, read_rules
-
-# A rule's transactions hold the app's write lock this long at most (or
-# MAINTCTL_HOLD where that is shorter): deleting a backlog of millions of
-# rows never keeps the app from writing for much more than this.
-HOLD = 0.2
+from maintctl.retention_tables import Table, quoted, table_of
 
 
 @dataclass(slots=True)
@@ -50,8 +45,9 @@ class RuleStep:
         return f"rule {self.rule.name}: delete {self.rows} rows of {self.rule.table} older than {self.rule.age_text}"
 
 
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+# Whether a DELETE refused may have done part of its work first: only a trigger (RAISE(FAIL)) or a
+# constraint's ON CONFLICT FAIL does that (a refusal is otherwise undone whole by SQLite); told broadly.
+_PARTIAL_REFUSALS = "SELECT 1 FROM sqlite_schema WHERE type = 'trigger' OR sql LIKE '%FAIL%' LIMIT 1"
 
 
 def _old_sql(rule: Rule) -> str:
@@ -60,65 +56,53 @@ def _old_sql(rule: Rule) -> str:
     asked first: the rows it keeps are passed over without reading their
     timestamps."""
     where = f"({rule.where}) AND " if rule.where else ""
-    return where + timestamps.at_or_before_sql(f"t.{_quoted(rule.timestamp)}")
+    return where + timestamps.at_or_before_sql(f"t.{quoted(rule.timestamp)}")
 
 
-def _rules(connection: sqlite3.Connection, settings: Settings) -> list[Rule]:
-    """Return the rules of the file, each checked against the database (SchemaError naming what is missing)."""
-    rules = read_rules(settings.config_file)
-    for rule in rules:
-        present = columns_of(connection, rule.table)
-        if not present:
-            raise SchemaError(f"rule {rule.name}: table {rule.table} is missing")
-        if rule.timestamp not in present:
+def _targets(connection: sqlite3.Connection, settings: Settings) -> list[Target]:
+    """Return the rules of the file, each checked against the database
+    (SchemaError naming the rule, and what is missing or why its table
+    cannot be used), with what it needs to be walked."""
+    targets, partial_refusals = [], connection.execute(_PARTIAL_REFUSALS).fetchone() is not None
+    for number, rule in enumerate(read_rules(settings.config_file)):
+        table, columns = table_of(connection, rule.name, rule.table)
+        if rule.timestamp.lower() not in {column.lower() for column in columns}:
             raise SchemaError(f"rule {rule.name}: table {rule.table} has no column {rule.timestamp}")
-    return rules
+        if rule.where:
+            try:
+                connection.execute(f"SELECT 1 FROM {table.sql} AS t WHERE ({rule.where}) LIMIT 0").fetchall()
+            except sqlite3.Error as error:
+                raise SchemaError(f"rule {rule.name}: where: {error}") from None
+        _check_deletable(connection, rule, table)
+        held = Held(connection, rule.name, table, _old_sql(rule), number)
+        cutoff = {"cutoff_day": timestamps.cutoff_day(settings.now, rule.age)}
+        targets.append(Target(rule, table, held, cutoff, partial_refusals))
+    return targets
 
 
-def _delete_old(
-    connection: sqlite3.Connection, rule: Rule, settings: Settings, result: ActionResult, deadline: Deadline
-) -> None:
-    """Delete the rule's old rows a span of rowids at a time (MAINTCTL_BATCH_SIZE
-    of them: each row is read once a pass, and a batch deletes as one DELETE
-    that reads its span once), each transaction holding the write lock for at
-    most HOLD, within --max-items and --max-seconds; count them into result."""
-    table = _quoted(rule.table)
-    delete = f"DELETE FROM {table} AS t WHERE t.rowid > :after AND t.rowid <= :upto AND {_old_sql(rule)}"
-    first, last = connection.execute(f"SELECT min(rowid), max(rowid) FROM {table}").fetchone()
-    after, day = (first or 0) - 1, timestamps.cutoff_day(settings.now, rule.age)
-    hold, deleted, audit_id = min(settings.hold, HOLD), 0, None
-    result.counts.setdefault(f"deleted:{rule.name}", 0)
-    while last is not None and after < last and connection.may_go_on():
-        size, stopped_by = batch_size(settings, deleted, deadline)
-        if stopped_by:
-            result.notes.append(f"rule {rule.name}: stopped at {stopped_by}; the rest is left for the next run")
-            return
-        with transaction(connection):
-            began, in_transaction = time.monotonic(), 0
-            while after < last:
-                count = connection.execute(delete, {"after": after, "upto": after + size, "cutoff_day": day}).rowcount
-                after, in_transaction = after + size, in_transaction + count
-                say(settings, f"retention: rule {rule.name}: {count} in a batch")
-                if connection.stop.is_set() or time.monotonic() - began >= hold:
-                    break
-                size, stopped_by = batch_size(settings, deleted + in_transaction, deadline)
-                if stopped_by:
-                    break
-            if in_transaction:
-                audit_id = _audited(connection, rule, settings, audit_id, deleted + in_transaction)
-        deleted += in_transaction
-        result.add({"deleted": in_transaction, f"deleted:{rule.name}": in_transaction}, [])
-        if after < last:
-            time.sleep(min(LET_IN, hold))  # the app's turn
+def _check_deletable(connection: sqlite3.Connection, rule: Rule, table: Table) -> None:
+    """Raise SchemaError where SQLite refuses every DELETE from the table
+    before it runs (a foreign key to it whose columns are not a key of it:
+    "foreign key mismatch"; a trigger on it that names what is not there),
+    as a DELETE that is compiled but never run (EXPLAIN) finds, foreign
+    keys enforced as a real run's are."""
+    (enforced,) = connection.execute("PRAGMA foreign_keys").fetchone()
+    try:
+        connection.execute("PRAGMA foreign_keys = ON")
+        connection.execute(f"EXPLAIN DELETE FROM {table.sql} WHERE 0").fetchall()
+    except sqlite3.Error as error:
+        raise SchemaError(f"rule {rule.name}: SQLite refuses to delete from {table.name}: {error}") from None
+    finally:
+        connection.execute(f"PRAGMA foreign_keys = {int(enforced)}")
 
 
-def _audited(connection: sqlite3.Connection, rule: Rule, settings: Settings, audit_id: int | None, rows: int) -> int:
-    """Write the rule's audit row for this pass, or bring it up to date (inside the caller's transaction); return its id."""
-    details = json_text.encode({"rows": rows})
-    if audit_id is None:
-        return audit.record_one(connection, audit.Entry("retention", rule.name, "deleted", details), settings)
-    connection.execute("UPDATE audit_log SET details = ? WHERE id = ?", (details, audit_id))
-    return audit_id
+@contextmanager
+def _named(target: Target) -> Iterator[None]:
+    """Turn a database error while the block applies the target's rule into one naming the rule."""
+    try:
+        yield
+    except sqlite3.DatabaseError as error:
+        raise ActionError(f"rule {target.rule.name}: database error: {error}") from None
 
 
 class Retention:
@@ -132,18 +116,24 @@ class Retention:
 
     def preview(self, connection: sqlite3.Connection, settings: Settings) -> Items:
         steps = []
-        for rule in _rules(connection, settings):
-            query = f"SELECT count(*) FROM {_quoted(rule.table)} AS t WHERE {_old_sql(rule)}"
-            (rows,) = connection.execute(
-                query, {"cutoff_day": timestamps.cutoff_day(settings.now, rule.age)}
-            ).fetchone()
-            rows = min(rows, settings.max_items or rows)
-            steps.append(RuleStep(rule, rows))
+        for target in _targets(connection, settings):
+            query = f"SELECT count(*) FROM {target.table.sql} AS t WHERE {target.deletable_sql}"
+            (rows,) = connection.execute(query, target.cutoff).fetchone()
+            steps.append(RuleStep(target.rule, min(rows, settings.max_items or rows)))
         return steps
 
     def run(self, connection: sqlite3.Connection, settings: Settings, result: ActionResult, deadline: Deadline) -> None:
-        for rule in _rules(connection, settings):
-            _delete_old(connection, rule, settings, result, deadline)
+        targets = _targets(connection, settings)
+        try:
+            for target in targets:  # what keeps a row is judged for every rule before any deletes
+                with _named(target):
+                    target.held.take(connection, target.cutoff, settings.batch_size)
+            for target in targets:
+                with _named(target):
+                    delete_old(connection, target, settings, result, deadline)
+        finally:
+            for target in targets:
+                target.held.drop(connection)
 
     def tally(self, steps: Items) -> dict[str, int]:
         counts = {"deleted": sum(step.rows for step in steps)}
@@ -151,7 +141,14 @@ class Retention:
         return counts
 
     def problems(self, connection: sqlite3.Connection, settings: Settings) -> list[str]:
-        return []
+        """In a dry run, the rows the pass would leave because another row
+        still refers to them (a real pass names them as it goes)."""
+        if not settings.dry_run:
+            return []
+        warnings = []
+        for target in _targets(connection, settings):
+            warnings += target.held.foreseen(connection, target.cutoff)
+        return warnings
 
     def notes(self, connection: sqlite3.Connection, settings: Settings) -> list[str]:
         return []
