@@ -109,6 +109,10 @@ def delete_old(
                 new_audit_id = audit_id
                 if in_transaction:
                     new_audit_id = _audited(connection, rule, settings, audit_id, deleted + in_transaction)
+                    if result.on_commit is not None:  # the run's history row, with what this transaction commits
+                        result.on_commit(
+                            connection, {"deleted": in_transaction, f"deleted:{rule.name}": in_transaction}
+                        )
         except (sqlite3.IntegrityError, _Undone) as error:
             if batches > 1:  # tried again a batch at a time: only what is undone alone is left
                 start, one_batch_for = began_at, batches

@@ -138,3 +138,32 @@ def test_a_killed_runs_committed_work_is_in_history_and_stats_as_interrupted(mai
     assert [entry["status"] for entry in after.json()["runs"]] == ["ok", "interrupted"]
     (row,) = [action for action in stats.json()["actions"] if action["action"] == "fire-reminders"]
     assert row["runs"] == 2 and row["items"]["fired"] == 20_000
+
+
+def test_a_killed_retention_pass_keeps_what_it_deleted_in_its_history_row(maintctl, core, tmp_path):
+    import json
+    import signal
+    import time
+
+    from conftest import start_action
+    from test_retention import rules
+
+    rules(core)
+    core.insert_many(
+        "INSERT INTO audit_log (entity_type, entity_id, action, actor, created_at) VALUES ('memory', ?, 'x', 'app', ?)",
+        ((f"m{index}", "2025-01-01T00:00:00.000Z") for index in range(50_000)),
+    )
+    run = start_action("retention", core, tmp_path, env={"MAINTCTL_BATCH_SIZE": "100", "MAINTCTL_HOLD": "0"})
+    while run.poll() is None and not core.sql("SELECT 1 FROM audit_log WHERE entity_type = 'retention'"):
+        time.sleep(0.002)
+    time.sleep(0.05)
+    run.send_signal(signal.SIGKILL)
+    run.wait(timeout=30)
+    audited = core.sql("SELECT details FROM audit_log WHERE entity_type = 'retention'")
+
+    shown = maintctl("history", "--db", core.path, "--json")
+
+    (killed,) = shown.json()["runs"]
+    deleted = sum(json.loads(details)["rows"] for (details,) in audited)
+    assert 0 < deleted < 50_000
+    assert killed["status"] == "interrupted" and killed["counts"]["deleted"] == deleted
