@@ -18,13 +18,15 @@ from maintctl.results import ActionResult, Notifications, Report
 from maintctl.window import Slots, Window
 
 
-def run(names: list[str], settings: Settings, scheduled: bool = False) -> Report:
+def run(names: list[str], settings: Settings, scheduled: bool = False, stop: Stop | None = None) -> Report:
     """Given the actions to run, in order, run each (each isolated from the
     others' failures) and return what happened. `scheduled` (run-all) heeds
     pauses and schedules; an action named on its own runs even when paused.
     Raises ConfigError when the database cannot be used at all, lock.Busy
-    when another run holds it (a dry run changes nothing, and takes no lock)."""
-    stop = Stop()
+    when another run holds it (a dry run changes nothing, and takes no lock).
+    `stop`, where given, is the run's (set already: nothing begins), so that
+    a signal heard before this run set its own handler still stops it."""
+    stop = stop if stop is not None else Stop()
 
     def asked_to_stop(number: int, _) -> None:
         stop.by = signal.Signals(number).name
