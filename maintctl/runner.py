@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from maintctl import history, hooks, identity, lock, outbox, registry, schedules, timestamps
 from maintctl.actions.kinds import Action
 from maintctl.config import ConfigError, Settings
-from maintctl.db import ActionError, Stop, Stopped, check_schema, open_database
+from maintctl.db import ActionError, Connection, Stop, Stopped, check_schema, open_database
 from maintctl.results import ActionResult, Notifications, Report
 from maintctl.window import Slots, Window
 
@@ -34,14 +34,18 @@ def run(names: list[str], settings: Settings, scheduled: bool = False, stop: Sto
 
     # SIGTERM (systemd, a container stopping) and SIGINT (Ctrl-C) alike: the batch in hand is finished, nothing more begins.
     previous = {number: signal.signal(number, asked_to_stop) for number in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        connection = open_database(
+
+    def opened() -> Connection:
+        return open_database(
             settings.db,
             read_only=settings.dry_run,
             busy_timeout=settings.busy_timeout,
             stop=stop,
             create_nothing=settings.dry_run,
         )
+
+    try:
+        connection = opened()
         try:
             if settings.dry_run:
                 report = Report(settings)
@@ -54,8 +58,17 @@ def run(names: list[str], settings: Settings, scheduled: bool = False, stop: Sto
                     registry.entry(name).load()
             lock_file = settings.lock_file or lock.default_path(settings.db)
             asked = time.monotonic()
-            with lock.held(settings.db, lock_file, settings.lock_wait, stop):
+            closed: list[bool] = []  # while the lock is waited for: a restore that has it meanwhile finds the
+            # database free, and this run then works on the file at the path, whatever was put there
+
+            def close() -> None:
+                connection.close()
+                closed.append(True)
+
+            with lock.held(settings.db, lock_file, settings.lock_wait, stop, before_waiting=close):
                 waited = time.monotonic() - asked
+                if closed:
+                    connection = opened()
                 if waited > _WAITED:  # the first pass's now is when the lock was had (the hand-over of run-all --for)
                     settings = replace(
                         settings,
