@@ -20,7 +20,7 @@ from pathlib import Path
 
 from maintctl import config, lock
 from maintctl.config import ConfigError
-from maintctl.db import Locked, Stopped
+from maintctl.db import Locked, Stop, Stopped
 from maintctl.flags import Flags
 from maintctl.results import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE, Report
 
@@ -38,8 +38,9 @@ class Attempt:
     label: str = "error: "  # how the message is said ("" where it is no error: another run held the lock)
 
 
-def attempt(names: list[str], flags: Flags, scheduled: bool) -> Attempt:
-    """Run the actions on the database the flags name; return what it ended in."""
+def attempt(names: list[str], flags: Flags, scheduled: bool, stop: Stop | None = None) -> Attempt:
+    """Run the actions on the database the flags name (`stop`, where given, the run's: see runner.run);
+    return what it ended in."""
     from maintctl import runner
 
     try:
@@ -47,7 +48,7 @@ def attempt(names: list[str], flags: Flags, scheduled: bool) -> Attempt:
         replica = _replica(settings.db)
         if replica:
             return Attempt(EXIT_OK, message=replica, label="")
-        return Attempt(0, runner.run(names, settings, scheduled))
+        return Attempt(0, runner.run(names, settings, scheduled, stop))
     except ConfigError as error:
         return Attempt(EXIT_USAGE, message=str(error))
     except Locked as error:
@@ -162,12 +163,13 @@ class Outcome:
     metrics: dict | None = None  # its samples for the fleet's metrics file (metrics.collect)
 
 
-def _one(task: tuple[list[str], Flags, bool, Path, bool]) -> Outcome:
-    """In a worker: run on one database, and say what it ended in (and its metrics, where the fleet keeps them)."""
+def _one(task: tuple[list[str], Flags, bool, Path, bool], stop: Stop) -> Outcome:
+    """In a worker: run on one database, stopped by `stop`, and say what it ended in (and its metrics,
+    where the fleet keeps them)."""
     from maintctl import report as reports
 
     names, flags, scheduled, path, metrics = task
-    done = attempt(names, replace(flags, db=path, dbs=(), in_fleet=True), scheduled)
+    done = attempt(names, replace(flags, db=path, dbs=(), in_fleet=True), scheduled, stop)
     if done.report is None:
         document = {"error": done.message, "skipped": True} if done.code == EXIT_OK else {"error": done.message}
         quiet = flags.quiet and done.code in (EXIT_OK, EXIT_LOCKED)
@@ -235,18 +237,13 @@ def _run_all(tasks: list[tuple], workers: int) -> list[Outcome]:
     from beginning said so."""
     from maintctl import workers as pool
 
-    results, by = pool.run(_one, tasks, workers, stopped=_stopped)
+    results, by = pool.run(_one, tasks, workers)
     code = EXIT_INTERRUPTED if by == "SIGINT" else EXIT_TERMINATED
     message = f"not run: stopped by {by} before it began"
     return [
         result or Outcome(str(task[3]), code, {"error": message}, [], [f"maintctl: {message}"])
         for result, task in zip(results, tasks)
     ]
-
-
-def _stopped(outcome: Outcome) -> str | None:
-    """Given a run's outcome, return the signal that stopped it (None: none did)."""
-    return {EXIT_TERMINATED: "SIGTERM", EXIT_INTERRUPTED: "SIGINT"}.get(outcome.code)
 
 
 def _fleet_settings(flags: Flags, paths: list[Path]):

@@ -15,10 +15,11 @@ import errno
 import fcntl
 import os
 import re
+import signal
 import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -36,10 +37,17 @@ def default_path(database: Path) -> Path:
 
 
 @contextmanager
-def held(database: Path, path: Path, wait: float = 0.0, stop: threading.Event | None = None) -> Iterator[None]:
+def held(
+    database: Path,
+    path: Path,
+    wait: float = 0.0,
+    stop: threading.Event | None = None,
+    before_waiting: Callable[[], None] | None = None,
+) -> Iterator[None]:
     """Hold the database's lock (the file at path) for the block; wait up to
     `wait` seconds for it, then raise Busy naming the holder (or Stopped,
-    where `stop` is set meanwhile)."""
+    where `stop` is set meanwhile). `before_waiting` is called once, where
+    the lock is held by another and is to be waited for."""
     descriptor = _open(database, path)
     try:
         deadline = time.monotonic() + wait
@@ -48,6 +56,9 @@ def held(database: Path, path: Path, wait: float = 0.0, stop: threading.Event | 
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if before_waiting is not None and wait > 0:
+                    before_waiting()
+                    before_waiting = None
                 if stop is not None and stop.is_set():
                     by = getattr(stop, "by", "SIGTERM")
                     raise Stopped(f"stopped by {by} while waiting for the lock", by) from None
@@ -59,6 +70,73 @@ def held(database: Path, path: Path, wait: float = 0.0, stop: threading.Event | 
         yield
     finally:
         os.close(descriptor)  # releases the lock
+
+
+class _Interrupted(Exception):
+    """A signal ended a blocking wait for the lock."""
+
+
+@contextmanager
+def held_first(database: Path, path: Path, wait: float) -> Iterator[float]:
+    """Hold the database's lock (the file at path) for the block; where a run
+    holds it, wait up to `wait` seconds in the kernel's queue for it (a
+    blocking flock: woken the moment it is let go, ahead of a run that polls
+    for it, such as the next minute's window), hearing SIGTERM and SIGINT,
+    which end the wait (Stopped). Yield the seconds waited; raise Busy naming
+    the holder where the time runs out."""
+    descriptor = _open(database, path)
+    try:
+        waited = _queue(database, path, descriptor, wait)
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        yield waited
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def _queue(database: Path, path: Path, descriptor: int, wait: float) -> float:
+    """Given the lock file and its open descriptor, take the lock, waiting up to `wait` seconds (SIGALRM's
+    timer, which rounds a tiny wait up to a microsecond); return the seconds waited."""
+    began = time.monotonic()
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return 0.0
+    except BlockingIOError:
+        if wait <= 0:
+            raise _busy(database, _who(path, descriptor)) from None
+    waiting, heard = True, []  # heard: the signals that ended the wait, or came as it ended
+
+    def interrupt(number: int, _) -> None:
+        heard.append(number)
+        if waiting:
+            raise _Interrupted  # ends the blocking flock (PEP 475: not tried again)
+
+    previous = {number: signal.signal(number, interrupt) for number in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM)}
+    try:
+        signal.setitimer(signal.ITIMER_REAL, wait)
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+    except _Interrupted:
+        pass
+    finally:
+        waiting = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    stops = [signal.Signals(number).name for number in heard if number != signal.SIGALRM]
+    if stops:  # nothing is done yet: stopped, whether or not the lock was had in that instant
+        raise Stopped(f"stopped by {stops[0]} while waiting for the lock", stops[0])
+    try:  # where the time ran out, the lock may have been let go (or had) in that same instant
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holding = _who(path, descriptor)
+        raise Busy(f"another maintctl run ({holding}) still holds the lock on {database} after {wait:g} s") from None
+    return time.monotonic() - began
+
+
+def _who(path: Path, descriptor: int) -> str:
+    """The process holding the lock, as /proc/locks says (else as the pid written in the file says)."""
+    pid = holder(path)
+    return f"pid {pid}" if pid is not None else _holder(descriptor)
 
 
 def _open(database: Path, path: Path) -> int:

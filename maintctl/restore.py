@@ -3,8 +3,9 @@ file aside, so that a crash at any instant leaves at the database's path
 either the old database or the restored one, never a mix.
 
 check the backup (a SQLite file that passes integrity_check, with the app's
-tables) → take the database's lock (exit 75 where a run holds it) → make sure
-no other process has the database open → open the old database once, so that
+tables) → take the database's lock (exit 75 where a run holds it; with --wait,
+wait for it, then make sure the backup is the file that was checked) → make
+sure no other process has the database open → open the old database once, so that
 SQLite rolls back a hot journal, and checkpoint its WAL into the file → check
 that the backup is of this database (a backup with an id, only where the
 database has the same; one without, from an earlier version, cannot be told)
@@ -21,31 +22,28 @@ has changed; --force goes past all but a bad backup and the lock.
 
 from __future__ import annotations
 
-import itertools
-import os
-import shutil
 import sqlite3
 import stat
-from collections.abc import Iterator
+import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 
-from maintctl import files, identity, lock, openers
+from maintctl import files, identity, lock, openers, timestamps
 from maintctl.config import ConfigError, Settings
 from maintctl.db import APP_TABLE_NAMES, ActionError, integrity_problems, table_exists
+from maintctl.replacement import COMPANIONS, aside_names, companion, put_in_place
+from maintctl.replacement import RestoreFailed  # noqa: F401 - what the command catches
 
 # The app's tables (see the contract); a backup without one of them is not a backup of its database.
 APP_TABLES = (*APP_TABLE_NAMES, "memories_fts")
-COMPANIONS = ("-wal", "-journal", "-shm")  # the files SQLite keeps beside a database
+# After a wait for the lock, how long a process that has the database open is given to close it: the run that
+# let the lock go, or the next minute's, which opens the database before it finds the lock taken and closes it.
+CLOSING = 2.0
 
 
 class Refused(Exception):
     """The restore must not be done; nothing was changed. The message says why, in one line."""
-
-
-class RestoreFailed(Exception):
-    """The restore could not be done (a full disk, say); the database is as it was."""
 
 
 @dataclass
@@ -56,6 +54,8 @@ class Outcome:
     dry_run: bool
     database_id: str | None = None  # the restored database's id
     warnings: list[str] = field(default_factory=list)  # what --force went past
+    waited: float = 0.0  # seconds waited for the lock
+    lock_held_by: int | None = None  # the run that held the lock when the restore asked for it
 
     def as_json(self) -> dict:
         return {
@@ -65,36 +65,64 @@ class Outcome:
             "database_id": self.database_id,
             "dry_run": self.dry_run,
             "warnings": self.warnings,
+            "waited_seconds": round(self.waited, 3),
+            "lock_held_by": self.lock_held_by,
         }
 
     def describe(self) -> str:
         if self.dry_run:
+            held = f" once the lock is free (pid {self.lock_held_by} holds it now)" if self.lock_held_by else ""
             return (
-                f"would restore {self.database} from {self.backup}, keeping the replaced database at"
+                f"would restore {self.database} from {self.backup}{held}, keeping the replaced database at"
                 f" {self.replaced}; nothing was changed"
             )
-        return f"restored {self.database} from {self.backup}; the replaced database is kept at {self.replaced}"
+        waited = f" (after waiting {self.waited:.1f} s for the lock)" if self.waited else ""
+        return f"restored {self.database} from {self.backup}{waited}; the replaced database is kept at {self.replaced}"
 
 
 def restore(settings: Settings, backup: Path, force: bool) -> Outcome:
     """Given the settings (the database, dry run or not), the backup file and
     whether --force was given, restore the backup (in a dry run: check all
     and say what would be done) and return what was done. Raises Refused,
-    ConfigError, or lock.Busy where another run holds the database's lock."""
+    ConfigError, lock.Busy where another run holds the database's lock (past
+    settings.lock_wait), or Stopped where a signal ended that wait.
+
+    The backup is the file named, checked before the wait (a bad one is
+    refused at once) and found unchanged after it (a backup run's rotation
+    may have removed it meanwhile); `now`, which names the replaced file, is
+    moved on by the wait."""
     missing = "no such database (to restore to a new path, copy the backup there)"
     _check_kind(settings.db, "a database file", missing, ConfigError)
     database = settings.db.resolve() if settings.db.is_symlink() else settings.db  # replaced where it lies
     backup_id = check_backup(backup, database)
-    outcome = Outcome(database, backup, next(_aside_names(database, settings.now)), settings.dry_run)
+    checked = _version(backup)
+    outcome = Outcome(database, backup, next(aside_names(database, settings.now)), settings.dry_run)
     lock_file = settings.lock_file or lock.default_path(settings.db)
+    outcome.lock_held_by = lock.holder(lock_file) if settings.lock_wait else None
     if settings.dry_run:
-        lock.check_free(settings.db, lock_file)
+        if not outcome.lock_held_by:
+            lock.check_free(settings.db, lock_file)
         _check_database(backup_id, settle=False, force=force, outcome=outcome)
         return outcome
-    with lock.held(settings.db, lock_file):
-        _check_database(backup_id, settle=True, force=force, outcome=outcome)
-        _replace(outcome, settings.now, backup_id)
+    with lock.held_first(settings.db, lock_file, settings.lock_wait) as waited:
+        now = timestamps.shift(settings.now, timedelta(seconds=waited))
+        if waited:
+            outcome.waited, outcome.replaced = waited, next(aside_names(database, now))
+            _check_kind(settings.db, "a database file", missing, ConfigError)
+            if _version(backup) != checked:
+                raise Refused(f"{backup}: changed or removed while the restore waited for the lock")
+        _check_database(backup_id, settle=True, force=force, outcome=outcome, closing=CLOSING if waited else 0.0)
+        outcome.replaced = put_in_place(outcome.database, outcome.backup, now, outcome.database_id, backup_id)
     return outcome
+
+
+def _version(path: Path) -> tuple | None:
+    """Given a file, return what tells this version of it from another (None where it is gone)."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns
 
 
 def check_backup(backup: Path, database: Path) -> str | None:
@@ -108,7 +136,7 @@ def check_backup(backup: Path, database: Path) -> str | None:
     if backup.samefile(database):
         raise Refused(f"{backup}: is the database itself, not a backup of it")
     for suffix in ("-wal", "-journal"):  # read immutable, the file would be taken without them
-        beside = _companion(backup.resolve(), suffix)
+        beside = companion(backup.resolve(), suffix)
         if beside.is_file() and beside.stat().st_size > 0:
             raise Refused(
                 f"{backup}: is not whole without {beside.name} beside it: put that into it first"
@@ -146,16 +174,6 @@ def _check_kind(path: Path, role: str, missing: str, refusal: type[Exception]) -
         raise refusal(f"{path}: is {files.kind(mode)}, not {role}")
 
 
-def _aside_names(database: Path, now: datetime) -> Iterator[Path]:
-    """Given the database and now, yield the free names to keep it aside
-    under: `<db>.replaced-<UTC time>`, then with -2, -3, ..."""
-    stamp = files.stamp(now)
-    for number in itertools.count(1):
-        path = database.with_name(f"{database.name}.replaced-{stamp}" + (f"-{number}" if number > 1 else ""))
-        if not path.exists():
-            yield path
-
-
 def _go_past(reason: str, force: bool, outcome: Outcome) -> None:
     """Given why the restore must not be done, refuse it; with --force, note it and go on."""
     if not force:
@@ -163,13 +181,26 @@ def _go_past(reason: str, force: bool, outcome: Outcome) -> None:
     outcome.warnings.append(f"--force: {reason}")
 
 
-def _check_database(backup_id: str | None, settle: bool, force: bool, outcome: Outcome) -> None:
+def _check_database(
+    backup_id: str | None, settle: bool, force: bool, outcome: Outcome, closing: float = 0.0
+) -> None:
     """Given the backup's id, refuse (with --force, note) a database that
-    another process has open, that cannot be read, or that the backup cannot
-    be told to be of: where the backup has an id, the database must have the
-    same. Set the id that the restored database is to have: the database's."""
+    another process has open (still, `closing` seconds on; in a dry run, but
+    the run whose lock the restore would wait for), that cannot be read, or
+    that the backup cannot be told to be of: where the backup has an id, the
+    database must have the same. Set the id that the restored database is to
+    have: the database's."""
     database = outcome.database
-    holding = openers.holders([database, *(_companion(database, suffix) for suffix in COMPANIONS)])
+    deadline = time.monotonic() + closing
+    while True:
+        holding = [
+            holder
+            for holder in openers.holders([database, *(companion(database, suffix) for suffix in COMPANIONS)])
+            if not (outcome.dry_run and holder.pid == outcome.lock_held_by)
+        ]
+        if not holding or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
     if holding:
         others = ", ".join(holder.describe() for holder in holding)
         _go_past(f"{database} is in use by another process ({others}): stop the app first", force, outcome)
@@ -198,8 +229,8 @@ def _database_id(database: Path, settle: bool, force: bool, outcome: Outcome) ->
     database is then left to be applied to the restored one."""
     if settle:
         query = "mode=rw"
-    elif _companion(database, "-wal").exists():
-        if not _companion(database, "-shm").exists():
+    elif companion(database, "-wal").exists():
+        if not companion(database, "-shm").exists():
             raise Refused(
                 f"{database}: has a -wal file but no -shm (the app stopped without closing it); SQLite would make"
                 " the -shm to read it, and a dry run makes no file: restore without --dry-run, or open it once"
@@ -220,75 +251,3 @@ def _database_id(database: Path, settle: bool, force: bool, outcome: Outcome) ->
         connection.close()
 
 
-def _companion(database: Path, suffix: str) -> Path:
-    return database.with_name(database.name + suffix)
-
-
-def _replace(outcome: Outcome, now: datetime, backup_id: str | None) -> None:
-    """Given the checked plan and the backup's id, copy the backup beside the
-    database (with the id the plan says), keep the old file aside and rename
-    the copy into its place."""
-    database = outcome.database
-    temporary = database.with_name(f".{database.name}.restoring")
-    for leftover in (temporary, *(_companion(temporary, suffix) for suffix in COMPANIONS)):
-        files.discard(leftover)  # of a restore that was killed (the lock says none is under way)
-    old = database.stat()
-    try:
-        _copy(outcome.backup, temporary, old, outcome.database_id, backup_id)
-        outcome.replaced = _keep_aside(database, _aside_names(database, now), old)
-        for suffix in ("-wal", "-journal"):
-            leftover = _companion(database, suffix)
-            if leftover.exists() and leftover.stat().st_size > 0:  # only where --force went past
-                os.replace(leftover, _companion(outcome.replaced, suffix))
-        for suffix in COMPANIONS:
-            _companion(database, suffix).unlink(missing_ok=True)
-        os.replace(temporary, database)
-    except (OSError, sqlite3.Error) as error:
-        reason = f"{error.strerror} ({error.filename})" if isinstance(error, OSError) and error.filename else error
-        raise RestoreFailed(f"restore failed: {reason}; {database} is as it was") from None
-    finally:
-        files.discard(temporary)
-    files.sync(database.parent)
-
-
-def _copy(backup: Path, temporary: Path, old: os.stat_result, database_id: str | None, backup_id: str | None) -> None:
-    """Given the backup and the old database file's stat, write the backup's
-    pages to the temporary file, with the old file's permission bits (and
-    owner, as root), give it the database's id where the backup has another
-    (or none), and sync it."""
-    files.create_private(temporary, old.st_mode & 0o777)
-    if os.geteuid() == 0:
-        os.chown(temporary, old.st_uid, old.st_gid)
-    source = sqlite3.connect(f"{backup.resolve().as_uri()}?immutable=1", uri=True)
-    copy = sqlite3.connect(temporary, isolation_level=None)
-    try:
-        source.backup(copy)
-        if database_id != backup_id:
-            copy.execute("BEGIN IMMEDIATE")
-            identity.replace(copy, database_id)
-            copy.execute("COMMIT")
-    finally:
-        copy.close()
-        source.close()
-    files.sync(temporary)
-
-
-def _keep_aside(database: Path, names: Iterator[Path], old: os.stat_result) -> Path:
-    """Given the database, the free names to keep it under and its stat,
-    hard-link it under the first (where links cannot be made, copy it), never
-    over an existing file; return where it was kept."""
-    for path in names:
-        try:
-            os.link(database, path)
-            return path
-        except FileExistsError:
-            continue
-        except OSError:  # a filesystem without hard links
-            try:
-                files.create_private(path, old.st_mode & 0o777)
-            except FileExistsError:
-                continue
-            shutil.copyfile(database, path)
-            files.sync(path)
-            return path
-    raise AssertionError("the names never end")

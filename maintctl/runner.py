@@ -13,18 +13,20 @@ from datetime import datetime, timedelta
 from maintctl import history, hooks, identity, lock, outbox, registry, schedules, timestamps
 from maintctl.actions.kinds import Action
 from maintctl.config import ConfigError, Settings
-from maintctl.db import ActionError, Stop, Stopped, check_schema, open_database
+from maintctl.db import ActionError, Connection, Stop, Stopped, check_schema, open_database
 from maintctl.results import ActionResult, Notifications, Report
 from maintctl.window import Slots, Window
 
 
-def run(names: list[str], settings: Settings, scheduled: bool = False) -> Report:
+def run(names: list[str], settings: Settings, scheduled: bool = False, stop: Stop | None = None) -> Report:
     """Given the actions to run, in order, run each (each isolated from the
     others' failures) and return what happened. `scheduled` (run-all) heeds
     pauses and schedules; an action named on its own runs even when paused.
     Raises ConfigError when the database cannot be used at all, lock.Busy
-    when another run holds it (a dry run changes nothing, and takes no lock)."""
-    stop = Stop()
+    when another run holds it (a dry run changes nothing, and takes no lock).
+    `stop`, where given, is the run's (set already: nothing begins), so that
+    a signal heard before this run set its own handler still stops it."""
+    stop = stop if stop is not None else Stop()
 
     def asked_to_stop(number: int, _) -> None:
         stop.by = signal.Signals(number).name
@@ -32,14 +34,18 @@ def run(names: list[str], settings: Settings, scheduled: bool = False) -> Report
 
     # SIGTERM (systemd, a container stopping) and SIGINT (Ctrl-C) alike: the batch in hand is finished, nothing more begins.
     previous = {number: signal.signal(number, asked_to_stop) for number in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        connection = open_database(
+
+    def opened() -> Connection:
+        return open_database(
             settings.db,
             read_only=settings.dry_run,
             busy_timeout=settings.busy_timeout,
             stop=stop,
             create_nothing=settings.dry_run,
         )
+
+    try:
+        connection = opened()
         try:
             if settings.dry_run:
                 report = Report(settings)
@@ -52,8 +58,17 @@ def run(names: list[str], settings: Settings, scheduled: bool = False) -> Report
                     registry.entry(name).load()
             lock_file = settings.lock_file or lock.default_path(settings.db)
             asked = time.monotonic()
-            with lock.held(settings.db, lock_file, settings.lock_wait, stop):
+            closed: list[bool] = []  # while the lock is waited for: a restore that has it meanwhile finds the
+            # database free, and this run then works on the file at the path, whatever was put there
+
+            def close() -> None:
+                connection.close()
+                closed.append(True)
+
+            with lock.held(settings.db, lock_file, settings.lock_wait, stop, before_waiting=close):
                 waited = time.monotonic() - asked
+                if closed:
+                    connection = opened()
                 if waited > _WAITED:  # the first pass's now is when the lock was had (the hand-over of run-all --for)
                     settings = replace(
                         settings,

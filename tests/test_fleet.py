@@ -3,6 +3,7 @@ several at once, one database's failure never stopping the others."""
 
 import fcntl
 import hashlib
+from pathlib import Path
 
 import pytest
 from conftest import NOW, new_core, stream_entries
@@ -260,19 +261,204 @@ def test_sigterm_to_the_fleet_stops_the_runs_in_hand_and_begins_no_other(tmp_pat
     assert openers(directory) == []
 
 
-def test_workers_do_not_outlive_a_killed_fleet(tmp_path):
+def workers_of(parent: int) -> list[int]:
+    """The processes whose parent is `parent`, found by walking /proc."""
+    import os
+
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            found.append(int(pid))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether the process is there and not a zombie (a zombie holds no memory, no file, no pipe)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def has_open(pid: int, path) -> bool:
+    import os
+
+    try:
+        return any(os.readlink(f"/proc/{pid}/fd/{fd}") == str(path) for fd in os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return False
+
+
+def until(condition, what: str, seconds: float = 30) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen")
+        time.sleep(0.005)
+
+
+
+def lopsided_fleet(tmp_path, backlog: int):
+    """Four databases for two workers: a0, whose lock the caller holds (its worker waits for it), a1 with a
+    backlog of `backlog` due reminders, a2 and a3 with one each: the second worker takes a1, a2, a3, then has
+    nothing more to do while the first still waits."""
+    directory = tmp_path / "fleet"
+    directory.mkdir()
+    for name in ("a0", "a1", "a2", "a3"):
+        core = new_core(directory / f"{name}.db")
+        if name == "a1":
+            core.due_reminders(backlog, recurring=False)
+        else:
+            core.reminder(f"r-{name}")
+        core.connection.close()
+    return directory
+
+
+def start_lopsided(directory, *more: str):
+    import subprocess
+    import sys
+
+    from conftest import CLEAN_ENV
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "maintctl", "fire-reminders", "--db", str(directory / "*.db"), "--now", NOW,
+         "--parallel", "2", "--wait", "60", *more],
+        env={**CLEAN_ENV, "MAINTCTL_BATCH_SIZE": "100", "MAINTCTL_HOLD": "0"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def holding_locks(directory, *names: str) -> list:
+    """Hold the maintctl lock of each database named (as another run would); return the open files."""
+    held = [open(directory / f"{name}.db.maintctl.lock", "w") for name in names]
+    for file in held:
+        fcntl.flock(file, fcntl.LOCK_EX)
+    return held
+
+
+def until_idle(directory, workers: list[int]) -> None:
+    """Wait until a1, a2 and a3 have been run and recorded and no worker has any of them open."""
+    import sqlite3
+
+    done = [directory / f"{name}.db" for name in ("a1", "a2", "a3")]
+
+    def recorded(path) -> bool:
+        with sqlite3.connect(path) as reading:
+            return bool(reading.execute("SELECT count(*) FROM maintctl_runs").fetchone()[0])
+
+    until(
+        lambda: all(map(recorded, done)) and not any(has_open(pid, path) for pid in workers for path in done),
+        "the second worker's last run",
+    )
+
+
+def consistent(path) -> None:
+    """Assert the database is whole and each reminder fired has its audit row and its notification."""
+    import sqlite3
+
+    with sqlite3.connect(path) as reading:
+        assert reading.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        fired = reading.execute("SELECT count(*) FROM reminders WHERE fired = 1").fetchone()[0]
+        audited = reading.execute("SELECT count(*) FROM audit_log WHERE action = 'fired'").fetchone()[0]
+        queued = reading.execute("SELECT count(*) FROM maintctl_outbox").fetchone()[0]
+        assert fired == audited == queued, path
+
+
+@pytest.mark.parametrize("instant", ["workers forked", "firing a backlog", "waiting for locks", "one idle"])
+def test_no_worker_outlives_a_killed_fleet_whatever_it_was_doing(tmp_path, instant):
+    """SIGKILL to maintctl: every worker it forked is gone within two seconds, whether it was starting, in a
+    batch, waiting for a database's lock or idle waiting for a task; each database is consistent."""
+    import os
+    import signal
+    import sqlite3
+    import time
+
+    directory = lopsided_fleet(tmp_path, backlog=200 if instant == "one idle" else 5_000)
+    held = holding_locks(directory, "a0", "a1") if instant == "waiting for locks" else holding_locks(directory, "a0")
+    fleet = start_lopsided(directory)
+    workers: list[int] = []
+    try:
+        until(lambda: len(workers_of(fleet.pid)) == 2, "the workers' fork")
+        workers = workers_of(fleet.pid)
+        if instant == "firing a backlog":
+            with sqlite3.connect(directory / "a1.db") as reading:
+                until(lambda: reading.execute("SELECT count(*) FROM reminders WHERE fired = 1").fetchone()[0], "firing")
+        elif instant == "waiting for locks":
+            until(lambda: all(any(has_open(pid, file.name) for pid in workers) for file in held), "the waits")
+        elif instant == "one idle":
+            until_idle(directory, workers)
+
+        fleet.send_signal(signal.SIGKILL)
+        fleet.wait(timeout=10)
+        deadline = time.monotonic() + 2
+        while any(map(alive, workers)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+        assert [pid for pid in workers if alive(pid)] == []
+        assert openers(directory) == []
+    finally:
+        for pid in workers:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        for file in held:
+            file.close()
+        fleet.communicate()
+    for name in ("a0", "a1", "a2", "a3"):
+        consistent(directory / f"{name}.db")
+
+
+@pytest.mark.parametrize("instant", ["workers forked", "waiting for locks", "one idle"])
+def test_sigterm_at_any_instant_ends_the_fleet_at_once(tmp_path, instant):
+    """SIGTERM to maintctl reaches every run in hand, however far it has got (its worker just forked and the
+    run not yet begun, waiting for a database's lock) and leaves a worker with nothing to do for the pool to
+    end: maintctl exits 143 at once, each database's outcome reported."""
+    import json
+    import os
     import signal
     import time
 
-    directory = busy_fleet(tmp_path)
-    fleet = start_fleet(directory, "--parallel", "2")
-    until_firing_began(directory)
+    directory = lopsided_fleet(tmp_path, backlog=1)
+    held = holding_locks(directory, "a0", "a1") if instant == "waiting for locks" else holding_locks(directory, "a0")
+    fleet = start_lopsided(directory, "--json")
+    workers: list[int] = []
+    try:
+        until(lambda: len(workers_of(fleet.pid)) == 2, "the workers' fork")
+        workers = workers_of(fleet.pid)
+        if instant != "workers forked":
+            until(lambda: all(any(has_open(pid, file.name) for pid in workers) for file in held), "the waits")
+        if instant == "one idle":
+            until_idle(directory, workers)
 
-    fleet.send_signal(signal.SIGKILL)
-    fleet.wait(timeout=10)
-    for _ in range(100):
-        if not openers(directory):
-            break
-        time.sleep(0.1)
+        fleet.send_signal(signal.SIGTERM)
+        began = time.monotonic()
+        out, err = fleet.communicate(timeout=10)
+        took = time.monotonic() - began
+    finally:
+        for pid in [fleet.pid, *workers]:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        for file in held:
+            file.close()
 
-    assert openers(directory) == []
+    assert fleet.returncode == 143, err
+    assert took < 3
+    found = {Path(entry["database"]).name: entry for entry in json.loads(out)["databases"]}
+    assert sorted(found) == ["a0.db", "a1.db", "a2.db", "a3.db"]
+    assert found["a0.db"]["exit"] == 143
+    assert found["a0.db"]["error"] in (
+        "stopped by SIGTERM while waiting for the lock; this run did nothing",
+        "not run: stopped by SIGTERM before it began",
+    )
+    if instant == "one idle":
+        assert [found[name]["exit"] for name in ("a1.db", "a2.db", "a3.db")] == [0, 0, 0]
+    assert [pid for pid in workers if alive(pid)] == []
+    for name in found:
+        consistent(directory / name)

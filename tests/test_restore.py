@@ -3,6 +3,7 @@ connections in processes of their own, and maintctl run as a process."""
 
 import fcntl
 import hashlib
+import json
 import os
 import re
 import sqlite3
@@ -10,6 +11,7 @@ import stat
 import subprocess
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from conftest import NOW, Core
@@ -191,11 +193,13 @@ def test_the_restored_database_goes_on_with_its_own_backups(maintctl, core, back
 
 def test_json_and_quiet(maintctl, core, backup):
     quiet = maintctl("restore", backup, "--db", core.path, "--quiet")
+    quiet_json = maintctl("restore", backup, "--db", core.path, "--quiet", "--json")
     document = maintctl("restore", backup, "--db", core.path, "--json")
 
     assert (quiet.code, quiet.out, quiet.err) == (0, "", "")
+    assert (quiet_json.code, quiet_json.out, quiet_json.err) == (0, "", "")
     assert document.code == 0, document
-    first, second = replaced_files(core)
+    first, _, second = replaced_files(core)
     assert document.json() == {
         "database": str(core.path),
         "backup": str(backup),
@@ -203,6 +207,8 @@ def test_json_and_quiet(maintctl, core, backup):
         "database_id": rows(core.path, "SELECT value FROM maintctl_meta")[0][0],
         "dry_run": False,
         "warnings": [],
+        "waited_seconds": 0,
+        "lock_held_by": None,
     }
     assert first != second  # each restore keeps the file it replaced; none is overwritten
 
@@ -575,3 +581,203 @@ def test_a_lock_on_another_filesystems_file_with_the_same_inode_number_holds_not
     assert status.json()["lock"]["held_by_pid"] is None, status
     assert dry.code == 0, dry
     assert restored.code == 0, restored
+
+
+# Waiting for the lock: under the recommended cron line (run-all --for 60s --wait 30 every minute) a window
+# holds the lock nearly all the time, and hands it over at each minute.
+
+
+def start(tmp_path, *arguments) -> subprocess.Popen:
+    """Start maintctl with the arguments as a process of its own, as cron or a shell would."""
+    from conftest import CLEAN_ENV
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "maintctl", *map(str, arguments)],
+        env=CLEAN_ENV, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def until(condition, what: str, seconds: float = 30) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen")
+        time.sleep(0.005)
+
+
+def lock_of(core):
+    return core.path.with_name("core.db.maintctl.lock")
+
+
+def flocks(core, waiting: bool) -> list[int]:
+    """The processes holding (or, with waiting, queued for) a flock on the database's lock file."""
+    from maintctl import openers
+
+    if not lock_of(core).exists():
+        return []
+    inode = lock_of(core).stat().st_ino
+    return [lock.pid for lock in openers.file_locks() if lock.inode == inode and lock.waiting == waiting]
+
+
+def has_open(pid: int, path) -> bool:
+    try:
+        return any(os.readlink(f"/proc/{pid}/fd/{fd}") == str(path) for fd in os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return False
+
+
+def runs_of(path, pid: int) -> int:
+    """How many history rows the process with that pid recorded in the database at path."""
+    return rows(path, f"SELECT count(*) FROM maintctl_runs WHERE pid = {pid}")[0][0]
+
+
+@contextmanager
+def window(core, tmp_path, seconds: str = "2s"):
+    """A run-all --for window on the database (as cron's recommended line starts one), once it holds the lock."""
+    run = start(tmp_path, "run-all", "--db", core.path, "--now", NOW, "--for", seconds)
+    try:
+        until(lambda: flocks(core, waiting=False) == [run.pid], "the window's lock")
+        yield run
+    finally:
+        if run.poll() is None:
+            run.kill()
+        run.communicate()
+
+
+def test_wait_restores_once_the_window_holding_the_lock_ends(maintctl, core, backup, tmp_path):
+    app_changes(core)
+    with window(core, tmp_path) as holder:
+        result = maintctl("restore", backup, "--db", core.path, "--wait", "30", "--json")
+        holder.wait(timeout=30)
+
+    assert result.code == 0, result
+    document = result.json()
+    assert document["lock_held_by"] == holder.pid and document["waited_seconds"] > 0.2
+    assert holder.returncode == 0  # the window ended as it would have, its work whole
+    replaced = Path(document["replaced"])
+    assert memories(core.path) == ["m1", "m2"]
+    assert memories(replaced) == ["m2", "m3"]
+    assert (runs_of(replaced, holder.pid) > 0, runs_of(core.path, holder.pid)) == (True, 0)  # its record, its file
+    assert not [name for name in listing(core.path.parent) if name.startswith(".core.db.restoring")]
+
+
+def test_the_next_run_waiting_too_neither_keeps_the_restore_out_nor_works_on_the_replaced_file(core, backup, tmp_path):
+    """The next minute's run waits for the lock as the restore does: it has the database closed meanwhile, so
+    the restore is not refused for it, and once it has the lock it works on the file at the database's path,
+    the restored one, never on the one kept aside. (Which of the two has the lock first is the kernel's
+    choice; the run is held still here while the lock is let go, so that the restore has it first.)"""
+    import signal
+
+    app_changes(core)
+    with open(lock_of(core), "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        restore = start(tmp_path, "restore", backup, "--db", core.path, "--wait", "30", "--json")
+        until(lambda: flocks(core, waiting=True) == [restore.pid], "the restore's wait")
+        next_run = start(tmp_path, "run-all", "--db", core.path, "--now", NOW, "--wait", "30")
+        until(lambda: has_open(next_run.pid, lock_of(core)), "the next run's wait")
+        until(lambda: not has_open(next_run.pid, core.path), "the next run's closing the database")
+        next_run.send_signal(signal.SIGSTOP)
+    out, err = restore.communicate(timeout=30)
+    next_run.send_signal(signal.SIGCONT)
+    _, next_err = next_run.communicate(timeout=30)
+
+    assert restore.returncode == 0, err
+    assert next_run.returncode == 0, next_err
+    replaced = Path(json.loads(out)["replaced"])
+    assert memories(core.path) == ["m1", "m2"]
+    assert (runs_of(core.path, next_run.pid) > 0, runs_of(replaced, next_run.pid)) == (True, 0)
+
+
+def test_the_wait_running_out_exits_75_naming_the_holder_and_changes_nothing(maintctl, core, backup):
+    import time
+
+    before = (listing(core.path.parent), digest(core.path))
+    with open(lock_of(core), "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        began = time.monotonic()
+        result = maintctl("restore", backup, "--db", core.path, "--wait", "0.5", "--json")
+        took = time.monotonic() - began
+        quiet = maintctl("restore", backup, "--db", core.path, "--wait", "0.2", "--quiet")
+
+    assert result.code == 75 and 0.5 <= took < 10
+    message = f"another maintctl run (pid {os.getpid()}) still holds the lock on {core.path} after 0.5 s"
+    assert result.err == f"maintctl: {message}; nothing was restored\n"
+    assert result.json() == {"error": f"{message}; nothing was restored", "exit": 75}
+    assert (quiet.code, quiet.out, quiet.err) == (75, "", "")
+    assert (listing(core.path.parent), digest(core.path)) == before
+
+
+@pytest.mark.parametrize("signal_name, code", [("SIGTERM", 143), ("SIGINT", 130), ("SIGKILL", -9)])
+def test_a_restore_stopped_while_waiting_changes_nothing(core, backup, tmp_path, signal_name, code):
+    import signal
+    import time
+
+    before = (listing(core.path.parent), digest(core.path))
+    with open(lock_of(core), "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        restore = start(tmp_path, "restore", backup, "--db", core.path, "--wait", "3000000000")  # 95 years
+        until(lambda: flocks(core, waiting=True) == [restore.pid], "the restore's wait")
+
+        restore.send_signal(getattr(signal, signal_name))
+        sent = time.monotonic()
+        _, err = restore.communicate(timeout=10)
+        took = time.monotonic() - sent
+
+    assert restore.returncode == code and took < 2
+    if code > 0:
+        assert err == f"maintctl: stopped by {signal_name} while waiting for the lock; nothing was restored\n"
+    assert (listing(core.path.parent), digest(core.path)) == before
+    assert flocks(core, waiting=False) == flocks(core, waiting=True) == []  # nothing left holding or queued
+
+
+@pytest.mark.parametrize("removed", ["the backup", "the database"])
+def test_a_file_removed_while_the_restore_waited_is_refused(core, backup, tmp_path, removed):
+    with open(lock_of(core), "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        restore = start(tmp_path, "restore", backup, "--db", core.path, "--wait", "30")
+        until(lambda: flocks(core, waiting=True) == [restore.pid], "the restore's wait")
+        gone = backup if removed == "the backup" else core.path
+        kept = gone.read_bytes()
+        gone.unlink()  # the backup by a backup run's rotation, say
+        if removed == "the backup":
+            backup.write_bytes(kept)  # and another file of that name, even one with the same bytes
+        before = (listing(core.path.parent), listing(backup.parent))
+    _, err = restore.communicate(timeout=30)
+
+    assert restore.returncode == 2
+    if removed == "the backup":
+        assert err == f"maintctl: error: {backup}: changed or removed while the restore waited for the lock\n"
+    else:
+        assert err.startswith(f"maintctl: error: {core.path}: no such database")
+    assert (listing(core.path.parent), listing(backup.parent)) == before
+
+
+def test_a_dry_run_with_wait_says_it_would_wait_and_is_not_refused_for_the_window(maintctl, core, backup, tmp_path):
+    before = (listing(core.path.parent), digest(core.path))
+    with window(core, tmp_path) as holder:
+        result = maintctl("restore", backup, "--db", core.path, "--dry-run", "--wait", "30")
+        document = maintctl("restore", backup, "--db", core.path, "--dry-run", "--wait", "30", "--json")
+        refused = maintctl("restore", backup, "--db", core.path, "--dry-run")
+
+    assert result.code == 0, result
+    assert result.out.startswith(f"would restore {core.path} from {backup} once the lock is free (pid {holder.pid}")
+    assert document.json()["lock_held_by"] == holder.pid and document.json()["waited_seconds"] == 0
+    assert refused.code == 75
+    assert listing(core.path.parent) == before[0] and memories(core.path) == ["m1", "m2"]
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "-inf", "1e20", "9" * 400, "abc", "", "1e-7", "0", "-0"])
+def test_a_hostile_wait_is_refused_in_one_line_or_restores(maintctl, core, backup, value):
+    before = digest(core.path)
+
+    result = maintctl("restore", backup, "--db", core.path, f"--wait={value}")
+
+    if value in ("1e-7", "0", "-0"):
+        assert result.code == 0, result
+        assert memories(core.path) == ["m1", "m2"]
+    else:
+        assert result.code == 2, result
+        assert result.err.startswith("maintctl: ") and "--wait" in result.err and result.err.count("\n") == 1
+        assert "Traceback" not in result.err and digest(core.path) == before

@@ -27,8 +27,9 @@ from maintctl.options import (
     MediaDirOption,
     NowOption,
     QuietOption,
+    WaitOption,
 )
-from maintctl.results import EXIT_FAILED, EXIT_LOCKED
+from maintctl.results import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_TERMINATED
 
 
 def run_actions(names: tuple[str, ...], flags: Flags, scheduled: bool) -> int:
@@ -174,25 +175,31 @@ def restore_command(
     dry_run: DryRunOption = False,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
+    wait: WaitOption = None,
 ) -> None:
     """Put a backup back in the database's place; the replaced file is kept as <db>.replaced-<UTC time>.
     Stop the app first. Refused (exit 2) for a bad backup, another database's, or a database in use; exit 75 while
-    a maintctl run holds the lock."""
+    a maintctl run holds the lock (with --wait, once the wait runs out)."""
     from maintctl import config, lock, restore
+    from maintctl.db import Stopped
 
     try:
-        settings = config.load(Flags(db=db, dry_run=dry_run, json=json_output, quiet=quiet))
+        settings = config.load(Flags(db=db, dry_run=dry_run, json=json_output, quiet=quiet, wait=wait))
         outcome = restore.restore(settings, backup, force)
     except (ConfigError, restore.Refused) as error:
         raise typer.Exit(fail(str(error), json_output)) from None
-    except lock.Busy as busy:
-        message = f"{busy}; nothing was restored"
-        raise typer.Exit(EXIT_LOCKED if quiet else fail(message, json_output, EXIT_LOCKED, "")) from None
+    except (lock.Busy, Stopped) as held:  # nothing wrong, and nothing changed
+        code = EXIT_LOCKED if isinstance(held, lock.Busy) else EXIT_TERMINATED
+        code = EXIT_INTERRUPTED if getattr(held, "signal_name", None) == "SIGINT" else code
+        message = f"{held}; nothing was restored"
+        raise typer.Exit(code if quiet else fail(message, json_output, code, "")) from None
     except (restore.RestoreFailed, OSError, restore.sqlite3.Error) as error:
         raise typer.Exit(fail(str(error), json_output, EXIT_FAILED)) from None
     for warning in outcome.warnings:
         print(f"maintctl: warning: {one_line(warning)}", file=sys.stderr)
+    if quiet:
+        return
     if json_output:
         print(json_text.document(outcome.as_json()))
-    elif not quiet:
+    else:
         print(outcome.describe())
