@@ -105,6 +105,7 @@ class Followed:
                     connection.close()
                     raise Locked(f"{self.path}: {error}") from None
                 self.connection, self._file = connection, before[:2]
+                connection.moved = self.moved  # no transaction is begun on a file replaced (db.transaction)
                 self._companions = _companions(self.path) if mode == "wal" else {}
                 return
             connection.close()

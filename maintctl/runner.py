@@ -14,7 +14,7 @@ from functools import partial
 from maintctl import history, hooks, identity, lock, outbox, registry, schedules, timestamps
 from maintctl.actions.kinds import Action
 from maintctl.config import ConfigError, Settings
-from maintctl.db import ActionError, Stop, Stopped, check_schema, open_database
+from maintctl.db import ActionError, Replaced, Stop, Stopped, check_schema, open_database
 from maintctl.followed import Followed
 from maintctl.results import ActionResult, Notifications, Report
 from maintctl.window import Slots, Window
@@ -250,6 +250,8 @@ def _run_action(
         # (a scan of the whole backlog before it would cost as much as planning it).
         result.warnings.extend(action.problems(connection, settings))
         result.notes.extend(action.notes(connection, settings))
+    except Replaced as replaced:  # a window goes on with the file there now
+        result.notes.append(str(replaced))
     except Stopped:
         result.notes.append(
             f"stopped by {connection.stop.by}: the batches done are kept, the rest is left for the next run"

@@ -7,9 +7,12 @@ SQLite files, a real redis-server, the real clock."""
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 import time
 
-from conftest import stream_entries
+import pytest
+from conftest import CLEAN_ENV, stream_entries
 from test_window import instant, lateness_ms, run_all
 
 from maintctl import lock
@@ -194,3 +197,35 @@ def test_with_every_too_the_window_follows_its_path(core, redis_url, tmp_path):
     assert window.returncode == 0, err
     assert [entry["data"]["content"]["reminder_id"] for entry in stream_entries(redis_url)] == ["restored"]
     assert set(history_counts(core.path).values()) == {1}
+
+
+@pytest.mark.parametrize("journal_mode", ["DELETE", "WAL"])
+def test_a_file_replaced_during_a_long_pass_is_written_no_more_and_the_window_goes_on_with_the_new_one(
+    core, redis_url, tmp_path, journal_mode
+):
+    core.sql(f"PRAGMA journal_mode = {journal_mode}")
+    reminder_ids = set(core.due_reminders(5_000, recurring=False))
+    copy_of(core, tmp_path / "new.db").close()  # the backup: every reminder still to fire
+    window = subprocess.Popen(
+        [sys.executable, "-m", "maintctl", "run-all", "--db", str(core.path), "--for", "5s", "--json"]
+        + ["--redis-url", redis_url],
+        env={**CLEAN_ENV, "MAINTCTL_BATCH_SIZE": "10", "MAINTCTL_HOLD": "0"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    holding(core, window)
+    while (fired_before := core.sql("SELECT count(*) FROM reminders WHERE fired = 1")[0][0]) == 0:
+        time.sleep(0.01)  # the backlog's pass is under way
+
+    put_in_place(core, tmp_path / "new.db")
+    out, err = window.communicate(timeout=60)
+
+    assert window.returncode == 0, err
+    fire_reminders = next(action for action in json.loads(out)["actions"] if action["action"] == "fire-reminders")
+    assert fire_reminders["status"] == "ok", fire_reminders
+    assert fire_reminders["counts"]["fired"] - 5_000 < fired_before + 200  # the replaced file: the batches in hand
+    assert core.sql("PRAGMA integrity_check") == [("ok",)]
+    assert core.sql("SELECT count(*) FROM reminders WHERE fired = 1") == [(5_000,)]
+    entries = stream_entries(redis_url)
+    assert len(entries) == 5_000 and {entry["data"]["content"]["reminder_id"] for entry in entries} == reminder_ids
