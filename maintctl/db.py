@@ -7,7 +7,7 @@ import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,6 +35,13 @@ class Stopped(Exception):
         self.signal_name = signal_name
 
 
+class Replaced(Stopped):
+    """The database's path names another file now (a restore, a deploy): nothing more is written to this one."""
+
+    def __init__(self):
+        super().__init__("the database was replaced (its path names another file): nothing more was written to it")
+
+
 class Stop(threading.Event):
     """Set when the run is asked to stop; `by` names the signal that asked."""
 
@@ -55,6 +62,7 @@ class Connection(sqlite3.Connection):
     busy_timeout: float = 30.0
     stop: Stop = Stop()
     heed_stop: bool = True  # False while the run's own record is written as it stops
+    moved: Callable[[], bool] | None = None  # whether the path names another file now (a window's: followed.py)
 
     def may_go_on(self) -> bool:
         """Return True, or raise Stopped where the run has been asked to stop
@@ -79,6 +87,8 @@ class Connection(sqlite3.Connection):
             try:
                 return run(sql, parameters)
             except sqlite3.OperationalError as error:
+                if getattr(error, "sqlite_errorname", "") == "SQLITE_READONLY_DBMOVED":
+                    raise Replaced from None  # SQLite writes no file that has moved (rollback journal mode)
                 if "locked" not in str(error) and "busy" not in str(error):
                     raise
                 deadline = deadline or time.monotonic() + self.busy_timeout - STEP_WAIT
@@ -233,10 +243,13 @@ def transaction(connection: Connection, heed_stop: bool = True) -> Iterator[Conn
     any exception none of it. Beginning and committing each wait up to the
     connection's busy_timeout for other processes' locks; a stop request
     while waiting raises Stopped, with nothing of the block committed (unless
-    heed_stop is False: the run's own record is written even as it stops)."""
+    heed_stop is False: the run's own record is written even as it stops);
+    so does (Replaced) a path that names another file than the one open."""
     connection.heed_stop = heed_stop
     try:
         connection.may_go_on()
+        if heed_stop and connection.moved is not None and connection.moved():
+            raise Replaced  # in WAL mode SQLite would still write it, through its -wal beside the new file
         connection.execute("BEGIN IMMEDIATE")
         try:
             yield connection

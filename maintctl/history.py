@@ -158,12 +158,21 @@ def progress_hook(report: Report, name: str, this_pass: ActionResult, clock: flo
                 counts[kind] = counts.get(kind, 0) + count
         seconds = (before.duration if before else 0.0) + time.monotonic() - clock
         run = new_run(report.run_id, name, started, seconds, "running", None, counts, None)
+        _rows_in(report, connection)
         row = report.history_rows.get(name)
         if row is None or not connection.execute(_UPDATE, (*_values(run), row)).rowcount:
             connection.execute(TABLE_SQL)
             report.history_rows[name] = connection.execute(_INSERT, _values(run)).lastrowid
 
     return committing
+
+
+def _rows_in(report: Report, connection: sqlite3.Connection) -> None:
+    """Forget the run's history rows where they were written into another file than the connection's (a
+    window that followed its path to a new file writes its rows anew there)."""
+    if report.history_in is not connection:
+        report.history_rows.clear()
+        report.history_in = connection
 
 
 # A row whose start cannot be read (written by hand, say) is never taken for an
@@ -260,6 +269,7 @@ def record_report(connection: sqlite3.Connection, report: Report) -> None:
         return
     if connection.stop.is_set():  # a stopped run waits a moment for the lock, not the whole busy timeout
         connection.busy_timeout = min(connection.busy_timeout, 1.0)
+    _rows_in(report, connection)
     try:
         record(connection, runs, report.history_rows)
     except sqlite3.Error as error:

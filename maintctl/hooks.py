@@ -16,7 +16,7 @@ class Hook(Protocol):
     def started(self, report: Report) -> list[str]:
         """The run has begun (holding the lock); return warnings, none when all went well."""
 
-    def finished(self, connection: sqlite3.Connection, report: Report) -> list[str]:
+    def finished(self, connection: sqlite3.Connection | None, report: Report) -> list[str]:
         """The run is over and recorded; return warnings, none when all went well."""
 
 

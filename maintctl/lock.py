@@ -15,12 +15,13 @@ import errno
 import fcntl
 import os
 import re
+import select
 import signal
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from maintctl.config import ConfigError
@@ -42,34 +43,109 @@ def held(
     path: Path,
     wait: float = 0.0,
     stop: threading.Event | None = None,
-    before_waiting: Callable[[], None] | None = None,
 ) -> Iterator[None]:
     """Hold the database's lock (the file at path) for the block; wait up to
     `wait` seconds for it, then raise Busy naming the holder (or Stopped,
-    where `stop` is set meanwhile). `before_waiting` is called once, where
-    the lock is held by another and is to be waited for."""
+    where `stop` is set meanwhile)."""
     descriptor = _open(database, path)
     try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if before_waiting is not None and wait > 0:
-                    before_waiting()
-                    before_waiting = None
-                if stop is not None and stop.is_set():
-                    by = getattr(stop, "by", "SIGTERM")
-                    raise Stopped(f"stopped by {by} while waiting for the lock", by) from None
-                if time.monotonic() >= deadline:
-                    raise _busy(database, _holder(descriptor)) from None
-                time.sleep(0.01)
+        if not _taken(descriptor):
+            if wait <= 0:
+                raise _busy(database, _holder(descriptor))
+            waiting = _sleep_for(descriptor, wait, stop) if _can_sleep(stop) else _poll_for(descriptor, wait, stop)
+            if waiting == "stopped":
+                by = getattr(stop, "by", "SIGTERM")
+                raise Stopped(f"stopped by {by} while waiting for the lock", by)
+            if waiting == "busy":
+                raise _busy(database, _holder(descriptor))
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
         os.close(descriptor)  # releases the lock
+
+
+def _taken(descriptor: int) -> bool:
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _can_sleep(stop: threading.Event | None) -> bool:
+    """Whether the wait can sleep in the kernel: SIGTERM and SIGINT are heard
+    only in the main thread, and only where the run handles them (setting `stop`)."""
+    return (
+        stop is not None
+        and threading.current_thread() is threading.main_thread()
+        and all(callable(signal.getsignal(number)) for number in _SIGNALS)
+    )
+
+
+def _sleep_for(descriptor: int, wait: float, stop: threading.Event) -> str:
+    """Given the lock file's descriptor, wait up to `wait` seconds for the
+    lock asleep, costing no CPU: a thread blocks in flock, which the kernel
+    wakes the moment the holder lets go or dies, and says so through a pipe;
+    SIGTERM and SIGINT (the run's own handlers set `stop`) say so through it
+    too. Return "taken", "stopped" or "busy" (the wait is over). A thread
+    left blocked holds duplicates of its own only, closed as soon as flock
+    returns, so that a lock it gets after the wait is over is let go at once."""
+    reader, writer = os.pipe()
+    lock_duplicate, thread_writer = os.dup(descriptor), os.dup(writer)
+    taken, ended = threading.Event(), threading.Event()
+
+    def block() -> None:
+        try:
+            fcntl.flock(lock_duplicate, fcntl.LOCK_EX)
+            taken.set()
+        except OSError:
+            pass
+        finally:
+            ended.set()
+            os.close(lock_duplicate)
+            with suppress(OSError):  # the wait is over and the pipe closed
+                os.write(thread_writer, b"l")
+            os.close(thread_writer)
+
+    def heard(number: int, frame) -> None:
+        handlers[number](number, frame)
+        os.write(writer, b"s")
+
+    handlers = {number: signal.signal(number, heard) for number in _SIGNALS}
+    try:
+        threading.Thread(target=block, name="maintctl-lock", daemon=True).start()
+        deadline = time.monotonic() + wait
+        while not stop.is_set() and not ended.is_set() and (left := deadline - time.monotonic()) > 0:
+            select.select([reader], [], [], min(left, _LONGEST_SLEEP))
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+        os.close(reader)
+        os.close(writer)
+    if stop.is_set():
+        return "stopped"
+    if ended.is_set() and not taken.is_set():  # flock failed (no lock left in the kernel, say): look in steps
+        return _poll_for(descriptor, max(0.0, deadline - time.monotonic()), stop)
+    return "taken" if taken.is_set() else "busy"
+
+
+_LONGEST_SLEEP = 86400.0  # seconds: select takes no timeout as long as --wait may be
+
+
+def _poll_for(descriptor: int, wait: float, stop: threading.Event | None) -> str:
+    """The wait where it cannot sleep (outside the main thread): a look every 10 ms."""
+    deadline = time.monotonic() + wait
+    while not _taken(descriptor):
+        if stop is not None and stop.is_set():
+            return "stopped"
+        if time.monotonic() >= deadline:
+            return "busy"
+        time.sleep(0.01)
+    return "taken"
 
 
 class _Interrupted(Exception):

@@ -114,7 +114,9 @@ class MetricsFile:
     def started(self, report) -> list[str]:
         return []
 
-    def finished(self, connection: sqlite3.Connection, report) -> list[str]:
+    def finished(self, connection: sqlite3.Connection | None, report) -> list[str]:
+        if connection is None:  # a window whose path named no database at its end
+            return [f"metrics file {self.settings.metrics_file} not written: no database to read them from"]
         return write(connection, self.settings)
 
 

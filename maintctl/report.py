@@ -29,6 +29,8 @@ def as_json(report: Report) -> dict:
         document["slots_skipped"] = report.slots_skipped
     if report.run_warnings:
         document["warnings"] = report.run_warnings
+    if report.database_error:
+        document["error"] = report.database_error
     if notes.involved or notes.queued or settings.redis_problem:
         document["notifications"] = {
             "stream": settings.stream,
@@ -149,6 +151,8 @@ def problem_lines(report: Report) -> list[str]:
     for result in report.actions:
         if result.error:
             lines.append(f"maintctl: error: {result.action} failed: {result.error}")
+    if report.database_error:
+        lines.append(f"maintctl: error: {report.database_error}")
     if report.stopped:
         lines.append(
             f"maintctl: stopped by {report.stopped}: the batch in hand was finished, the rest is left for the next run"

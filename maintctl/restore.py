@@ -181,9 +181,7 @@ def _go_past(reason: str, force: bool, outcome: Outcome) -> None:
     outcome.warnings.append(f"--force: {reason}")
 
 
-def _check_database(
-    backup_id: str | None, settle: bool, force: bool, outcome: Outcome, closing: float = 0.0
-) -> None:
+def _check_database(backup_id: str | None, settle: bool, force: bool, outcome: Outcome, closing: float = 0.0) -> None:
     """Given the backup's id, refuse (with --force, note) a database that
     another process has open (still, `closing` seconds on; in a dry run, but
     the run whose lock the restore would wait for), that cannot be read, or
@@ -249,5 +247,3 @@ def _database_id(database: Path, settle: bool, force: bool, outcome: Outcome) ->
         return identity.read(connection)
     finally:
         connection.close()
-
-

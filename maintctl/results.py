@@ -65,12 +65,14 @@ class Report:
     slots_skipped: int = 0  # --for/--every: slots that began while a pass overran
     run_warnings: list[str] = field(default_factory=list)  # about the run itself: history, metrics, pings
     history_rows: dict[str, int] = field(default_factory=dict)  # each action's row in the history, once begun
+    history_in: Any = None  # the connection those rows were written through (a window may follow a new file)
+    database_error: str | None = None  # a window's path named no database to use at its end (exit 2)
 
     @property
     def exit_code(self) -> int:
         if self.stopped:
             return EXIT_INTERRUPTED if self.stopped == "SIGINT" else EXIT_TERMINATED
-        if self.settings.redis_problem or any(result.usage for result in self.actions):
+        if self.database_error or self.settings.redis_problem or any(result.usage for result in self.actions):
             return EXIT_USAGE  # the others ran; what is configured wrong waits to be put right
         failed = any(result.status == "failed" for result in self.actions)
         return EXIT_FAILED if failed or self.notifications.error else EXIT_OK

@@ -9,11 +9,13 @@ import sqlite3
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 
 from maintctl import history, hooks, identity, lock, outbox, registry, schedules, timestamps
 from maintctl.actions.kinds import Action
 from maintctl.config import ConfigError, Settings
-from maintctl.db import ActionError, Connection, Stop, Stopped, check_schema, open_database
+from maintctl.db import ActionError, Replaced, Stop, Stopped, check_schema, open_database
+from maintctl.followed import Followed
 from maintctl.results import ActionResult, Notifications, Report
 from maintctl.window import Slots, Window
 
@@ -34,50 +36,45 @@ def run(names: list[str], settings: Settings, scheduled: bool = False, stop: Sto
 
     # SIGTERM (systemd, a container stopping) and SIGINT (Ctrl-C) alike: the batch in hand is finished, nothing more begins.
     previous = {number: signal.signal(number, asked_to_stop) for number in (signal.SIGTERM, signal.SIGINT)}
-
-    def opened() -> Connection:
-        return open_database(
+    try:
+        opener = partial(
+            open_database,
             settings.db,
             read_only=settings.dry_run,
             busy_timeout=settings.busy_timeout,
             stop=stop,
             create_nothing=settings.dry_run,
         )
-
-    try:
-        connection = opened()
-        try:
-            if settings.dry_run:
+        connection = opener()
+        if settings.dry_run:
+            try:
                 report = Report(settings)
                 _one_pass(connection, names, settings, scheduled, report, None)
                 report.passes = 1
                 report.notifications.queued = _undelivered(connection)
                 return report
-            if settings.run_for:  # imported before the lock is waited for: a hand-over's first pass begins at once
-                for name in names:
-                    registry.entry(name).load()
-            lock_file = settings.lock_file or lock.default_path(settings.db)
-            asked = time.monotonic()
-            closed: list[bool] = []  # while the lock is waited for: a restore that has it meanwhile finds the
-            # database free, and this run then works on the file at the path, whatever was put there
-
-            def close() -> None:
+            finally:
                 connection.close()
-                closed.append(True)
-
-            with lock.held(settings.db, lock_file, settings.lock_wait, stop, before_waiting=close):
-                waited = time.monotonic() - asked
-                if closed:
-                    connection = opened()
-                if waited > _WAITED:  # the first pass's now is when the lock was had (the hand-over of run-all --for)
-                    settings = replace(
-                        settings,
-                        now=timestamps.shift(settings.now, timedelta(seconds=waited)),
-                        now_taken=settings.now_taken + waited,
-                    )
-                return _run_locked(connection, names, settings, scheduled, asked)
-        finally:
-            connection.close()
+        # Checked, and opened again once the lock is held: a run waiting for it keeps no file open (followed.py).
+        connection.close()
+        if settings.run_for:  # imported before the lock is waited for: a hand-over's first pass begins at once
+            for name in names:
+                registry.entry(name).load()
+        lock_file = settings.lock_file or lock.default_path(settings.db)
+        asked = time.monotonic()
+        with lock.held(settings.db, lock_file, settings.lock_wait, stop):
+            waited = time.monotonic() - asked
+            if waited > _WAITED:  # the first pass's now is when the lock was had (the hand-over of run-all --for)
+                settings = replace(
+                    settings,
+                    now=timestamps.shift(settings.now, timedelta(seconds=waited)),
+                    now_taken=settings.now_taken + waited,
+                )
+            database = Followed(settings.db, opener)
+            try:
+                return _run_locked(database, names, settings, scheduled, asked)
+            finally:
+                database.close()
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
@@ -86,13 +83,13 @@ def run(names: list[str], settings: Settings, scheduled: bool = False, stop: Sto
 _WAITED = 0.01  # a wait for the lock shorter than this is taking a free lock, not waiting
 
 
-def _run_locked(
-    connection: sqlite3.Connection, names: list[str], settings: Settings, scheduled: bool, asked: float
-) -> Report:
+def _run_locked(database: Followed, names: list[str], settings: Settings, scheduled: bool, asked: float) -> Report:
     """Run the passes, holding the lock (asked for at `asked`, on time.monotonic()'s clock: a window of
     run-all --for ends D after the invocation began, whatever it waited for the lock, so that the next
-    one, started by cron, takes over then)."""
+    one, started by cron, takes over then). A window follows its path to the file it names (followed.py)
+    and records its history there."""
     report = Report(settings, run_id=identity.new_uuid())
+    stop = database.connection.stop
     told = hooks.configured(settings)
     for hook in told:
         report.run_warnings.extend(hook.started(report))
@@ -103,22 +100,31 @@ def _run_locked(
     while True:
         elapsed = timedelta(seconds=time.monotonic() - settings.now_taken)
         pass_settings = replace(settings, now=timestamps.shift(settings.now, elapsed)) if report.passes else settings
-        _one_pass(connection, due, pass_settings, scheduled, report, deadline)
+        _one_pass(database.connection, due, pass_settings, scheduled, report, deadline)
         report.passes += 1
-        if not settings.run_for or connection.stop.is_set():
+        if not settings.run_for or stop.is_set():
             break
         if cadence is None and settings.run_every is None:
             end = min(asked + settings.run_for, deadline or float("inf"))
-            cadence = Window(connection, names, settings, end, lambda name: _last_start(connection, report, name))
+            cadence = Window(
+                database, names, settings, end, lambda name: _last_start(database.connection, report, name)
+            )
         elif cadence is None:
-            cadence = Slots(connection.stop, names, began, settings.run_for, settings.run_every, deadline)
+            cadence = Slots(database, names, began, settings.run_for, settings.run_every, deadline)
         due = cadence.wait(due, pass_settings.now)
         if due is None:
             break
     report.slots_skipped = cadence.skipped if isinstance(cadence, Slots) else 0
-    report.stopped = connection.stop.by if connection.stop.is_set() else None
-    report.notifications.queued = _undelivered(connection)
-    history.record_report(connection, report)
+    report.stopped = stop.by if stop.is_set() else None
+    if settings.run_for and database.moved():
+        database.follow()  # the history goes into the file the path names at the end
+    report.run_warnings.extend(database.warnings)
+    connection = database.connection
+    if connection is None:
+        report.database_error = f"{database.problem}; the window's history is not recorded"
+    else:
+        report.notifications.queued = _undelivered(connection)
+        history.record_report(connection, report)
     for hook in told:
         report.run_warnings.extend(hook.finished(connection, report))
     return report
@@ -248,6 +254,8 @@ def _run_action(
         # (a scan of the whole backlog before it would cost as much as planning it).
         result.warnings.extend(action.problems(connection, settings))
         result.notes.extend(action.notes(connection, settings))
+    except Replaced as replaced:  # a window goes on with the file there now
+        result.notes.append(str(replaced))
     except Stopped:
         result.notes.append(
             f"stopped by {connection.stop.by}: the batches done are kept, the rest is left for the next run"

@@ -10,7 +10,9 @@ window or a signal, looking every POLL at `PRAGMA data_version` alone (no
 table is read while nothing changes): when the app commits, the due times
 are asked again, so that a reminder written a moment before it is due, or
 already due, fires a moment later. Then a pass runs the actions that are
-due, and no others.
+due, and no others. Each look also stats the database's path: where it
+names another file (a restore, a deploy), the window follows it
+(followed.py) with a pass of every action on the new file.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from datetime import datetime, timedelta
 from maintctl import registry, schedules, timestamps
 from maintctl.config import Settings
 from maintctl.db import Stopped
+from maintctl.followed import Followed
 from maintctl.upcoming import Outlook
 
 POLL = 0.025  # seconds between looks at PRAGMA data_version: how soon the app's commits are seen
@@ -33,18 +36,29 @@ RECHECK = 1.0  # seconds at least between passes tried again for rows a pass cou
 class Window:
     def __init__(
         self,
-        connection: sqlite3.Connection,
+        database: Followed,
         names: list[str],
         settings: Settings,
         end: float,
         last_started: Callable[[str], datetime | None],
     ):
-        self.connection = connection
+        self.database = database
         self.names = names
         self.settings = settings
         self.end = end  # time.monotonic() when the window ends
         self.last_started = last_started  # an action's last start, this run's passes included
-        self.version = self._data_version()
+        self._forget()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        return self.database.connection
+
+    def _forget(self) -> None:
+        """Begin with the file the path names: nothing known of its rows."""
+        try:
+            self.version = self._data_version() if self.connection is not None else None
+        except sqlite3.Error:  # the app holds it: the next look finds a version unlike this one
+            self.version = None
         self.left: dict[str, int] = {}  # per action, the rows due that its last pass left (it cannot act on them)
         self.remaining: dict[str, int] = {}  # per action, the rows due after its last pass
         self.held: dict[str, float] = {}  # actions with rows left, to try again after a commit: since when
@@ -104,6 +118,15 @@ class Window:
             until_recheck = min((at + RECHECK - time.monotonic() for at in self.held.values()), default=left)
             if stop.wait(max(0.0, min(POLL, left, until_due, until_recheck))):
                 return None
+            if self.database.moved():  # a restore, a deploy: the path names another file
+                found = self.database.follow()
+                self._forget()
+                if found:
+                    return list(self.names)  # a pass of every action on it, as a run's first
+                outlooks = {}
+                continue
+            if self.connection is None:
+                continue  # the path names no database to use: look again in a moment
             try:
                 version = self._data_version()
                 if version != self.version:  # the app committed: what is due may have changed
@@ -152,21 +175,29 @@ class Slots:
     the next slot that has not begun: the slots missed are counted, never run
     back to back."""
 
-    def __init__(self, stop, names: list[str], began: float, length: float, every: float, deadline: float | None):
-        self.stop, self.names = stop, names
+    def __init__(
+        self, database: Followed, names: list[str], began: float, length: float, every: float, deadline: float | None
+    ):
+        self.database, self.stop, self.names = database, database.connection.stop, names
         self.began, self.end, self.every = began, min(began + length, deadline or float("inf")), every
         self.slot = 0  # the slot the last pass began in
         self.skipped = 0
 
     def wait(self, ran: list[str], ran_at: datetime) -> list[str] | None:
-        """Sleep until the next slot begins; return every action, None where the window is over."""
-        following = int((time.monotonic() - self.began) // self.every) + 1
-        self.skipped += following - self.slot - 1
-        self.slot = following
-        next_start = self.began + self.slot * self.every
-        if next_start >= self.end or self.stop.wait(max(0.0, next_start - time.monotonic())):
-            return None
-        return self.names
+        """Sleep until the next slot begins (with a database to use: the path
+        followed where it names another file); return every action, None
+        where the window is over."""
+        while True:
+            following = int((time.monotonic() - self.began) // self.every) + 1
+            self.skipped += following - self.slot - 1
+            self.slot = following
+            next_start = self.began + self.slot * self.every
+            if next_start >= self.end or self.stop.wait(max(0.0, next_start - time.monotonic())):
+                return None
+            if self.database.moved():
+                self.database.follow()
+            if self.database.connection is not None:
+                return self.names
 
 
 def _nothing_for(name: str, settings: Settings) -> bool:

@@ -4,10 +4,13 @@ a second, so that the test does not take a minute)."""
 
 import re
 import shlex
-from pathlib import Path
+import shutil
+import subprocess
 
 import pytest
 from conftest import EXAMPLES
+
+from maintctl.timestamps import parse_duration
 
 ROOT = EXAMPLES.parent
 
@@ -42,9 +45,34 @@ def test_each_example_line_runs(maintctl, core, where, arguments):
 def test_the_examples_have_the_recommended_window():
     lines = [" ".join(arguments) for _, arguments in command_lines()]
 
-    assert "run-all --quiet --for 60s --wait 30" in lines
-    assert sum(1 for line in lines if "--for 60s" in line) == 2  # cron's, and the systemd units'
-    assert Path(EXAMPLES / "systemd" / "maintctl-even.timer").read_text().count("Unit=maintctl@even.service") == 1
+    assert "run-all --quiet --for 120s --wait 120" in lines
+    assert sum(1 for line in lines if "--for 120s --wait 120" in line) == 2  # cron's, and the systemd units'
+
+
+def option(arguments: list[str], name: str) -> float:
+    return parse_duration(arguments[arguments.index(name) + 1] + ("" if name == "--for" else "s")).total_seconds()
+
+
+def test_the_systemd_units_start_a_window_every_minute_and_keep_a_standby():
+    """Each minute one instance starts; each lives long enough to be the next one's standby (its window
+    outlasts the next minute's start by a minute, and it waits for the lock as long), and is not still
+    running when its own timer comes round again (systemd would not start it: that minute would be lost)."""
+    (arguments,) = [arguments for where, arguments in command_lines() if where == "maintctl@.service"]
+    window, wait = option(arguments, "--for"), option(arguments, "--wait")
+    timer = (EXAMPLES / "systemd" / "maintctl@.timer").read_text()
+    instances = sorted(set(re.findall(r"maintctl@([0-9]+)\.timer", timer)))
+    (calendar,) = re.findall(r"^OnCalendar=\*-\*-\* \*:%i/([0-9]+):00$", timer, re.MULTILINE)
+    step = int(calendar)
+
+    each_minute = sorted(
+        minute for instance in instances for minute in range(24 * 60) if minute % 60 % step == int(instance)
+    )
+
+    assert re.search(r"^Unit=maintctl@%i\.service$", timer, re.MULTILINE)
+    assert each_minute == list(range(24 * 60)), "a minute with no start, or with two"
+    assert 60 % step == 0  # the same instance every step minutes, across the hour too
+    assert window >= 120 and wait >= window - 60, "no standby: the next start does not wait long enough"
+    assert step * 60 >= window + 30, "an instance still running when its timer comes round again"
 
 
 def kubernetes(name: str) -> dict:
@@ -88,3 +116,20 @@ def test_the_indexed_job_covers_every_tenant_once_over_its_shards(maintctl, tmp_
 
     assert spec["completionMode"] == "Indexed" and job["spec"]["concurrencyPolicy"] == "Forbid"
     assert sorted(seen) == sorted(str(path) for path in tenants.glob("*.db"))
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_systemd_reads_the_units_each_timer_instance_naming_its_minutes(tmp_path):
+    for name in ("maintctl@.service", "maintctl@.timer", "maintctl.service", "maintctl.timer"):
+        shutil.copy(EXAMPLES / "systemd" / name, tmp_path / name)
+    instances = []
+    for number in range(3):
+        for kind in ("service", "timer"):
+            shutil.copy(tmp_path / f"maintctl@.{kind}", tmp_path / f"maintctl@{number}.{kind}")
+        instances.append(str(tmp_path / f"maintctl@{number}.timer"))
+
+    verified = subprocess.run(
+        ["systemd-analyze", "verify", *instances, str(tmp_path / "maintctl.timer")], capture_output=True, text=True
+    )
+
+    assert (verified.returncode, verified.stderr) == (0, ""), verified

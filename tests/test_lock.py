@@ -205,3 +205,60 @@ class TestALockFileThatIsNotOne:
         lock_of(core).write_text("4242\n")
 
         assert maintctl("run-all", "--db", core.path, "--now", NOW).code == 0
+
+
+def context_switches(pid: int) -> int:
+    """The voluntary context switches of every thread of the process: how often it woke up."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/status") as status:
+            total += sum(int(line.split()[1]) for line in status if line.startswith("voluntary_ctxt_switches"))
+    return total
+
+
+class TestAsleepForTheLock:
+    """A run waiting for the lock (--wait) sleeps in the kernel until the
+    holder lets go or dies: no CPU spent meanwhile, and it is taken at once."""
+
+    def start_waiting(self, core, tmp_path, *arguments):
+        return subprocess.Popen(
+            [sys.executable, "-m", "maintctl", "run-all", "--db", str(core.path), "--now", NOW, *arguments],
+            env=CLEAN_ENV,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def test_it_does_not_wake_while_the_lock_is_held_and_takes_it_the_moment_the_holder_dies(self, core, tmp_path):
+        core.reminder("r1")
+        holder = process_holding_lock(lock_of(core), seconds=60)
+        run = self.start_waiting(core, tmp_path, "--wait", "60")
+        time.sleep(1.5)  # started, and waiting
+
+        before = context_switches(run.pid)
+        time.sleep(1.0)
+        woke = context_switches(run.pid) - before
+        holder.kill()
+        killed = time.monotonic()
+        _, err = run.communicate(timeout=30)
+
+        assert woke <= 5, f"woke {woke} times in a second while the lock was held"
+        assert run.returncode == 0, err
+        assert time.monotonic() - killed < 1.0
+        assert core.sql("SELECT fired FROM reminders") == [(1,)]
+
+    def test_sigint_while_asleep_exits_130_at_once_and_changes_nothing(self, core, tmp_path):
+        core.reminder("r1")
+        holder = hold_lock(lock_of(core))
+        run = self.start_waiting(core, tmp_path, "--wait", "60")
+        time.sleep(1.5)
+
+        run.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        _, err = run.communicate(timeout=30)
+
+        assert run.returncode == 130, err
+        assert time.monotonic() - sent < 1.0
+        assert core.sql("SELECT fired FROM reminders") == [(0,)]
+        holder.close()

@@ -15,6 +15,7 @@ from conftest import CLEAN_ENV, stream_entries
 from maintctl.config import load
 from maintctl.db import open_database
 from maintctl.flags import Flags
+from maintctl.followed import Followed
 from maintctl.window import Window
 
 
@@ -34,8 +35,8 @@ def orphan(core, memory_id: str, fire_at: str) -> None:
 
 def window(core, length: float, names=("fire-reminders",)) -> Window:
     settings = load(Flags(db=core.path), environ={})
-    connection = open_database(core.path, read_only=False, busy_timeout=5.0)
-    return Window(connection, list(names), settings, time.monotonic() + length, lambda name: None)
+    database = Followed(core.path, lambda: open_database(core.path, read_only=False, busy_timeout=5.0))
+    return Window(database, list(names), settings, time.monotonic() + length, lambda name: None)
 
 
 def write_reminder_later(core, seconds: float, reminder_id: str, due_in: float) -> threading.Thread:
