@@ -86,12 +86,17 @@ def container_args(document: dict) -> list[str]:
     return container["args"]
 
 
-def test_the_kubernetes_cronjob_runs_one_window_at_a_time(maintctl, core):
+def test_the_kubernetes_cronjob_keeps_a_standby_as_the_cron_line_does(maintctl, core):
     cronjob = kubernetes("cronjob.yaml")
+    arguments = container_args(cronjob)
+    window, wait = option(arguments, "--for"), option(arguments, "--wait")
 
-    result = maintctl(*shortened(container_args(cronjob)), env={"MAINTCTL_DB": str(core.path)})
+    result = maintctl(*shortened(arguments), env={"MAINTCTL_DB": str(core.path)})
 
-    assert (cronjob["kind"], cronjob["spec"]["concurrencyPolicy"]) == ("CronJob", "Forbid")
+    assert (cronjob["kind"], cronjob["spec"]["schedule"]) == ("CronJob", "* * * * *")
+    assert cronjob["spec"]["concurrencyPolicy"] == "Allow", "Forbid starts no standby while a Job runs"
+    assert window >= 120 and wait >= window - 60, "no standby: the next Job does not wait long enough"
+    assert cronjob["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"] > window
     assert cronjob["spec"]["startingDeadlineSeconds"] > 0
     assert result.code == 0 and result.out == "", result
 
