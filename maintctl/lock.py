@@ -43,13 +43,14 @@ def held(
     path: Path,
     wait: float = 0.0,
     stop: threading.Event | None = None,
-) -> Iterator[None]:
-    """Hold the database's lock (the file at path) for the block; wait up to
-    `wait` seconds for it, then raise Busy naming the holder (or Stopped,
-    where `stop` is set meanwhile)."""
+) -> Iterator[bool]:
+    """Hold the database's lock (the file at path) for the block, yielding
+    whether another held it first; wait up to `wait` seconds for it, then
+    raise Busy naming the holder (or Stopped, where `stop` is set meanwhile)."""
     descriptor = _open(database, path)
     try:
-        if not _taken(descriptor):
+        free = _taken(descriptor)
+        if not free:
             if wait <= 0:
                 raise _busy(database, _holder(descriptor))
             waiting = _sleep_for(descriptor, wait, stop) if _can_sleep(stop) else _poll_for(descriptor, wait, stop)
@@ -60,7 +61,7 @@ def held(
                 raise _busy(database, _holder(descriptor))
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
-        yield
+        yield not free
     finally:
         os.close(descriptor)  # releases the lock
 

@@ -62,9 +62,9 @@ def run(names: list[str], settings: Settings, scheduled: bool = False, stop: Sto
                 registry.entry(name).load()
         lock_file = settings.lock_file or lock.default_path(settings.db)
         asked = time.monotonic()
-        with lock.held(settings.db, lock_file, settings.lock_wait, stop):
+        with lock.held(settings.db, lock_file, settings.lock_wait, stop) as held_by_another:
             waited = time.monotonic() - asked
-            if waited > _WAITED:  # the first pass's now is when the lock was had (the hand-over of run-all --for)
+            if held_by_another:  # the first pass's now is when the lock was had (the hand-over of run-all --for)
                 settings = replace(
                     settings,
                     now=timestamps.shift(settings.now, timedelta(seconds=waited)),
@@ -78,9 +78,6 @@ def run(names: list[str], settings: Settings, scheduled: bool = False, stop: Sto
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
-
-
-_WAITED = 0.01  # a wait for the lock shorter than this is taking a free lock, not waiting
 
 
 def _run_locked(database: Followed, names: list[str], settings: Settings, scheduled: bool, asked: float) -> Report:
