@@ -456,3 +456,12 @@ def app_writes_while(run: subprocess.Popen, path: Path) -> list[float]:
         time.sleep(0.01)
     app.close()
     return waits
+
+
+def until(condition, what: str, seconds: float = 30) -> None:
+    """Wait for the condition (looked at every 5 ms); fail naming what did not happen within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen")
+        time.sleep(0.005)

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from conftest import NOW, new_core, stream_entries
+from conftest import NOW, new_core, stream_entries, until
 
 
 @pytest.fixture
@@ -293,17 +293,6 @@ def has_open(pid: int, path) -> bool:
         return any(os.readlink(f"/proc/{pid}/fd/{fd}") == str(path) for fd in os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return False
-
-
-def until(condition, what: str, seconds: float = 30) -> None:
-    import time
-
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen")
-        time.sleep(0.005)
-
 
 
 def lopsided_fleet(tmp_path, backlog: int):

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import NOW, Core
+from conftest import NOW, Core, until
 
 from maintctl.db import create_database
 from maintctl.schema import init_db
@@ -595,16 +595,6 @@ def start(tmp_path, *arguments) -> subprocess.Popen:
         [sys.executable, "-m", "maintctl", *map(str, arguments)],
         env=CLEAN_ENV, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-
-
-def until(condition, what: str, seconds: float = 30) -> None:
-    import time
-
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen")
-        time.sleep(0.005)
 
 
 def lock_of(core):

@@ -78,9 +78,7 @@ def test_a_copy_moved_into_its_place_is_followed_its_reminder_fired_and_the_hist
     assert history_counts(tmp_path / "replaced.db") == {}
 
 
-def test_a_wal_database_replaced_is_read_as_the_new_file_not_through_the_replaced_files_wal(
-    core, redis_url, tmp_path
-):
+def test_a_wal_database_replaced_is_read_as_the_new_file_not_through_the_replaced_files_wal(core, redis_url, tmp_path):
     core.sql("PRAGMA journal_mode = WAL")
     core.memory("m1")
     new = copy_of(core, tmp_path / "new.db")  # the backup, from before the app's last write
@@ -139,9 +137,7 @@ def test_a_file_deleted_then_written_again_is_followed_once_it_is_whole(core, re
     assert core.sql("PRAGMA integrity_check") == [("ok",)]
 
 
-def test_a_file_that_is_no_database_put_in_its_place_ends_the_window_with_exit_2_and_is_left_as_it_is(
-    core, tmp_path
-):
+def test_a_file_that_is_no_database_put_in_its_place_ends_the_window_with_exit_2_and_is_left_as_it_is(core, tmp_path):
     core.memory("m1")
     window = run_all(core, "--for", "2s")
     time.sleep(1.0)
