@@ -5,7 +5,9 @@ Where reading got to is kept in the database (maintctl_meta), in the
 transaction that records the results it read: a pass killed at any instant
 reads again exactly what it had not recorded, and the runs and the position
 never disagree (a consumer group would keep the position in Redis, apart from
-the runs it moves on). A dry run reads the same entries and records nothing.
+the runs it moves on). A stream that holds no id as late as that position
+was made anew (a Redis replaced, or its clock put right) and is read from its
+start. A dry run reads the same entries and records nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from maintctl.config import Settings
 from maintctl.db import table_exists, transaction
 
 READ_COUNT = 1000  # entries read per transaction
+LAST_POSSIBLE_ID = (2**64 - 1, 2**64 - 1)  # no entry of a stream can follow it
 WARNINGS_LISTED = 100  # entries that are not results are named up to this many per pass; the rest are counted
 
 
@@ -40,10 +43,10 @@ def read(connection: sqlite3.Connection, settings: Settings) -> Reading:
     result is skipped with a warning, whatever it holds: what follows it is read."""
     client = outbox.redis_client(settings)
     reading = Reading()
-    start = position(connection, settings.job_results)
     taken: set[str] = set()
     try:
-        while connection.may_go_on():
+        start = _start(client, settings, position(connection, settings.job_results), reading)
+        while connection.may_go_on() and _entry_key(start) != LAST_POSSIBLE_ID:
             entries = _entries(client, settings, start)
             if not entries:
                 break
@@ -58,6 +61,40 @@ def read(connection: sqlite3.Connection, settings: Settings) -> Reading:
     finally:
         client.close()
     return reading
+
+
+def _start(client, settings: Settings, kept: str, reading: Reading) -> str:
+    """Given where reading got to, return where to read from: the stream's
+    start where it holds no id as late as that (it was made anew since, by a
+    Redis whose clock is behind the one that wrote what was read: its
+    entries would all be passed over). Raise DeliveryError naming Redis."""
+    import redis
+
+    if kept == "0-0":
+        return kept
+    try:
+        last = client.xinfo_stream(settings.job_results)["last-generated-id"]
+    except redis.ResponseError as error:
+        if "no such key" in str(error).lower():
+            return kept  # nothing to read yet
+        raise outbox.DeliveryError(outbox.describe_error(error, settings)) from None
+    except (redis.RedisError, OSError, ValueError, UnicodeError) as error:
+        raise outbox.DeliveryError(outbox.describe_error(error, settings)) from None
+    last = last.decode() if isinstance(last, bytes) else str(last)
+    try:
+        if _entry_key(last) >= _entry_key(kept):
+            return kept
+        why = f"{settings.job_results} holds no entry as late as {kept}, where reading got to: it was made anew"
+    except ValueError:  # a position spoiled by hand
+        why = f"where reading {settings.job_results} got to, {kept!r}, is not a stream entry id"
+    _warn(reading, f"{why}; read from its start")
+    return "0-0"
+
+
+def _entry_key(entry_id: str) -> tuple[int, int]:
+    """Given a stream entry id (milliseconds-sequence), return it as a pair that sorts as Redis orders ids."""
+    milliseconds, _, sequence = entry_id.partition("-")
+    return int(milliseconds), int(sequence or 0)
 
 
 def _entries(client, settings: Settings, start: str) -> list[tuple[str, dict]]:

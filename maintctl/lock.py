@@ -4,9 +4,12 @@ An advisory lock (flock) on a file beside the database, `<db>.maintctl.lock`
 (MAINTCTL_LOCK_FILE names another, for a database in a directory maintctl may
 not write to).
 The kernel releases it when the process ends, however it ends, so a run killed
-with SIGKILL never leaves a lock behind. The lock is an optimisation: every
-change is guarded in SQL, so two runs that both get past it (a filesystem
-where locking does not work, say) still make each change once.
+with SIGKILL never leaves a lock behind. A lock had on a file that the path no
+longer names (deleted or replaced by hand meanwhile) is let go and the file
+there now is locked instead, so that a run never works beside one that took
+that file's lock. The lock is an optimisation: every change is guarded in
+SQL, so two runs that both get past it (a filesystem where locking does not
+work, say) still make each change once.
 """
 
 from __future__ import annotations
@@ -47,23 +50,50 @@ def held(
     """Hold the database's lock (the file at path) for the block, yielding
     whether another held it first; wait up to `wait` seconds for it, then
     raise Busy naming the holder (or Stopped, where `stop` is set meanwhile)."""
-    descriptor = _open(database, path)
+    deadline, free = time.monotonic() + wait, True
+    for descriptor in _lock_files(database, path):
+        try:
+            if not _taken(descriptor):
+                free, left = False, deadline - time.monotonic()
+                if left <= 0:
+                    raise _busy(database, _holder(descriptor))
+                waiting = _sleep_for(descriptor, left, stop) if _can_sleep(stop) else _poll_for(descriptor, left, stop)
+                if waiting == "stopped":
+                    by = getattr(stop, "by", "SIGTERM")
+                    raise Stopped(f"stopped by {by} while waiting for the lock", by)
+                if waiting == "busy":
+                    raise _busy(database, _holder(descriptor))
+        except BaseException:
+            os.close(descriptor)
+            raise
+        if _still_named(path, descriptor):
+            break
+        os.close(descriptor)  # a lock on a file that is gone: another run may hold the file there now
     try:
-        free = _taken(descriptor)
-        if not free:
-            if wait <= 0:
-                raise _busy(database, _holder(descriptor))
-            waiting = _sleep_for(descriptor, wait, stop) if _can_sleep(stop) else _poll_for(descriptor, wait, stop)
-            if waiting == "stopped":
-                by = getattr(stop, "by", "SIGTERM")
-                raise Stopped(f"stopped by {by} while waiting for the lock", by)
-            if waiting == "busy":
-                raise _busy(database, _holder(descriptor))
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
         yield not free
     finally:
         os.close(descriptor)  # releases the lock
+
+
+def _lock_files(database: Path, path: Path) -> Iterator[int]:
+    """Given the database and its lock file, yield a descriptor of the file
+    the path names (see _open), and another each time the caller finds that
+    the path no longer names the one before; the caller closes each. Raise
+    ConfigError where that goes on and on."""
+    for _ in range(10):
+        yield _open(database, path)
+    raise ConfigError(f"{path}: the lock file was deleted or replaced again and again while its lock was taken")
+
+
+def _still_named(path: Path, descriptor: int) -> bool:
+    """Given the lock file and a descriptor of it, return whether the path still names that file."""
+    try:
+        named, held_file = os.stat(path, follow_symlinks=False), os.fstat(descriptor)
+    except OSError:
+        return False
+    return (named.st_dev, named.st_ino) == (held_file.st_dev, held_file.st_ino)
 
 
 def _taken(descriptor: int) -> bool:
@@ -161,9 +191,17 @@ def held_first(database: Path, path: Path, wait: float) -> Iterator[float]:
     for it, such as the next minute's window), hearing SIGTERM and SIGINT,
     which end the wait (Stopped). Yield the seconds waited; raise Busy naming
     the holder where the time runs out."""
-    descriptor = _open(database, path)
+    waited = 0.0
+    for descriptor in _lock_files(database, path):
+        try:
+            waited += _queue(database, path, descriptor, wait - waited)
+        except BaseException:
+            os.close(descriptor)
+            raise
+        if _still_named(path, descriptor):
+            break
+        os.close(descriptor)  # a lock on a file that is gone: another run may hold the file there now
     try:
-        waited = _queue(database, path, descriptor, wait)
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
         yield waited

@@ -14,6 +14,7 @@ default that refers to no row): a batch so refused is deleted a row at a
 time, the rows refused left and named; a transaction so undone (at its
 COMMIT, by a deferred key, or by a trigger's ROLLBACK) is tried again a
 batch at a time, and a batch undone alone is left and named by its keys.
+A row that a trigger keeps without a word (RAISE(IGNORE)) is named too.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ class Target:
     # Whether a refused DELETE may have done part of its work (a trigger's RAISE(FAIL), an ON CONFLICT FAIL
     # clause): then each runs in a savepoint, so that a refusal undoes all of it.
     partial_refusals: bool = True
+    # Whether a trigger of its table may keep a row without a word (RAISE(IGNORE)): then what a DELETE left is named.
+    silent_refusals: bool = False
 
     @property
     def old_sql(self) -> str:
@@ -142,9 +145,13 @@ def _delete_span(connection: sqlite3.Connection, target: Target, span: Span, ref
     condition, bounds = span_sql(target.table, span)
     bounds.update(target.cutoff)
     try:
-        return _guarded(connection, target, _delete_sql(target, condition), bounds)
+        deleted = _guarded(connection, target, _delete_sql(target, condition), bounds)
     except sqlite3.IntegrityError:
         pass
+    else:
+        if target.silent_refusals:
+            _name_kept(connection, target, condition, bounds, refused)
+        return deleted
     names = ", ".join(target.table.names_sql)
     rows = connection.execute(
         f"SELECT {target.table.key_read_sql}, {names} FROM {target.table.sql} AS t"
@@ -162,7 +169,27 @@ def _delete_span(connection: sqlite3.Connection, target: Target, span: Span, ref
                 f"rule {target.rule.name}: {target.table.row_name(row[width:])}: deleting it failed ({error});"
                 " not deleted"
             )
+            continue
+        if target.silent_refusals:
+            _name_kept(connection, target, one, {**target.cutoff, **row_bounds}, refused)
     return deleted
+
+
+def _name_kept(
+    connection: sqlite3.Connection, target: Target, condition: str, bounds: dict, refused: _Refused
+) -> None:
+    """After the DELETE of a span (`condition`, bound with `bounds`) that
+    nothing refused, add to `refused` the rows of it still to delete: a
+    trigger kept them without a word (RAISE(IGNORE))."""
+    kept = connection.execute(
+        f"SELECT {', '.join(target.table.names_sql)} FROM {target.table.sql} AS t"
+        f" WHERE {condition} AND {target.deletable_sql} ORDER BY {order_sql(target.table)}",
+        bounds,
+    )
+    for row in kept:
+        refused.add(
+            f"rule {target.rule.name}: {target.table.row_name(row)}: a trigger kept it (RAISE(IGNORE)); not deleted"
+        )
 
 
 def _delete_sql(target: Target, condition: str) -> str:

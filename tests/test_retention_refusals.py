@@ -58,6 +58,37 @@ def test_a_refusal_no_foreign_key_declares_leaves_that_row_named_and_the_rest_go
     assert (again.code, again.action("retention")["counts"]["deleted"]) == (0, 0)
 
 
+KEEPS_VIPS_SILENTLY = (
+    "CREATE TRIGGER keep_vip BEFORE DELETE ON sessions WHEN old.user_id = 1002 BEGIN SELECT RAISE(IGNORE); END"
+)
+ABORTS_FOR_1004 = (
+    "CREATE TRIGGER keep_1004 BEFORE DELETE ON sessions WHEN old.user_id = 1004"
+    " BEGIN SELECT RAISE(ABORT, 'kept'); END"
+)
+
+
+@pytest.mark.parametrize("aborting", [False, True], ids=["in a batch", "a row at a time"])
+def test_a_row_a_trigger_keeps_without_a_word_is_named_as_left(maintctl, core, aborting):
+    core.sql(SESSIONS)
+    core.sql(KEEPS_VIPS_SILENTLY)
+    if aborting:
+        core.sql(ABORTS_FOR_1004)
+    sessions(core, 5)
+    rules(core, SESSIONS_RULE)
+
+    result = retention(maintctl, core)
+    again = retention(maintctl, core)
+
+    assert result.code == 0, result
+    left = ["rule old-sessions: sessions id 2: a trigger kept it (RAISE(IGNORE)); not deleted"]
+    if aborting:
+        left.append("rule old-sessions: sessions id 4: deleting it failed (kept); not deleted")
+    assert result.action("retention")["counts"]["deleted"] == 5 - len(left)
+    assert sorted(result.action("retention")["warnings"]) == left
+    assert session_ids(core) == ([2, 4] if aborting else [2])
+    assert sorted(again.action("retention")["warnings"]) == left  # said again each pass, as rows held are
+
+
 # Refusals that undo the whole transaction: found at its COMMIT, or by a trigger that rolls it back.
 UNDOING = {
     "a deferred SET DEFAULT to no row": (

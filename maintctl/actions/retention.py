@@ -48,6 +48,10 @@ class RuleStep:
 # Whether a DELETE refused may have done part of its work first: only a trigger (RAISE(FAIL)) or a
 # constraint's ON CONFLICT FAIL does that (a refusal is otherwise undone whole by SQLite); told broadly.
 _PARTIAL_REFUSALS = "SELECT 1 FROM sqlite_schema WHERE type = 'trigger' OR sql LIKE '%FAIL%' LIMIT 1"
+# Whether a trigger of the table may keep a row without a word (RAISE(IGNORE)); told broadly.
+_SILENT_REFUSALS = (
+    "SELECT 1 FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = ? COLLATE NOCASE AND sql LIKE '%IGNORE%'"
+)
 
 
 def _old_sql(rule: Rule) -> str:
@@ -76,7 +80,8 @@ def _targets(connection: sqlite3.Connection, settings: Settings) -> list[Target]
         _check_deletable(connection, rule, table)
         held = Held(connection, rule.name, table, _old_sql(rule), number)
         cutoff = {"cutoff_day": timestamps.cutoff_day(settings.now, rule.age)}
-        targets.append(Target(rule, table, held, cutoff, partial_refusals))
+        silent = connection.execute(_SILENT_REFUSALS, (table.name,)).fetchone() is not None
+        targets.append(Target(rule, table, held, cutoff, partial_refusals, silent))
     return targets
 
 
