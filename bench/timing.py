@@ -140,7 +140,7 @@ def _spread(late: list[float]) -> str:
 
 def _holder(database: Path, started: list[subprocess.Popen]) -> subprocess.Popen:
     """The process that holds the database's lock (as /proc/locks tells)."""
-    from maintctl import lock
+    from maintctl.store import lock
 
     pid = lock.holder(lock.default_path(database))
     return next(process for process in started if process.pid == pid)

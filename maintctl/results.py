@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from maintctl.config import Settings
+    from maintctl.config.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_TERMINATED = 0, 1, 2, 75, 143
 EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C), as shells report it

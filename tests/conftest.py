@@ -20,8 +20,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from maintctl.db import create_database, open_database
-from maintctl.schema import init_db
+from maintctl.setup.schema import init_db
+from maintctl.store.db import create_database, open_database
 
 NOW = "2026-11-22T09:30:00.000Z"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -316,7 +316,7 @@ class Core:
         timeout="1h",
     ):
         """Define a job as `maintctl job add` does (through maintctl's own jobs module)."""
-        from maintctl import jobs
+        from maintctl.jobs import definitions as jobs
         from maintctl.timestamps import parse_duration, parse_instant
 
         connection = open_database(self.path, read_only=False, busy_timeout=5.0)

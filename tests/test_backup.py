@@ -90,8 +90,8 @@ class TestTheAppKeepsTheBackupFromStarting:
     (The backup reads the database's id first, so that is where it waits.)"""
 
     def start(self, core, busy_timeout: float):
-        from maintctl import config
-        from maintctl.db import open_database
+        from maintctl.config import settings as config
+        from maintctl.store.db import open_database
 
         settings = config.load(config.Flags(db=core.path, now=NOW), environ={})
         connection = open_database(core.path, read_only=False, busy_timeout=busy_timeout)
@@ -118,7 +118,7 @@ class TestTheAppKeepsTheBackupFromStarting:
         import threading
 
         from maintctl.actions import backup
-        from maintctl.db import Stopped
+        from maintctl.store.db import Stopped
 
         settings, connection, holder = self.start(core, busy_timeout=60.0)
         threading.Timer(0.5, connection.stop.set).start()
@@ -246,8 +246,8 @@ class TestEachDatabaseRotatesOnlyItsOwnCopies:
     other's copies."""
 
     def other_database(self, path):
-        from maintctl.db import create_database
-        from maintctl.schema import init_db
+        from maintctl.setup.schema import init_db
+        from maintctl.store.db import create_database
 
         path.parent.mkdir(parents=True, exist_ok=True)
         connection = create_database(path)
@@ -299,7 +299,7 @@ class TestEachDatabaseRotatesOnlyItsOwnCopies:
         assert backups(core) == [named(core, "20261122T093000Z").replace("core.db", "copy.db")]
 
     def test_a_database_without_an_id_gets_one_from_its_first_backup_and_not_from_a_dry_run(self, maintctl, tmp_path):
-        from maintctl.schema import APP_TABLES
+        from maintctl.setup.schema import APP_TABLES
 
         path = tmp_path / "app.db"
         with sqlite3.connect(path) as app:

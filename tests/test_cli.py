@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import CLEAN_ENV, NOW, RULES
 
-from maintctl import registry
+from maintctl.actions import registry
 
 ACTING = [*registry.ORDER, "run-all"]
 
@@ -499,7 +499,7 @@ def test_help_names_every_option_and_its_environment_variable(maintctl, command)
 def test_an_app_database_that_never_saw_init_db_works(maintctl, tmp_path):
     import sqlite3
 
-    from maintctl.schema import APP_TABLES
+    from maintctl.setup.schema import APP_TABLES
 
     path = tmp_path / "app.db"
     with sqlite3.connect(path) as app:

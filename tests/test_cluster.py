@@ -10,7 +10,7 @@ from redis.cluster import RedisCluster, key_slot
 from test_delivery import database_id
 from test_jobs import at, enqueue, run_ids
 
-from maintctl.outbox import SEND_ONCE_LUA, dedup_prefix
+from maintctl.store.outbox import SEND_ONCE_LUA, dedup_prefix
 
 
 def entries(cluster, stream: str = "notify:telegram") -> list[dict]:

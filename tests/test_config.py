@@ -2,8 +2,8 @@ from datetime import timedelta
 
 import pytest
 
+from maintctl.config.urls import redact_url
 from maintctl.timestamps import NotAnInstant, format_instant, parse_duration, parse_instant
-from maintctl.urls import redact_url
 
 
 @pytest.mark.parametrize(
@@ -71,7 +71,7 @@ def test_text_naming_no_fixed_instant_is_refused(text):
     ],
 )
 def test_any_text_loses_the_passwords_of_the_urls_in_it(text):
-    from maintctl.urls import redact_text
+    from maintctl.config.urls import redact_text
 
     shown = redact_text(text)
 

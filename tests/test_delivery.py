@@ -7,7 +7,7 @@ import pytest
 import redis
 from conftest import NOW, RedisServer, free_port, start_firing, stream_entries
 
-from maintctl.outbox import SEND_ONCE_LUA, dedup_prefix
+from maintctl.store.outbox import SEND_ONCE_LUA, dedup_prefix
 
 
 def database_id(core) -> str:

@@ -8,7 +8,7 @@ import pytest
 from conftest import NOW
 from test_cli import some_work
 
-from maintctl import registry
+from maintctl.actions import registry
 
 ENTRIES = pytest.mark.parametrize("entry", registry.ACTIONS, ids=lambda entry: entry.name)
 

@@ -12,7 +12,7 @@ import sys
 import pytest
 from conftest import CLEAN_ENV, NOW
 
-from maintctl import registry
+from maintctl.actions import registry
 
 # Every command that opens the database, with what else it needs.
 READING = [["history"], ["stats"], ["status"], ["doctor"], ["schedule", "prune"]]

@@ -227,8 +227,8 @@ class TestDatabaseFaults:
         import pytest
         from conftest import Core
 
-        from maintctl.db import create_database
-        from maintctl.schema import init_db
+        from maintctl.setup.schema import init_db
+        from maintctl.store.db import create_database
 
         disk = tmp_path / "disk"
         disk.mkdir()

@@ -245,7 +245,6 @@ def openers(directory) -> list[str]:
 def test_sigterm_to_the_fleet_stops_the_runs_in_hand_and_begins_no_other(tmp_path):
     import json
     import signal
-    import time
 
     directory = busy_fleet(tmp_path)
     fleet = start_fleet(directory, "--parallel", "2", "--json")

@@ -259,7 +259,7 @@ class TestEnqueueing:
     def test_a_run_killed_between_xadd_and_commit_is_not_enqueued_twice(self, maintctl, core, redis_url):
         from test_delivery import database_id
 
-        from maintctl.outbox import SEND_ONCE_LUA, dedup_prefix
+        from maintctl.store.outbox import SEND_ONCE_LUA, dedup_prefix
 
         core.job("nightly")
         enqueue(maintctl, core, None)  # the run and its message, queued

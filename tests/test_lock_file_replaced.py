@@ -10,8 +10,8 @@ import time
 from test_restore import backup, start  # noqa: F401 - backup is a fixture
 from test_window import run_all
 
-from maintctl import lock
-from maintctl.openers import file_locks
+from maintctl.store import lock
+from maintctl.store.openers import file_locks
 
 
 def until(condition, seconds: float = 5.0) -> None:
@@ -51,9 +51,7 @@ def test_a_standby_whose_lock_file_was_deleted_waits_for_the_run_holding_the_new
     assert both and not any(both)  # the standby waited for the newcomer: never two runs at once
 
 
-def test_a_restore_waiting_whose_lock_file_was_deleted_waits_for_the_window_holding_the_new_one(
-    core, backup, tmp_path
-):
+def test_a_restore_waiting_whose_lock_file_was_deleted_waits_for_the_window_holding_the_new_one(core, backup, tmp_path):
     lock_file = lock.default_path(core.path)
     holder = run_all(core, "--for", "1s")
     until(lambda: lock.holder(lock_file) == holder.pid)

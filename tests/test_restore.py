@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import NOW, Core, until
 
-from maintctl.db import create_database
-from maintctl.schema import init_db
+from maintctl.setup.schema import init_db
+from maintctl.store.db import create_database
 
 HOLDER = """
 import sqlite3, sys
@@ -359,7 +359,7 @@ class TestARefusedRestoreChangesNothing:
 
     @pytest.mark.parametrize("journal_mode", ["delete", "wal"])
     def test_while_another_process_has_the_database_open_unless_forced(self, maintctl, core, backup, journal_mode):
-        from maintctl import openers
+        from maintctl.store import openers
 
         rows(core.path, f"PRAGMA journal_mode = {journal_mode}")
         with app_running(HOLDER, core) as app:
@@ -603,7 +603,7 @@ def lock_of(core):
 
 def flocks(core, waiting: bool) -> list[int]:
     """The processes holding (or, with waiting, queued for) a flock on the database's lock file."""
-    from maintctl import openers
+    from maintctl.store import openers
 
     if not lock_of(core).exists():
         return []

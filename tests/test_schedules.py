@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import NOW
 
-from maintctl.schedules import Schedule
+from maintctl.store.schedules import Schedule
 
 
 def at(text: str) -> datetime:

@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 
 from conftest import CLEAN_ENV, stream_entries
 
-from maintctl.config import load
-from maintctl.db import open_database
-from maintctl.flags import Flags
-from maintctl.followed import Followed
-from maintctl.window import Window
+from maintctl.config.flags import Flags
+from maintctl.config.settings import load
+from maintctl.run.followed import Followed
+from maintctl.run.window import Window
+from maintctl.store.db import open_database
 
 
 def instant(seconds_from_now: float) -> str:

@@ -15,7 +15,7 @@ import pytest
 from conftest import CLEAN_ENV, stream_entries
 from test_window import instant, lateness_ms, run_all
 
-from maintctl import lock
+from maintctl.store import lock
 
 
 def copy_of(core, destination) -> sqlite3.Connection:

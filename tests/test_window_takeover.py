@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from conftest import EXAMPLES, stream_entries
 from test_window import lateness_ms, run_all
 
-from maintctl import lock
+from maintctl.store import lock
 from maintctl.timestamps import parse_duration
 
 PERIOD = 2.0  # seconds for cron's minute

@@ -33,10 +33,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from maintctl import files, identity, media_copy
-from maintctl.actions.kinds import Single
-from maintctl.config import Settings
-from maintctl.db import ActionError, Connection, integrity_problems
+from maintctl import files
+from maintctl.actions.base.kinds import Single
+from maintctl.config.settings import Settings
+from maintctl.media import copying as media_copy
+from maintctl.store import identity
+from maintctl.store.db import ActionError, Connection, integrity_problems
 
 
 class BackupFailed(ActionError):

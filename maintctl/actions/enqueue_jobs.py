@@ -21,11 +21,16 @@ import sqlite3
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from maintctl import identity, job_results, job_runs, job_status, jobs, json_text, outbox, schedules, timestamps
-from maintctl.actions.kinds import Single
-from maintctl.config import ConfigError, Settings
-from maintctl.db import ActionError, table_exists, transaction
-from maintctl.upcoming import Outlook
+from maintctl import json_text, timestamps
+from maintctl.actions.base.kinds import Single
+from maintctl.actions.base.upcoming import Outlook
+from maintctl.config.settings import ConfigError, Settings
+from maintctl.jobs import definitions as jobs
+from maintctl.jobs import results as job_results
+from maintctl.jobs import runs as job_runs
+from maintctl.jobs import status as job_status
+from maintctl.store import identity, outbox, schedules
+from maintctl.store.db import ActionError, table_exists, transaction
 
 
 @dataclass(slots=True)

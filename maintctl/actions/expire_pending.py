@@ -12,13 +12,25 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from maintctl import audit, media, media_users, references, timestamps
-from maintctl.actions import PROBLEMS_LISTED, DueRows, doable_sql, keys_json, keys_sql, left_sql, shown, why_left
-from maintctl.actions.kinds import Batched
-from maintctl.config import Settings
-from maintctl.db import columns_of
-from maintctl.media_paths import MediaDirectory
-from maintctl.upcoming import Upcoming
+from maintctl import timestamps
+from maintctl.actions.base.kinds import Batched
+from maintctl.actions.base.rows import (
+    PROBLEMS_LISTED,
+    DueRows,
+    doable_sql,
+    keys_json,
+    keys_sql,
+    left_sql,
+    shown,
+    why_left,
+)
+from maintctl.actions.base.upcoming import Upcoming
+from maintctl.config.settings import Settings
+from maintctl.media import deletions as media
+from maintctl.media import users as media_users
+from maintctl.media.paths import MediaDirectory
+from maintctl.store import audit, references
+from maintctl.store.db import columns_of
 from maintctl.utf8 import readable_sql
 
 REQUIRES = {

@@ -6,11 +6,21 @@ import sqlite3
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from maintctl import audit, references, timestamps
-from maintctl.actions import PROBLEMS_LISTED, DueRows, doable_sql, keys_json, keys_sql, left_sql, shown, why_left
-from maintctl.actions.kinds import Batched
-from maintctl.config import Settings
-from maintctl.upcoming import Upcoming
+from maintctl import timestamps
+from maintctl.actions.base.kinds import Batched
+from maintctl.actions.base.rows import (
+    PROBLEMS_LISTED,
+    DueRows,
+    doable_sql,
+    keys_json,
+    keys_sql,
+    left_sql,
+    shown,
+    why_left,
+)
+from maintctl.actions.base.upcoming import Upcoming
+from maintctl.config.settings import Settings
+from maintctl.store import audit, references
 
 REQUIRES = {
     "memory_tags": ("memory_id", "tag", "status", "suggested_at"),

@@ -12,12 +12,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from maintctl import audit, identity, outbox, timestamps
-from maintctl.actions import PROBLEMS_LISTED, DueRows, app_text, doable_sql, keys_json, keys_sql, shown, text_sql
-from maintctl.actions.kinds import Batched
-from maintctl.config import Settings
-from maintctl.db import columns_of
-from maintctl.upcoming import Upcoming
+from maintctl import timestamps
+from maintctl.actions.base.kinds import Batched
+from maintctl.actions.base.rows import (
+    PROBLEMS_LISTED,
+    DueRows,
+    app_text,
+    doable_sql,
+    keys_json,
+    keys_sql,
+    shown,
+    text_sql,
+)
+from maintctl.actions.base.upcoming import Upcoming
+from maintctl.config.settings import Settings
+from maintctl.store import audit, identity, outbox
+from maintctl.store.db import columns_of
 from maintctl.utf8 import readable_sql, unclean_sql
 
 REQUIRES = {

@@ -16,9 +16,9 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from maintctl.actions.kinds import Single
-from maintctl.config import Settings
-from maintctl.db import ActionError, table_exists
+from maintctl.actions.base.kinds import Single
+from maintctl.config.settings import Settings
+from maintctl.store.db import ActionError, table_exists
 
 # Rows ANALYZE reads of each index at most (SQLite's advice for PRAGMA
 # optimize): statistics good enough for the planner, at a bounded cost

@@ -10,9 +10,9 @@ import sqlite3
 from dataclasses import dataclass
 
 from maintctl import json_text, timestamps
-from maintctl.actions.kinds import Batched
-from maintctl.config import Settings
-from maintctl.db import table_exists
+from maintctl.actions.base.kinds import Batched
+from maintctl.config.settings import Settings
+from maintctl.store.db import table_exists
 
 # The tables grow in id order with time, so the old rows are found from the
 # oldest id on, and the scan stops at the first row young enough to keep.

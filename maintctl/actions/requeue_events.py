@@ -5,8 +5,9 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from maintctl import audit, outbox, timestamps
-from maintctl.actions import (
+from maintctl import timestamps
+from maintctl.actions.base.kinds import Batched
+from maintctl.actions.base.rows import (
     PROBLEMS_LISTED,
     DueRows,
     app_text,
@@ -18,9 +19,9 @@ from maintctl.actions import (
     text_sql,
     why_left,
 )
-from maintctl.actions.kinds import Batched
-from maintctl.config import Settings
-from maintctl.upcoming import Upcoming
+from maintctl.actions.base.upcoming import Upcoming
+from maintctl.config.settings import Settings
+from maintctl.store import audit, outbox
 
 REQUIRES = {
     "events": ("id", "owner_user_id", "description", "event_date", "status", "pending_since"),

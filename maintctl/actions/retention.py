@@ -20,14 +20,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from maintctl import timestamps
-from maintctl.actions.kinds import Deadline, Items
-from maintctl.config import Settings
-from maintctl.db import ActionError, SchemaError
+from maintctl.actions.base.kinds import Deadline, Items
+from maintctl.config.settings import Settings
 from maintctl.results import ActionResult
-from maintctl.retention_held import Held
-from maintctl.retention_pass import Target, delete_old
-from maintctl.retention_rules import Rule, read_rules
-from maintctl.retention_tables import Table, quoted, table_of
+from maintctl.retention.deleting import Target, delete_old
+from maintctl.retention.held import Held
+from maintctl.retention.rules import Rule, read_rules
+from maintctl.retention.tables import Table, quoted, table_of
+from maintctl.store.db import ActionError, SchemaError
 
 
 @dataclass(slots=True)

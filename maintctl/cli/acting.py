@@ -10,13 +10,10 @@ from typing import Annotated
 
 import typer
 
-from maintctl import json_text, registry
+from maintctl import json_text
+from maintctl.actions import registry
 from maintctl.cli.app import app, fail
-from maintctl.config import ConfigError
-from maintctl.db import Locked
-from maintctl.flags import Flags
-from maintctl.json_text import one_line
-from maintctl.options import (
+from maintctl.cli.options import (
     BACKUP,
     COMMON,
     LIMITS,
@@ -29,11 +26,16 @@ from maintctl.options import (
     QuietOption,
     WaitOption,
 )
+from maintctl.config.flags import Flags
+from maintctl.config.settings import ConfigError
+from maintctl.json_text import one_line
 from maintctl.results import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_TERMINATED
+from maintctl.store.db import Locked
 
 
 def run_actions(names: tuple[str, ...], flags: Flags, scheduled: bool) -> int:
-    from maintctl import fleet, report
+    from maintctl.run import fleet
+    from maintctl.show import report
 
     try:
         many = fleet.is_fleet(flags)
@@ -54,7 +56,7 @@ def run_actions(names: tuple[str, ...], flags: Flags, scheduled: bool) -> int:
 def _run_fleet(names: list[str], flags: Flags, scheduled: bool) -> int:
     """Run on each database the flags name; print one document (or each database's lines) and return the
     fleet's exit status."""
-    from maintctl import fleet
+    from maintctl.run import fleet
 
     try:
         paths = fleet.databases(flags)
@@ -129,9 +131,10 @@ def init_db(
 ) -> None:
     """Create the app's tables where missing, and maintctl's own tables and indexes.
     Safe on a populated database: it never drops or rewrites data."""
-    from maintctl import config, schema
-    from maintctl import db as database
-    from maintctl import sample as demo
+    from maintctl.config import settings as config
+    from maintctl.setup import sample as demo
+    from maintctl.setup import schema
+    from maintctl.store import db as database
 
     try:
         settings = config.load(Flags(db=db, media_dir=media_dir, now=now, json=json_output, quiet=quiet))
@@ -180,8 +183,10 @@ def restore_command(
     """Put a backup back in the database's place; the replaced file is kept as <db>.replaced-<UTC time>.
     Stop the app first. Refused (exit 2) for a bad backup, another database's, or a database in use; exit 75 while
     a maintctl run holds the lock (with --wait, once the wait runs out)."""
-    from maintctl import config, lock, restore
-    from maintctl.db import Stopped
+    from maintctl.backups import restore
+    from maintctl.config import settings as config
+    from maintctl.store import lock
+    from maintctl.store.db import Stopped
 
     try:
         settings = config.load(Flags(db=db, dry_run=dry_run, json=json_output, quiet=quiet, wait=wait))

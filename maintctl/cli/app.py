@@ -12,12 +12,13 @@ from typing import Annotated
 
 import typer
 
-from maintctl import __version__, json_text, registry
-from maintctl.config import ConfigError
-from maintctl.db import Locked
-from maintctl.flags import Flags
+from maintctl import __version__, json_text
+from maintctl.actions import registry
+from maintctl.config.flags import Flags
+from maintctl.config.settings import ConfigError
 from maintctl.json_text import one_line
 from maintctl.results import EXIT_FAILED, EXIT_USAGE
+from maintctl.store.db import Locked
 
 app = typer.Typer(
     add_completion=True,
@@ -48,8 +49,8 @@ def opened(flags: Flags, read_only: bool):
     """Yield the settings and a connection for a command that asks or tells
     the database something. Errors become one line (and a JSON document with
     --json): exit 2 for the configuration, 1 for the database failing."""
-    from maintctl import config
-    from maintctl import db as database
+    from maintctl.config import settings as config
+    from maintctl.store import db as database
 
     try:
         settings = config.load(flags)
@@ -102,7 +103,7 @@ def main() -> None:
     except click.Abort:
         code = 130
     except Exception as error:  # noqa: BLE001 - the last line of defence: one line, never a traceback
-        from maintctl.urls import redact_text
+        from maintctl.config.urls import redact_text
 
         if type(error).__name__ == "ShellDetectionFailure":  # --show-completion, --install-completion run by no shell
             sys.exit(fail("cannot tell which shell this is: run it from the shell to complete in", json_output))

@@ -9,9 +9,7 @@ import typer
 
 from maintctl.cli.acting import run_actions
 from maintctl.cli.app import app, fail, opened
-from maintctl.cli.scheduling import say
-from maintctl.flags import Flags
-from maintctl.options import (
+from maintctl.cli.options import (
     CronOption,
     DbOption,
     DryRunOption,
@@ -25,6 +23,8 @@ from maintctl.options import (
     VerboseOption,
     WaitOption,
 )
+from maintctl.cli.scheduling import say
+from maintctl.config.flags import Flags
 
 job_app = typer.Typer(
     no_args_is_help=True,
@@ -58,7 +58,7 @@ def add_command(
     quiet: QuietOption = False,
 ) -> None:
     """Define a job; it is due at once, then as its schedule says."""
-    from maintctl import jobs
+    from maintctl.jobs import definitions as jobs
     from maintctl.timestamps import parse_duration
 
     durations = {}
@@ -93,7 +93,8 @@ def list_command(
     db: DbOption = None, now: NowOption = None, json_output: JsonOption = False, quiet: QuietOption = False
 ) -> None:
     """The jobs: schedule, next run, last run and its outcome."""
-    from maintctl import job_status, views
+    from maintctl.jobs import status as job_status
+    from maintctl.show import views
 
     with opened(Flags(db=db, now=now, json=json_output), read_only=True) as (settings, connection):
         listed = job_status.listing(connection, settings.now)
@@ -106,7 +107,7 @@ def list_command(
 
 
 def _change(name: str, db, now, json_output: bool, quiet: bool, change: str) -> None:
-    from maintctl import jobs
+    from maintctl.jobs import definitions as jobs
 
     with opened(Flags(db=db, now=now, json=json_output), read_only=False) as (settings, connection):
         try:

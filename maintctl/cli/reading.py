@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 
 from maintctl.cli.app import app, fail, known_action, opened
-from maintctl.config import ConfigError
-from maintctl.flags import Flags
-from maintctl.options import DbOption, JsonOption, MediaDirOption, NowOption, QuietOption, RedisUrlOption
+from maintctl.cli.options import DbOption, JsonOption, MediaDirOption, NowOption, QuietOption, RedisUrlOption
+from maintctl.config.flags import Flags
+from maintctl.config.settings import ConfigError
 
 
 @app.command("history")
@@ -27,7 +27,8 @@ def history_command(
 ) -> None:
     """The recent runs, newest first: per action, when, how long, status, counts, error; with --job, the job's
     runs: scheduled for, status, enqueued, finished, duration, result, error."""
-    from maintctl import history, views
+    from maintctl.show import views
+    from maintctl.store import history
 
     if action is not None:
         known_action(action, json_output)
@@ -44,7 +45,8 @@ def history_command(
 
 def _job_runs(connection, name: str, limit: int, json_output: bool) -> list[dict]:
     """Return the job's runs, newest first; exit 2 naming it where there is no such job and never was."""
-    from maintctl import job_runs, jobs
+    from maintctl.jobs import definitions as jobs
+    from maintctl.jobs import runs as job_runs
 
     runs = [run.as_json() for run in job_runs.recent(connection, name, limit)]
     if not runs:
@@ -65,7 +67,7 @@ def stats_command(
 ) -> None:
     """Per action over a period: runs, success rate, average and p95 duration, items, last success and
     failure; how late reminders fired."""
-    from maintctl import inspection, views
+    from maintctl.show import inspection, views
     from maintctl.timestamps import parse_duration
 
     try:
@@ -89,7 +91,7 @@ def status_command(
     """Per action: paused, schedule, last run and success, items due now; notifications waiting; the lock;
     whether Redis answers. Exits 1 when something needs attention (a failing action, notifications stuck past
     MAINTCTL_STUCK_AFTER, Redis not answering); --quiet prints only that."""
-    from maintctl import inspection, views
+    from maintctl.show import inspection, views
 
     with opened(Flags(db=db, redis_url=redis_url, now=now, json=json_output), read_only=True) as (settings, connection):
         document = inspection.status(connection, settings)
@@ -108,7 +110,9 @@ def doctor_command(
 ) -> None:
     """Check the installation: configuration, database (quick_check, tables, indexes), directories, Redis.
     One line per check (--quiet: only those that fail or warn); exits 1 when any fails."""
-    from maintctl import config, doctor, views
+    from maintctl.config import settings as config
+    from maintctl.setup import doctor
+    from maintctl.show import views
 
     try:
         settings = config.load(Flags(db=db, redis_url=redis_url, media_dir=media_dir, now=now, json=json_output))

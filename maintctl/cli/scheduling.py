@@ -6,11 +6,12 @@ from typing import Annotated
 
 import typer
 
-from maintctl import json_text, registry
+from maintctl import json_text
+from maintctl.actions import registry
 from maintctl.cli.app import app, fail, known_action, opened
-from maintctl.flags import Flags
+from maintctl.cli.options import CronOption, DbOption, JsonOption, NowOption, QuietOption, ScheduleEveryOption, TzOption
+from maintctl.config.flags import Flags
 from maintctl.json_text import one_line
-from maintctl.options import CronOption, DbOption, JsonOption, NowOption, QuietOption, ScheduleEveryOption, TzOption
 
 ActionArgument = Annotated[str, typer.Argument(metavar="ACTION", help="One of: " + ", ".join(registry.ORDER) + ".")]
 
@@ -31,7 +32,7 @@ def pause_command(
     quiet: QuietOption = False,
 ) -> None:
     """Pause an action: run-all skips it (status skipped, with the reason); naming it still runs it."""
-    from maintctl import schedules
+    from maintctl.store import schedules
 
     known_action(action, json_output)
     with opened(Flags(db=db, now=now, json=json_output), read_only=False) as (settings, connection):
@@ -45,7 +46,7 @@ def resume_command(
     action: ActionArgument, db: DbOption = None, json_output: JsonOption = False, quiet: QuietOption = False
 ) -> None:
     """Resume a paused action."""
-    from maintctl import schedules
+    from maintctl.store import schedules
 
     known_action(action, json_output)
     with opened(Flags(db=db, json=json_output), read_only=False) as (_, connection):
@@ -68,7 +69,8 @@ def schedule_command(
 ) -> None:
     """Show or set when run-all runs an action, and the next times it will. Defaults: the housekeeping actions
     every run, backup and prune every day."""
-    from maintctl import history, schedules, timestamps
+    from maintctl import timestamps
+    from maintctl.store import history, schedules
     from maintctl.timestamps import parse_duration
 
     known_action(action, json_output)

@@ -1,0 +1,1 @@
+"""init-db (the schema, demo data) and doctor's installation checks."""

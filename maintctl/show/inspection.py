@@ -1,0 +1,127 @@
+"""What status and stats tell: read-only questions about the database, its
+history and its lock, answered as plain data for the views to show."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+
+from maintctl import timestamps
+from maintctl.actions import registry
+from maintctl.config.settings import Settings
+from maintctl.jobs import status as job_status
+from maintctl.jobs.status import percentile
+from maintctl.store import history, lock, outbox, schedules
+from maintctl.store.db import SchemaError, check_schema
+
+
+def _due_count(connection: sqlite3.Connection, name: str, settings: Settings) -> tuple[int | None, str | None]:
+    action = registry.entry(name).load()
+    try:
+        check_schema(connection, action.requires)
+        return action.count_due(connection, settings), None
+    except (SchemaError, sqlite3.Error) as error:
+        return None, str(error)
+
+
+def status(connection: sqlite3.Connection, settings: Settings) -> dict:
+    """Return, per action, whether it is paused, its schedule, its last run
+    and last success and how many items are due; the notifications waiting;
+    the lock's holder; and `attention`: what needs an operator (status exits
+    1 when that is not empty)."""
+    kept = schedules.load_all(connection, registry.ORDER)
+    attention, rows = [], []
+    for name in registry.ORDER:
+        schedule = kept[name]
+        last, success = history.last(connection, name), history.last(connection, name, ("ok",))
+        due, problem = _due_count(connection, name, settings)
+        try:
+            due_from = schedule.next_after(last.started if last else None, settings.now)
+        except schedules.ScheduleError as error:
+            due_from, problem = None, str(error)
+        if last and last.status == "failed" and not schedule.paused:
+            attention.append(f"{name}: its last run failed: {last.error}")
+        if problem:
+            attention.append(f"{name}: {problem}")
+        rows.append(
+            {
+                "action": name,
+                "paused": schedule.paused,
+                "paused_at": schedule.paused_at,
+                "paused_reason": schedule.paused_reason,
+                "schedule": schedule.describe(),
+                "next_due": timestamps.format_instant(due_from) if due_from else None,
+                "last_run": last.started_at if last else None,
+                "last_status": last.status if last else None,
+                "last_error": last.error if last else None,
+                "last_success": success.started_at if success else None,
+                "due_now": due,
+            }
+        )
+    queued = outbox.queue_state(connection)
+    age = (settings.now - queued.oldest).total_seconds() if queued.oldest else 0.0
+    if queued.count and age > settings.stuck_after.total_seconds():
+        attention.append(
+            f"{queued.count} notifications undelivered, the oldest queued {age / 60:.0f} min ago"
+            f" (more than MAINTCTL_STUCK_AFTER, {settings.stuck_after})"
+        )
+    redis = None
+    if settings.redis_url is not None:
+        version, problem = outbox.probe(settings)
+        redis = {"url": settings.redis_display, "answers": problem is None, "version": version, "error": problem}
+        if problem:
+            attention.append(f"Redis does not answer: {problem}")
+    listed = job_status.listing(connection, settings.now)
+    attention.extend(job_status.attention(listed))
+    lock_file = settings.lock_file or lock.default_path(settings.db)
+    return {
+        "now": timestamps.format_instant(settings.now),
+        "database": str(settings.db),
+        "actions": rows,
+        "notifications": {
+            "queued": queued.count,
+            "oldest_queued_at": timestamps.format_instant(queued.oldest) if queued.oldest else None,
+            "oldest_age_seconds": round(max(age, 0.0), 3),
+        },
+        "jobs": listed,
+        "lock": {"file": str(lock_file), "held_by_pid": lock.holder(lock_file)},
+        "redis": redis,
+        "attention": attention,
+    }
+
+
+def stats(connection: sqlite3.Connection, settings: Settings, period: timedelta) -> dict:
+    """Return, per action, over the period up to now: runs, success rate,
+    average and 95th-percentile duration, items processed, last success and
+    last failure; for fire-reminders also how late reminders fired."""
+    start = timestamps.shift(settings.now, -period)
+    runs = history.since(connection, start)
+    rows = []
+    for name in registry.ORDER:
+        ran = [run for run in runs if run.action == name and run.status != "skipped"]
+        ok = [run for run in ran if run.status == "ok"]
+        failed = [run for run in ran if run.status == "failed"]
+        durations = [run.duration_seconds for run in ran]
+        items: dict[str, int] = {}
+        for run in ran:
+            for kind, count in run.counts.items():
+                items[kind] = items.get(kind, 0) + count
+        row = {
+            "action": name,
+            "runs": len(ran),
+            "skipped": sum(1 for run in runs if run.action == name and run.status == "skipped"),
+            "success_rate": round(len(ok) / len(ran), 4) if ran else None,
+            "duration_avg_seconds": round(sum(durations) / len(durations), 3) if durations else None,
+            "duration_p95_seconds": percentile(durations, 0.95),
+            "items": items,
+            "last_success": ok[-1].started_at if ok else None,
+            "last_failure": failed[-1].started_at if failed else None,
+            "last_error": failed[-1].error if failed else None,
+        }
+        fields, lines = registry.entry(name).load().stats(connection, settings, start)
+        rows.append({**row, **fields, "notes": lines})
+    return {
+        "since": timestamps.format_instant(start),
+        "now": timestamps.format_instant(settings.now),
+        "actions": rows,
+    }
