@@ -1,7 +1,7 @@
-"""enqueue-jobs: one pass over the app's recurring jobs (jobs.py).
+"""enqueue-jobs: one pass over the app's recurring jobs (jobs/definitions.py).
 
 1. The workers' results that arrived since the last pass are read into their
-   runs, each once (job_results.py).
+   runs, each once (jobs/results.py).
 2. Runs with no result within their job's timeout fail: only once the results
    have been read, so that a result that waits unread (Redis away) never
    becomes a timeout.
@@ -198,7 +198,7 @@ def _enqueue(connection: sqlite3.Connection, job: jobs.Job, settings: Settings, 
             exists = f"{job.name}: a run by hand for {step.scheduled_for} exists already; this one was not made"
             return [Step("ignored", job.name, None, warning=exists)] if forced else []
         if kind == "enqueued":
-            outbox.queue(connection, [(outbox.JOB_PREFIX + run_id, json_text.encode(_message(job, step)))], settings)
+            outbox.queue(connection, [(job_runs.MSG_PREFIX + run_id, json_text.encode(_message(job, step)))], settings)
     return [step]
 
 

@@ -13,7 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from maintctl import timestamps
-from maintctl.actions.base.kinds import Batched
+from maintctl.actions.base.batches import Batched
 from maintctl.actions.base.rows import (
     PROBLEMS_LISTED,
     DueRows,

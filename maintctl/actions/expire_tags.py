@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from maintctl import timestamps
-from maintctl.actions.base.kinds import Batched
+from maintctl.actions.base.batches import Batched
 from maintctl.actions.base.rows import (
     PROBLEMS_LISTED,
     DueRows,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from maintctl import timestamps
-from maintctl.actions.base.kinds import Batched
+from maintctl.actions.base.batches import Batched
 from maintctl.actions.base.rows import (
     PROBLEMS_LISTED,
     DueRows,

@@ -10,7 +10,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from maintctl import json_text, timestamps
-from maintctl.actions.base.kinds import Batched
+from maintctl.actions.base.batches import Batched
 from maintctl.config.settings import Settings
 from maintctl.store.db import table_exists
 

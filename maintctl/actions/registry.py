@@ -6,7 +6,7 @@ init-db and the tests all read this; the code of each action is imported
 only when it runs (`load`), so that --help imports none.
 
 Adding an action is one module in maintctl/actions/ (ending in
-`ACTION = Batched(...)` or `Single(...)`, see actions/kinds.py) and one entry
+`ACTION = Batched(...)` or `Single(...)`, see actions/base/kinds.py) and one entry
 here.
 """
 
@@ -32,7 +32,7 @@ class Entry:
     counts: tuple[str, ...]  # the counts it always reports, in this order
     verbs: Mapping[str, str] = field(default_factory=dict)  # how a dry run words a count ("fired": "would fire")
     every: timedelta | None = None  # its default schedule in run-all: None, every run
-    options: tuple[str, ...] = ("limits",)  # the option groups of its command beyond the common ones (options.py)
+    options: tuple[str, ...] = ("limits",)  # the option groups of its command beyond the common ones (cli/options.py)
     queues: str | None = None  # the count of the messages it queues (delivered after it), where it queues any
     # Where run-all has nothing for it to do: why not (None: it runs as its schedule says). Named on its
     # own, it runs anyway.
@@ -127,6 +127,11 @@ ACTIONS = (
 )
 ORDER = tuple(entry.name for entry in ACTIONS)  # the order run-all runs them in
 _BY_NAME = {entry.name: entry for entry in ACTIONS}
+
+
+def defaults(names) -> dict[str, timedelta | None]:
+    """Given actions' names, return each one's default interval in run-all (None: every run), as schedules take them."""
+    return {name: _BY_NAME[name].every for name in names}
 
 
 def entry(name: str) -> Entry:

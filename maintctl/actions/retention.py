@@ -1,14 +1,14 @@
 """retention: delete the rows of tables that only grow (the app's audit_log
 first of all) once they are older than the rules of maintctl.toml say
-(retention_rules.py reads them).
+(retention/rules.py reads them).
 
 A rule's old rows are those whose timestamp names an instant, in any form
 SQLite reads, at or before now less the rule's age (a timestamp that names
 none is never deleted), that pass its `where` and that no other row keeps
-by a foreign key (retention_held.py: those are left and named). Each rule
+by a foreign key (retention/held.py: those are left and named). Each rule
 is checked against the database before any is applied: a table retention
 cannot or must not delete from is refused in one line naming the rule
-(retention_tables.py). retention_pass.py deletes a rule's old rows, a
+(retention/tables.py). retention/deleting.py deletes a rule's old rows, a
 batch of the rows that exist at a time.
 """
 

@@ -86,7 +86,7 @@ def schedule_command(
     with opened(Flags(db=db, now=now, json=json_output), read_only=not changing) as (settings, connection):
         if changing:
             schedules.set_schedule(connection, action, interval, cron, tz, settings.now)
-        schedule = schedules.load_all(connection, (action,))[action]
+        schedule = schedules.load_all(connection, registry.defaults((action,)))[action]
         last = history.last(connection, action)
         upcoming = [
             timestamps.format_instant(instant) for instant in schedule.upcoming(last and last.started, settings.now)

@@ -1,5 +1,5 @@
 """What the command line said: one Flags, None where it said nothing, which
-config.py reads into the run's Settings."""
+config/settings.py reads into the run's Settings."""
 
 from __future__ import annotations
 

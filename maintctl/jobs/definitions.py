@@ -1,6 +1,6 @@
 """The app's recurring jobs: their definitions, kept in maintctl_jobs, and
 when each is due. A run of a job is a message for the app's workers (see
-job_runs.py for the runs and actions/enqueue_jobs.py for the pass that
+jobs/runs.py for the runs and actions/enqueue_jobs.py for the pass that
 enqueues them); maintctl only schedules and tracks the work.
 
 A new job is due at once. Then `every D` is due at its previous scheduled

@@ -188,10 +188,20 @@ def add_entry_column(connection: sqlite3.Connection) -> None:
         connection.execute("ALTER TABLE maintctl_job_runs ADD COLUMN entry_id TEXT")
 
 
+def stream_of(msg_id: str, settings) -> str | None:
+    """Given a queued message's id, return the jobs' stream for a run's message (None for any other)."""
+    return settings.job_stream if msg_id.startswith(MSG_PREFIX) else None
+
+
 def mark_enqueued(connection: sqlite3.Connection, delivered: Iterable[tuple[str, str]], now: datetime) -> None:
-    """Inside the caller's transaction, given (run id, stream entry id)
-    pairs of messages now on the stream, mark those runs running, enqueued
-    at the pass's now."""
+    """Inside the caller's transaction, given (msg_id, stream entry id) pairs
+    of messages now on their streams, mark the runs among them running,
+    enqueued at the pass's now."""
+    delivered = [
+        (msg_id.removeprefix(MSG_PREFIX), entry) for msg_id, entry in delivered if msg_id.startswith(MSG_PREFIX)
+    ]
+    if not delivered:
+        return
     add_entry_column(connection)
     connection.executemany(
         "UPDATE maintctl_job_runs SET status = 'running', enqueued_at = ?, entry_id = ? WHERE id = ? AND status = 'pending'",

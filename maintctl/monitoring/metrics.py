@@ -52,7 +52,7 @@ def collect(connection: sqlite3.Connection, settings: Settings, database: str | 
     """Return the metrics of the database as it is now (each labelled with
     `database` where it is given: one of many in one file)."""
     samples: Samples = {name: [] for name in _HELP}
-    kept = schedules.load_all(connection, registry.ORDER)
+    kept = schedules.load_all(connection, registry.defaults(registry.ORDER))
     for name in registry.ORDER:
         labels = {"action": name}
         samples["maintctl_paused"].append((labels, 1.0 if kept[name].paused else 0.0))

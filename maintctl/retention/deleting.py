@@ -1,5 +1,5 @@
 """Deleting one retention rule's old rows: the table walked once a pass by
-its key (retention_tables.py), MAINTCTL_BATCH_SIZE rows that exist at a
+its key (retention/tables.py), MAINTCTL_BATCH_SIZE rows that exist at a
 time whatever their keys, each batch one DELETE that finds and deletes its
 old rows at once, so that the rows it deletes are old at that moment (a
 second or concurrent run deletes nothing twice); in transactions that hold
@@ -24,8 +24,8 @@ import time
 from dataclasses import dataclass, field
 
 from maintctl import json_text
-from maintctl.actions.base.batches import LET_IN, batch_size, say
 from maintctl.config.settings import Settings
+from maintctl.pacing import LET_IN, batch_size, say
 from maintctl.results import ActionResult
 from maintctl.retention.held import NAMED, Held
 from maintctl.retention.rules import Rule

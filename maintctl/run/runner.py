@@ -15,6 +15,7 @@ from maintctl import timestamps
 from maintctl.actions import registry
 from maintctl.actions.base.kinds import Action
 from maintctl.config.settings import ConfigError, Settings
+from maintctl.jobs import runs as job_runs
 from maintctl.monitoring import hooks
 from maintctl.results import ActionResult, Notifications, Report
 from maintctl.run.followed import Followed
@@ -164,7 +165,7 @@ def _one_pass(
 
 def _schedules(connection: sqlite3.Connection, names: list[str], report: Report) -> dict[str, schedules.Schedule]:
     try:
-        return schedules.load_all(connection, tuple(names))
+        return schedules.load_all(connection, registry.defaults(names))
     except (sqlite3.Error, ValueError) as error:
         report.run_warnings.append(f"schedules could not be read ({error}); every action runs")
         return {name: schedules.Schedule(name) for name in names}
@@ -279,7 +280,12 @@ def _deliver(connection: sqlite3.Connection, settings: Settings, notifications: 
     if settings.redis_url is None or notifications.error:
         return  # not configured, or already failed in this run: they stay queued
     try:
-        delivery = outbox.deliver(connection, settings)
+        delivery = outbox.deliver(
+            connection,
+            settings,
+            route=lambda msg_id: job_runs.stream_of(msg_id, settings),
+            delivered=lambda connection, sent: job_runs.mark_enqueued(connection, sent, settings.now),
+        )
     except Stopped:
         return  # they stay queued for the next run
     except Exception as error:  # noqa: BLE001 - Redis, the database, or a bug: they stay queued, the rest runs

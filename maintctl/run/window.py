@@ -78,7 +78,7 @@ class Window:
         """Return, per action (of those named) that has or will have something
         to do, how much is due now (or at `at`) and from when next."""
         settings = replace(self.settings, now=at or self.now())
-        kept = schedules.load_all(self.connection, tuple(self.names))
+        kept = schedules.load_all(self.connection, registry.defaults(self.names))
         found = {}
         for name in self.names if names is None else names:
             schedule = kept[name]

@@ -29,7 +29,7 @@ def status(connection: sqlite3.Connection, settings: Settings) -> dict:
     and last success and how many items are due; the notifications waiting;
     the lock's holder; and `attention`: what needs an operator (status exits
     1 when that is not empty)."""
-    kept = schedules.load_all(connection, registry.ORDER)
+    kept = schedules.load_all(connection, registry.defaults(registry.ORDER))
     attention, rows = [], []
     for name in registry.ORDER:
         schedule = kept[name]

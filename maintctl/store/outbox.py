@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import unquote, urlsplit
@@ -20,7 +20,6 @@ from urllib.parse import unquote, urlsplit
 from maintctl import json_text, timestamps
 from maintctl.config.settings import Settings
 from maintctl.config.urls import redact_url
-from maintctl.jobs import runs as job_runs
 from maintctl.store import identity
 from maintctl.store.db import table_exists, transaction
 
@@ -62,12 +61,8 @@ return table.concat(ids, ' ')
 """
 
 
-JOB_PREFIX = job_runs.MSG_PREFIX  # a job's run goes to the jobs' stream, not the notifications'
-
-
-def stream_for(msg_id: str, settings: Settings) -> str:
-    """Given a queued message's id, return the stream it goes to."""
-    return settings.job_stream if msg_id.startswith(JOB_PREFIX) else settings.stream
+Route = Callable[[str], "str | None"]  # given a msg_id, the stream it goes to (None: the notifications')
+Delivered = Callable[[sqlite3.Connection, list[tuple[str, str]]], None]  # (msg_id, entry id) of those delivered
 
 
 def dedup_prefix(stream: str, database_id: str) -> str:
@@ -187,10 +182,14 @@ def probe(settings: Settings) -> tuple[str | None, str | None]:
     return version, None
 
 
-def deliver(connection: sqlite3.Connection, settings: Settings) -> Delivery:
-    """Deliver every queued notification to the stream, oldest first, a batch
-    per pipeline, marking each batch delivered in one transaction. Raise
-    DeliveryError (the rest stay queued) when Redis cannot take them."""
+def deliver(
+    connection: sqlite3.Connection, settings: Settings, route: Route | None = None, delivered: Delivered | None = None
+) -> Delivery:
+    """Deliver every queued message to its stream (`route` says which; by
+    default the notifications'), oldest first, a batch per pipeline, marking
+    each batch delivered in one transaction, in which `delivered` is told of
+    them too. Raise DeliveryError (the rest stay queued) when Redis cannot
+    take them."""
     delivery = Delivery()
     if not undelivered_count(connection):
         return delivery
@@ -212,7 +211,7 @@ def deliver(connection: sqlite3.Connection, settings: Settings) -> Delivery:
         ):
             by_stream: dict[str, list] = {}
             for row in batch:
-                by_stream.setdefault(stream_for(row[1], settings), []).append(row)
+                by_stream.setdefault((route and route(row[1])) or settings.stream, []).append(row)
             batch = [row for rows in by_stream.values() for row in rows]  # in the order the replies come
             # One pipeline for them all; on a cluster, a call per chunk (each to the node of its stream's slot).
             pipe = None if cluster else client.pipeline(transaction=False)
@@ -233,13 +232,10 @@ def deliver(connection: sqlite3.Connection, settings: Settings) -> Delivery:
                     "UPDATE maintctl_outbox SET delivered_at = ?, stream_id = ? WHERE id = ? AND delivered_at IS NULL",
                     ((delivered_at, entry.lstrip("="), row_id) for (row_id, _, _), entry in zip(batch, entries)),
                 )
-                runs = [
-                    (msg_id.removeprefix(JOB_PREFIX), entry.lstrip("="))
-                    for (_, msg_id, _), entry in zip(batch, entries)
-                    if msg_id.startswith(JOB_PREFIX)
-                ]
-                if runs:
-                    job_runs.mark_enqueued(connection, runs, settings.now)
+                if delivered is not None:
+                    delivered(
+                        connection, [(msg_id, entry.lstrip("=")) for (_, msg_id, _), entry in zip(batch, entries)]
+                    )
             delivery.delivered += len(batch)
             for stream, rows in by_stream.items():
                 delivery.streams[stream] = delivery.streams.get(stream, 0) + len(rows)

@@ -13,11 +13,11 @@ daylight-saving changes handled as Debian's cron does (through cronsim).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from maintctl import timestamps
-from maintctl.actions import registry
 from maintctl.store.db import table_exists, transaction
 
 TABLE_SQL = """
@@ -150,26 +150,26 @@ def previous_cron_time(expression: str, tz: str, before: datetime) -> datetime |
         return None
 
 
-def default(action: str) -> Schedule:
-    return Schedule(action, every=registry.entry(action).every)
-
-
-def load_all(connection: sqlite3.Connection, names: tuple[str, ...]) -> dict[str, Schedule]:
-    """Return each named action's schedule (its default where none is kept)."""
+def load_all(connection: sqlite3.Connection, defaults: Mapping[str, timedelta | None]) -> dict[str, Schedule]:
+    """Given the actions asked about and each one's default interval (the
+    registry's: None, every run), return each one's schedule (its default
+    where none is kept)."""
     kept = {}
     if table_exists(connection, "maintctl_schedules"):
         for row in connection.execute(
             "SELECT action, every_seconds, cron, tz, set_at, paused_at, paused_reason FROM maintctl_schedules"
         ):
-            kept[row[0]] = _schedule(*row)
-    return {name: kept.get(name) or default(name) for name in names}
+            if row[0] in defaults:
+                kept[row[0]] = _schedule(defaults[row[0]], *row)
+    return {name: kept.get(name) or Schedule(name, every=every) for name, every in defaults.items()}
 
 
-def _schedule(action, every, cron, tz, set_at, paused_at, reason) -> Schedule:
-    """Given a maintctl_schedules row, return its Schedule; one that cannot be
-    read (written by hand, say) is kept as broken, so that only its action is
-    held back, with the reason, and every other one runs."""
-    base = default(action) if every is None and cron is None else Schedule(action)
+def _schedule(default_every, action, every, cron, tz, set_at, paused_at, reason) -> Schedule:
+    """Given the action's default interval and its maintctl_schedules row,
+    return its Schedule; one that cannot be read (written by hand, say) is
+    kept as broken, so that only its action is held back, with the reason,
+    and every other one runs."""
+    base = Schedule(action, every=default_every) if every is None and cron is None else Schedule(action)
     try:
         interval = timedelta(seconds=every) if every is not None else base.every
         if interval is not None and not timedelta(0) < interval <= timestamps.LONGEST:

@@ -1,26 +1,37 @@
-"""An action's pass over what is due: plan and apply a batch at a time, in
-transactions that take further batches until they have held the app's write
-lock for MAINTCTL_HOLD, within --max-items and --max-seconds."""
+"""The Batched shape of an action, and its pass over what is due: plan and
+apply a batch at a time, in transactions that take further batches until
+they have held the app's write lock for MAINTCTL_HOLD, within --max-items
+and --max-seconds (pacing.py)."""
 
 from __future__ import annotations
 
 import sqlite3
-import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from maintctl.actions.base.kinds import Common, Deadline, Items
 from maintctl.config.settings import Settings
+from maintctl.pacing import LET_IN, batch_size, say
 from maintctl.store.db import transaction
 
 if TYPE_CHECKING:
-    from maintctl.actions.base.kinds import Batched
     from maintctl.results import ActionResult
 
-# Between transactions the write lock is left free this long: the longest a
-# connection waiting on it with SQLite's busy timeout sleeps between tries,
-# so that the app's writes get in rather than find it taken again.
-LET_IN = 0.1
+
+@dataclass(frozen=True, kw_only=True)
+class Batched(Common):
+    plan: Callable[[sqlite3.Connection, Settings, int | None], Items]
+    apply: Callable[[sqlite3.Connection, Items, Settings], Items]
+
+    def preview(self, connection: sqlite3.Connection, settings: Settings) -> Items:
+        return self.plan(connection, settings, settings.max_items)
+
+    def run(self, connection: sqlite3.Connection, settings: Settings, result: ActionResult, deadline: Deadline) -> None:
+        for table_sql in self.own_tables:
+            connection.execute(table_sql)
+        apply(connection, self, settings, result, deadline)
 
 
 def apply(
@@ -109,26 +120,6 @@ def _batches(
         progress.advance(done, lambda: action.count_due(connection, settings))
         lock_free_until = time.monotonic() + min(LET_IN, settings.hold)
     return None
-
-
-def batch_size(settings: Settings, done: int, deadline: float | None) -> tuple[int, str | None]:
-    """Given the items done so far, return the next batch's size, or the
-    limit that says no further batch is to begin (each action does at least
-    one, so that none is starved)."""
-    size = settings.batch_size
-    if settings.max_items is not None:
-        size = min(size, settings.max_items - done)
-        if size <= 0:
-            return 0, f"--max-items {settings.max_items}"
-    if done and deadline is not None and time.monotonic() >= deadline:
-        return 0, f"--max-seconds {settings.max_seconds:g}"
-    return size, None
-
-
-def say(settings: Settings, message: str) -> None:
-    """With -v, tell stderr how the run goes."""
-    if settings.verbose:
-        print(f"maintctl: {message}", file=sys.stderr, flush=True)
 
 
 @dataclass(slots=True)

@@ -4,7 +4,7 @@ same Action protocol, so the runner, init-db, doctor, status and stats call
 the same members of every action and probe for none; what an action does
 not need is a default that does nothing.
 
-- Batched: planned and applied a batch at a time (see batches.py): `plan`
+- Batched (in batches.py, beside the loop that runs it): planned and applied a batch at a time: `plan`
   decides, read-only; `apply` makes exactly those changes inside the
   caller's transaction, each guarded, and returns those it made; `tally`
   counts them.
@@ -92,7 +92,9 @@ def _no_indexes(_: sqlite3.Connection) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True, kw_only=True)
-class _Common:
+class Common:
+    """What both shapes declare (all but `tally` have defaults that do nothing)."""
+
     tally: Callable[[Items], dict[str, int]]
     requires: Mapping[str, Sequence[str]] = field(default_factory=dict)
     index_sql: tuple[str, ...] = ()  # the indexes every database gets
@@ -110,23 +112,7 @@ class _Common:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Batched(_Common):
-    plan: Callable[[sqlite3.Connection, Settings, int | None], Items]
-    apply: Callable[[sqlite3.Connection, Items, Settings], Items]
-
-    def preview(self, connection: sqlite3.Connection, settings: Settings) -> Items:
-        return self.plan(connection, settings, settings.max_items)
-
-    def run(self, connection: sqlite3.Connection, settings: Settings, result: ActionResult, deadline: Deadline) -> None:
-        from maintctl.actions.base import batches
-
-        for table_sql in self.own_tables:
-            connection.execute(table_sql)
-        batches.apply(connection, self, settings, result, deadline)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Single(_Common):
+class Single(Common):
     perform: Callable[[sqlite3.Connection, Settings], Items]
 
     def preview(self, connection: sqlite3.Connection, settings: Settings) -> Items:
