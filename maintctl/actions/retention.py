@@ -18,6 +18,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import ClassVar
 
 from maintctl import timestamps
 from maintctl.actions.base.kinds import Deadline, Items
@@ -113,7 +114,7 @@ def _named(target: Target) -> Iterator[None]:
 class Retention:
     """The Action (kinds.py) that applies each rule in turn."""
 
-    requires: dict[str, tuple[str, ...]] = {"audit_log": ("entity_type", "entity_id", "action", "details")}
+    requires: ClassVar[dict[str, tuple[str, ...]]] = {"audit_log": ("entity_type", "entity_id", "action", "details")}
     own_tables: tuple[str, ...] = ()
 
     def indexes(self, connection: sqlite3.Connection) -> tuple[str, ...]:

@@ -46,9 +46,9 @@ def history_command(
 def _job_runs(connection, name: str, limit: int, json_output: bool) -> list[dict]:
     """Return the job's runs, newest first; exit 2 naming it where there is no such job and never was."""
     from maintctl.jobs import definitions as jobs
-    from maintctl.jobs import runs as job_runs
+    from maintctl.jobs import history as job_history
 
-    runs = [run.as_json() for run in job_runs.recent(connection, name, limit)]
+    runs = [run.as_json() for run in job_history.recent(connection, name, limit)]
     if not runs:
         try:
             jobs.named(connection, name)

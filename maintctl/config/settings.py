@@ -5,6 +5,7 @@ This is the only module that reads the environment.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
@@ -224,7 +225,7 @@ def _seconds_flag(seconds: float | None, source: str, zero: bool = False) -> flo
     most timestamps.LONGEST."""
     if seconds is None:
         return None
-    if not (0 <= seconds if zero else 0 < seconds) or seconds != seconds:  # NaN is neither
+    if not (0 <= seconds if zero else 0 < seconds) or math.isnan(seconds):
         raise ConfigError(f"{source}: {seconds:g} is not a positive number of seconds")
     if seconds > timestamps.LONGEST.total_seconds():
         raise ConfigError(f"{source}: {seconds:g} seconds is longer than {timestamps.LONGEST_TEXT}")

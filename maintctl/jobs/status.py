@@ -9,6 +9,7 @@ from datetime import datetime
 from maintctl import timestamps
 from maintctl.config.settings import Settings
 from maintctl.jobs import definitions as jobs
+from maintctl.jobs import history as job_history
 from maintctl.jobs import runs as job_runs
 from maintctl.store import schedules
 
@@ -33,9 +34,9 @@ def listing(connection: sqlite3.Connection, now: datetime) -> list[dict]:
     """Return each job's definition, next run, last run and last finished run."""
     described = []
     for job in jobs.load_all(connection):
-        last = job_runs.latest(connection, job.name)
-        finished = job_runs.latest(connection, job.name, job_runs.FINISHED)
-        success = job_runs.latest(connection, job.name, ("success",))
+        last = job_history.latest(connection, job.name)
+        finished = job_history.latest(connection, job.name, job_runs.FINISHED)
+        success = job_history.latest(connection, job.name, ("success",))
         described.append(
             {
                 **job.as_json(),
@@ -45,7 +46,7 @@ def listing(connection: sqlite3.Connection, now: datetime) -> list[dict]:
                 "last_success": success.as_json()["finished_at"] if success else None,
                 "last_duration_ms": finished.as_json()["duration_ms"] if finished else None,
                 "last_error": finished.as_json()["error"] if finished else None,
-                "failures_in_a_row": job_runs.failures_in_a_row(connection, job.name),
+                "failures_in_a_row": job_history.failures_in_a_row(connection, job.name),
             }
         )
     return described
@@ -74,7 +75,7 @@ def stats(connection: sqlite3.Connection, start: datetime) -> list[dict]:
     """Per job, its runs scheduled since `start`: how many, success rate, average and p95 duration."""
     described = []
     for job in jobs.load_all(connection):
-        runs = job_runs.finished_since(connection, job.name, start)
+        runs = job_history.finished_since(connection, job.name, start)
         finished = [run for run in runs if run.status in job_runs.FINISHED]
         durations = [run.duration_ms for run in finished if isinstance(run.duration_ms, int)]
         successes = sum(1 for run in finished if run.status == "success")

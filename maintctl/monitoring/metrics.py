@@ -170,6 +170,6 @@ def not_ours(path: Path) -> str | None:
         return "something other than a regular file is there"
     if status.st_size:
         with open(path, "rb") as existing:
-            if not existing.read(len(_FIRST_LINE)) == _FIRST_LINE:
+            if existing.read(len(_FIRST_LINE)) != _FIRST_LINE:
                 return "a file that is not maintctl's metrics is there"
     return None
