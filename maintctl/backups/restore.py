@@ -110,7 +110,7 @@ def restore(settings: Settings, backup: Path, force: bool) -> Outcome:
             lock.check_free(settings.db, lock_file)
         _check_database(backup_id, settle=False, force=force, outcome=outcome)
         return outcome
-    with lock.held_first(settings.db, lock_file, settings.lock_wait) as waited:
+    with lock.held_hearing_signals(settings.db, lock_file, settings.lock_wait) as waited:
         now = timestamps.shift(settings.now, timedelta(seconds=waited))
         if waited:
             outcome.waited, outcome.replaced = waited, next(aside_names(database, now))

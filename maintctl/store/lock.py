@@ -28,7 +28,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from maintctl.config.settings import ConfigError
-from maintctl.store.db import Stopped
+from maintctl.store.db import Stop, Stopped
 from maintctl.store.openers import locks_on
 
 
@@ -62,7 +62,10 @@ def held(
                     by = getattr(stop, "by", "SIGTERM")
                     raise Stopped(f"stopped by {by} while waiting for the lock", by)
                 if waiting == "busy":
-                    raise _busy(database, _holder(descriptor))
+                    raise Busy(
+                        f"another maintctl run ({_who(path, descriptor)}) still holds the lock on {database}"
+                        f" after {wait:g} s"
+                    )
         except BaseException:
             os.close(descriptor)
             raise
@@ -179,73 +182,33 @@ def _poll_for(descriptor: int, wait: float, stop: threading.Event | None) -> str
     return "taken"
 
 
-class _Interrupted(Exception):
-    """A signal ended a blocking wait for the lock."""
-
-
 @contextmanager
-def held_first(database: Path, path: Path, wait: float) -> Iterator[float]:
-    """Hold the database's lock (the file at path) for the block; where a run
-    holds it, wait up to `wait` seconds in the kernel's queue for it (a
-    blocking flock: woken the moment it is let go, ahead of a run that polls
-    for it, such as the next minute's window), hearing SIGTERM and SIGINT,
-    which end the wait (Stopped). Yield the seconds waited; raise Busy naming
-    the holder where the time runs out."""
-    waited = 0.0
-    for descriptor in _lock_files(database, path):
-        try:
-            waited += _queue(database, path, descriptor, wait - waited)
-        except BaseException:
-            os.close(descriptor)
-            raise
-        if _still_named(path, descriptor):
-            break
-        os.close(descriptor)  # a lock on a file that is gone: another run may hold the file there now
+def held_hearing_signals(database: Path, path: Path, wait: float) -> Iterator[float]:
+    """Hold the database's lock (the file at path) for the block, as `held`
+    does, for a command that sets no signal handlers of its own (restore):
+    SIGTERM and SIGINT end the wait at once (Stopped) and, once the lock is
+    had, act as they did before. Yield the seconds waited (0.0 where the
+    lock was free)."""
+    stop, began = Stop(), time.monotonic()
+
+    def heard(number: int, _) -> None:
+        stop.by = signal.Signals(number).name
+        stop.set()
+
+    previous = {number: signal.signal(number, heard) for number in _SIGNALS}
+    restored = False
     try:
-        os.ftruncate(descriptor, 0)
-        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
-        yield waited
+        with held(database, path, wait, stop) as waited:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+            restored = True
+            if stop.is_set():  # heard as the lock was had: nothing is done yet
+                raise Stopped(f"stopped by {stop.by} while waiting for the lock", stop.by)
+            yield time.monotonic() - began if waited else 0.0
     finally:
-        os.close(descriptor)  # releases the lock
-
-
-def _queue(database: Path, path: Path, descriptor: int, wait: float) -> float:
-    """Given the lock file and its open descriptor, take the lock, waiting up to `wait` seconds (SIGALRM's
-    timer, which rounds a tiny wait up to a microsecond); return the seconds waited."""
-    began = time.monotonic()
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return 0.0
-    except BlockingIOError:
-        if wait <= 0:
-            raise _busy(database, _who(path, descriptor)) from None
-    waiting, heard = True, []  # heard: the signals that ended the wait, or came as it ended
-
-    def interrupt(number: int, _) -> None:
-        heard.append(number)
-        if waiting:
-            raise _Interrupted  # ends the blocking flock (PEP 475: not tried again)
-
-    previous = {number: signal.signal(number, interrupt) for number in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM)}
-    try:
-        signal.setitimer(signal.ITIMER_REAL, wait)
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-    except _Interrupted:
-        pass
-    finally:
-        waiting = False
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-    stops = [signal.Signals(number).name for number in heard if number != signal.SIGALRM]
-    if stops:  # nothing is done yet: stopped, whether or not the lock was had in that instant
-        raise Stopped(f"stopped by {stops[0]} while waiting for the lock", stops[0])
-    try:  # where the time ran out, the lock may have been let go (or had) in that same instant
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holding = _who(path, descriptor)
-        raise Busy(f"another maintctl run ({holding}) still holds the lock on {database} after {wait:g} s") from None
-    return time.monotonic() - began
+        if not restored:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
 
 
 def _who(path: Path, descriptor: int) -> str:
