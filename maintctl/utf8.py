@@ -49,3 +49,15 @@ def unclean_sql(*columns: str) -> str:
         f"CASE WHEN {not_text} THEN 'is not text' WHEN {with_nul} THEN 'holds a NUL character'"
         f" WHEN {unclean} THEN 'is not valid UTF-8' END"
     )
+
+
+def bindable(value):
+    """Given a value to bind to a statement, return it as SQLite can take it: text
+    that holds bytes that are not UTF-8 (a path's, say, as Python gives them)
+    with those bytes as U+FFFD; anything else as it is."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return value.encode(errors="surrogateescape").decode(errors="replace")
+    return value

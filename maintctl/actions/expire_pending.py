@@ -18,10 +18,10 @@ from maintctl.actions.base.rows import (
     PROBLEMS_LISTED,
     DueRows,
     doable_sql,
+    key_text,
     keys_json,
     keys_sql,
     left_sql,
-    shown,
     why_left,
 )
 from maintctl.actions.base.upcoming import Upcoming
@@ -95,7 +95,7 @@ class Expiry:
         return {
             "id": self.memory_id,
             "pending_expires_at": self.expires_instant,
-            "media_local_path": shown(path) if isinstance(path := self.media_local_path, bytes) else path,
+            "media_local_path": key_text(path) if isinstance(path := self.media_local_path, bytes) else path,
             "delete_file": self.file,
         }
 
@@ -197,7 +197,7 @@ def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
     whose id is not clean text, or that another table holds."""
     left = left_sql("FROM memories AS m", _WHERE, "m.pending_expires_at", ("m.id",), _held(connection))
     return [
-        f"memory {shown(memory_id)}: {why_left('pending_expires_at', expires_at, instant, 'id', key_problem, held_by)}"
+        f"memory {key_text(memory_id)}: {why_left('pending_expires_at', expires_at, instant, 'id', key_problem, held_by)}"
         "; not expired"
         for memory_id, expires_at, key_problem, held_by, instant in connection.execute(
             left, _ROWS.bounds(settings, PROBLEMS_LISTED)

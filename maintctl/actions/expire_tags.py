@@ -12,10 +12,10 @@ from maintctl.actions.base.rows import (
     PROBLEMS_LISTED,
     DueRows,
     doable_sql,
+    key_text,
     keys_json,
     keys_sql,
     left_sql,
-    shown,
     why_left,
 )
 from maintctl.actions.base.upcoming import Upcoming
@@ -128,7 +128,7 @@ def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
     memory_id or tag is not clean text, or that another table holds."""
     left = left_sql("FROM memory_tags AS t", _WHERE, "t.suggested_at", ("t.memory_id", "t.tag"), _held(connection))
     return [
-        f"tag {tag!r} on memory {shown(memory_id)}: "
+        f"tag {tag!r} on memory {key_text(memory_id)}: "
         + why_left("suggested_at", suggested_at, instant, "memory_id or tag", key_problem, held_by)
         + "; not expired"
         for memory_id, tag, suggested_at, key_problem, held_by, instant in connection.execute(

@@ -19,9 +19,9 @@ from maintctl.actions.base.rows import (
     DueRows,
     app_text,
     doable_sql,
+    key_text,
     keys_json,
     keys_sql,
-    shown,
     text_sql,
 )
 from maintctl.actions.base.upcoming import Upcoming
@@ -235,10 +235,10 @@ def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
         _PROBLEMS, _ROWS.bounds(settings, PROBLEMS_LISTED)
     ):
         if instant is None:
-            found.append(f"reminder {shown(reminder_id)}: fire_at {fire_at!r} names no instant; not fired")
+            found.append(f"reminder {key_text(reminder_id)}: fire_at {fire_at!r} names no instant; not fired")
         elif key_problem:
             found.append(
-                f"reminder {shown(reminder_id)}: its id or memory_id ({shown(memory_id)}) {key_problem}; not fired"
+                f"reminder {key_text(reminder_id)}: its id or memory_id ({key_text(memory_id)}) {key_problem}; not fired"
             )
         else:
             found.append(f"reminder {reminder_id}: its memory {memory_id} is gone; not fired")

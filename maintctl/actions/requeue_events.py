@@ -12,10 +12,10 @@ from maintctl.actions.base.rows import (
     DueRows,
     app_text,
     doable_sql,
+    key_text,
     keys_json,
     keys_sql,
     left_sql,
-    shown,
     text_sql,
     why_left,
 )
@@ -118,7 +118,7 @@ def tally(requeued: list[Reprompt]) -> dict[str, int]:
 def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
     """Return the pending events whose pending_since names no instant, or whose id is not clean text."""
     return [
-        f"event {shown(event_id)}: {why_left('pending_since', pending_since, instant, 'id', key_problem, held_by)}"
+        f"event {key_text(event_id)}: {why_left('pending_since', pending_since, instant, 'id', key_problem, held_by)}"
         "; not re-prompted"
         for event_id, pending_since, key_problem, held_by, instant in connection.execute(
             _UNREADABLE, _ROWS.bounds(settings, PROBLEMS_LISTED)

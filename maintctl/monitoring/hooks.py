@@ -1,6 +1,9 @@
-"""What tells the world about a run, beside its output: a Healthchecks-style
-ping (pings.py) and a Prometheus textfile (metrics.py), each behind the same
-small interface, so that the runner calls hooks and knows neither."""
+"""What tells the world about a run of one database, beside its output: a
+Healthchecks-style ping (pings.py) and a Prometheus textfile (metrics.py),
+each behind the same small interface, so that the runner calls hooks and
+knows neither. A run over many databases (run/fleet.py) pings once and
+writes one metrics file for them all, so it drives pings.py and metrics.py
+itself, and its runs get no hooks of their own."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from maintctl.config.settings import Settings
 
 
-def shown(url: str) -> str:
+def without_key(url: str) -> str:
     """Given a ping URL, return it as it may be shown: without its path (which
     holds the check's key) or any password."""
     parts = urlsplit(url)
@@ -56,7 +56,7 @@ class Pinger:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 response.read(1024)
         except Exception as error:  # noqa: BLE001 - a ping that fails is a warning, whatever the endpoint did
-            return [f"ping {suffix or '/'} to {shown(self.url)} failed: {_reason(error)}"]
+            return [f"ping {suffix or '/'} to {without_key(self.url)} failed: {_reason(error)}"]
         return []
 
 

@@ -88,10 +88,10 @@ class Table:
 
     def names_text(self, values: tuple) -> str:
         """Given the values of a row's `names` columns, return them as a warning shows them (`id 7`)."""
-        return ", ".join(f"{name} {_shown(value)}" for name, value in zip(self.names, values, strict=True))
+        return ", ".join(f"{name} {_value_text(value)}" for name, value in zip(self.names, values, strict=True))
 
 
-def _shown(value) -> str:
+def _value_text(value) -> str:
     """Given a value of the table's, return it as a warning shows it: text as it is, the rest as SQL writes it."""
     if isinstance(value, str):
         return value if value.isprintable() else repr(value)

@@ -51,7 +51,7 @@ def _configuration(settings: Settings) -> list[Check]:
         "media directory": settings.media_dir,
         "backup directory": settings.backup_dir,
         "lock file": settings.lock_file or lock.default_path(settings.db),
-        "ping URL": pings.shown(settings.ping_url) if settings.ping_url else "(not set)",
+        "ping URL": pings.without_key(settings.ping_url) if settings.ping_url else "(not set)",
         "metrics file": settings.metrics_file or "(not set)",
         "batch size": settings.batch_size,
         "hold": f"{settings.hold:g} s",

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from maintctl import __version__, json_text, timestamps
+from maintctl import __version__, json_text, timestamps, utf8
 from maintctl.store.db import table_exists, transaction
 
 if TYPE_CHECKING:
@@ -120,7 +120,7 @@ def new_run(
 
 def _values(run: Run) -> tuple:
     return tuple(
-        json_text.encode(run.counts) if name == "counts" else json_text.storable(getattr(run, name)) for name in COLUMNS
+        json_text.encode(run.counts) if name == "counts" else utf8.bindable(getattr(run, name)) for name in COLUMNS
     )
 
 

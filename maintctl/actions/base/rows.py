@@ -121,7 +121,7 @@ def why_left(column: str, value, instant: str | None, keys: str, key_problem: st
     return f"{held_by} still refers to it"
 
 
-def shown(key) -> str:
+def key_text(key) -> str:
     """Given a row's key read from the app's tables (through
     utf8.readable_sql), return it as a warning shows it: text as it is,
     anything else (NULL, bytes, and so text that is not clean) as SQL would
