@@ -465,3 +465,24 @@ def until(condition, what: str, seconds: float = 30) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not happen")
         time.sleep(0.005)
+
+
+# The files whose tests wait on real time (windows, kills, Redis failing, a cluster failing over, worker
+# processes): `pytest -m "not slow"` leaves them, and the few slow tests elsewhere marked one by one, out.
+SLOW_FILES = {
+    "test_cluster.py",
+    "test_faults.py",
+    "test_fleet.py",
+    "test_limits.py",
+    "test_lock_file_replaced.py",
+    "test_redis_faults.py",
+    "test_window.py",
+    "test_window_replaced.py",
+    "test_window_takeover.py",
+}
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        if item.path.name in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)
