@@ -25,11 +25,12 @@ from maintctl import json_text, timestamps
 from maintctl.actions.base.kinds import Single
 from maintctl.actions.base.upcoming import Outlook
 from maintctl.config.settings import ConfigError, Settings
+from maintctl.cron import ScheduleError, duration_text
 from maintctl.jobs import definitions as jobs
 from maintctl.jobs import results as job_results
 from maintctl.jobs import runs as job_runs
 from maintctl.jobs import status as job_status
-from maintctl.store import identity, outbox, schedules
+from maintctl.store import identity, outbox
 from maintctl.store.db import ActionError, table_exists, transaction
 
 
@@ -154,7 +155,7 @@ def _time_out(connection: sqlite3.Connection, settings: Settings, finished: set[
         return []
     with _writing(connection, settings):
         for run_id, job, timeout in overdue:
-            error = f"no result within {schedules.duration_text(timedelta(seconds=timeout))}"
+            error = f"no result within {duration_text(timedelta(seconds=timeout))}"
             if settings.dry_run or job_runs.time_out(connection, run_id, error, settings.now):
                 steps.append(Step("timed_out", job, run_id, warning=f"{job}: run {run_id} failed: {error}"))
     return steps
@@ -174,7 +175,7 @@ def _enqueue(connection: sqlite3.Connection, job: jobs.Job, settings: Settings, 
                 due = job.occurrence(
                     job_runs.last_scheduled(connection, job.name, job.added_at, settings.now), settings.now
                 )
-            except schedules.ScheduleError as error:
+            except ScheduleError as error:
                 return [Step("ignored", job.name, None, warning=f"{job.name}: its schedule cannot be kept: {error}")]
             if due is None:
                 return []
@@ -242,7 +243,7 @@ def count_due(connection: sqlite3.Connection, settings: Settings) -> int:
         try:
             next_run = job_status.next_run(connection, job, settings.now)
             due += job.enabled and next_run is not None and next_run <= settings.now
-        except schedules.ScheduleError:
+        except ScheduleError:
             due += 1
     return due
 
@@ -254,7 +255,7 @@ def outlook(connection: sqlite3.Connection, settings: Settings) -> Outlook:
         try:
             if job.enabled:
                 times.append(job_status.next_run(connection, job, settings.now))
-        except schedules.ScheduleError:
+        except ScheduleError:
             continue
     return Outlook(min((time for time in times if time is not None), default=None))
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from maintctl import timestamps
+from maintctl.cron import ScheduleError, check_schedule, duration_text, next_cron_time, previous_cron_time
 from maintctl.jobs import runs as job_runs
-from maintctl.store import schedules
 from maintctl.store.db import table_exists, transaction
 
 TABLE_SQL = """
@@ -65,12 +65,12 @@ class Job:
             return "unreadable"
         if self.cron:
             return f"cron {self.cron!r} ({self.tz})"
-        return f"every {schedules.duration_text(self.every)}"
+        return f"every {duration_text(self.every)}"
 
     def following(self, scheduled: datetime) -> datetime | None:
         """Given an occurrence, return the next (None: never again)."""
         if self.cron:
-            return schedules.next_cron_time(self.cron, self.tz, scheduled)
+            return next_cron_time(self.cron, self.tz, scheduled)
         return timestamps.shift(scheduled, self.every)
 
     def next_run(self, last_scheduled: datetime | None) -> datetime | None:
@@ -78,7 +78,7 @@ class Job:
         return when the job is next due (None: never again). A new job is due
         from when it was added. Raise ScheduleError where it cannot be kept."""
         if self.broken:
-            raise schedules.ScheduleError(self.broken)
+            raise ScheduleError(self.broken)
         return self.added_at if last_scheduled is None else self.following(last_scheduled)
 
     def occurrence(self, last_scheduled: datetime | None, now: datetime) -> tuple[datetime, int] | None:
@@ -95,7 +95,7 @@ class Job:
         while skipped < MOST_COUNTED and (later := self.following(due)) is not None and later <= now:
             due, skipped = later, skipped + 1
         if skipped == MOST_COUNTED:  # a minutely job stopped for months: the last time, found backwards
-            due = schedules.previous_cron_time(self.cron, self.tz, now) or due
+            due = previous_cron_time(self.cron, self.tz, now) or due
         return due, skipped
 
     def as_json(self) -> dict:
@@ -106,7 +106,7 @@ class Job:
             "config": self.config,
             "enabled": self.enabled,
             "schedule": self.describe(),
-            "timeout": schedules.duration_text(self.timeout),
+            "timeout": duration_text(self.timeout),
             "problem": self.broken,
         }
 
@@ -156,10 +156,10 @@ def check_definition(
     if tz != "UTC" and cron is None:
         raise JobError("--tz goes with --cron")
     if every is not None and every < SHORTEST:
-        raise JobError(f"--every: {schedules.duration_text(every)} is too often: a job runs at most once a second")
+        raise JobError(f"--every: {duration_text(every)} is too often: a job runs at most once a second")
     try:
-        schedules.check(every, cron, tz, now)
-    except schedules.ScheduleError as error:
+        check_schedule(every, cron, tz, now)
+    except ScheduleError as error:
         raise JobError(str(error)) from None
     try:
         return config_object(config_text)
@@ -245,7 +245,7 @@ def _job(name, job_type, bot, config, every, cron, tz, timeout, enabled, added_a
         if (job.every is None) == (job.cron is None):
             raise ValueError("it needs one schedule, --every or --cron")
         if job.cron is not None:
-            schedules.check(None, job.cron, job.tz, job.added_at)
+            check_schedule(None, job.cron, job.tz, job.added_at)
         return job
     except (TypeError, ValueError, OverflowError, UnicodeError) as error:
         reason = f"its definition cannot be read ({error}); remove it and add it again"

@@ -8,10 +8,10 @@ from datetime import datetime
 
 from maintctl import timestamps
 from maintctl.config.settings import Settings
+from maintctl.cron import ScheduleError
 from maintctl.jobs import definitions as jobs
 from maintctl.jobs import history as job_history
 from maintctl.jobs import runs as job_runs
-from maintctl.store import schedules
 
 
 def next_run(connection: sqlite3.Connection, job: jobs.Job, now: datetime) -> datetime | None:
@@ -25,7 +25,7 @@ def _next_run(connection: sqlite3.Connection, job: jobs.Job, now: datetime) -> s
         return None
     try:
         due = next_run(connection, job, now)
-    except schedules.ScheduleError:
+    except ScheduleError:
         return None
     return timestamps.format_instant(max(due, now)) if due else None
 

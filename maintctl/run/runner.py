@@ -15,6 +15,7 @@ from maintctl import timestamps
 from maintctl.actions import registry
 from maintctl.actions.base.kinds import Action
 from maintctl.config.settings import ConfigError, Settings
+from maintctl.cron import ScheduleError
 from maintctl.jobs import runs as job_runs
 from maintctl.monitoring import hooks
 from maintctl.results import ActionResult, Notifications, Report
@@ -196,7 +197,7 @@ def _reason_to_skip(
         if schedule.due(last, settings.now):
             return None
         due_from = schedule.next_after(last, settings.now)
-    except schedules.ScheduleError as error:
+    except ScheduleError as error:
         return f"its schedule cannot be kept: {error}", True
     return f"not due: {schedule.describe()}, due from {_format(due_from)}", False
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 from maintctl import timestamps
 from maintctl.actions import registry
 from maintctl.config.settings import Settings
+from maintctl.cron import ScheduleError
 from maintctl.jobs import status as job_status
 from maintctl.jobs.status import percentile
 from maintctl.store import history, lock, outbox, schedules
@@ -37,7 +38,7 @@ def status(connection: sqlite3.Connection, settings: Settings) -> dict:
         due, problem = _due_count(connection, name, settings)
         try:
             due_from = schedule.next_after(last.started if last else None, settings.now)
-        except schedules.ScheduleError as error:
+        except ScheduleError as error:
             due_from, problem = None, str(error)
         if last and last.status == "failed" and not schedule.paused:
             attention.append(f"{name}: its last run failed: {last.error}")

@@ -15,9 +15,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from maintctl import timestamps
+from maintctl.cron import ScheduleError, check_schedule, duration_text, next_cron_time
 from maintctl.store.db import table_exists, transaction
 
 TABLE_SQL = """
@@ -32,10 +33,6 @@ CREATE TABLE IF NOT EXISTS maintctl_schedules (
 )"""
 
 _SLACK = timedelta(seconds=60)
-
-
-class ScheduleError(ValueError):
-    """A schedule that cannot be kept; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -104,52 +101,6 @@ class Schedule:
         return due_from is None or due_from <= now
 
 
-def duration_text(duration: timedelta) -> str:
-    seconds = duration.total_seconds()
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
-
-
-def zone(name: str):
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ScheduleError(f"{name!r} is not a time zone (such as UTC or Europe/Berlin)") from None
-
-
-def next_cron_time(expression: str, tz: str, after: datetime) -> datetime | None:
-    from cronsim import CronSim, CronSimError
-
-    fields = len(expression.split())
-    if fields != 5:
-        raise ScheduleError(
-            f"{expression!r} has {fields} field{'s' if fields != 1 else ''}; a cron expression has five: minute hour day month weekday"
-        )
-    try:
-        times = CronSim(expression, after.astimezone(zone(tz)))
-        return next(times).astimezone(UTC)
-    except CronSimError as error:
-        raise ScheduleError(f"{expression!r} is not a cron expression ({error})") from None
-    except (StopIteration, OverflowError):
-        return None  # never again, within the 50 years cronsim looks ahead or before year 9999 ends
-
-
-def previous_cron_time(expression: str, tz: str, before: datetime) -> datetime | None:
-    """Return the expression's latest time at or before `before` (None: none within the 50 years cronsim looks back)."""
-    from cronsim import CronSim
-
-    try:
-        # (going backwards cronsim passes over its start: begin a second into the minute, cron's times being whole minutes)
-        start = (before.replace(second=0, microsecond=0) + timedelta(seconds=1)).astimezone(zone(tz))
-        return next(CronSim(expression, start, reverse=True)).astimezone(UTC)
-    except (StopIteration, OverflowError):
-        return None
-
-
 def load_all(connection: sqlite3.Connection, defaults: Mapping[str, timedelta | None]) -> dict[str, Schedule]:
     """Given the actions asked about and each one's default interval (the
     registry's: None, every run), return each one's schedule (its default
@@ -181,20 +132,11 @@ def _schedule(default_every, action, every, cron, tz, set_at, paused_at, reason)
     return Schedule(action, interval, cron, tz or "UTC", set_instant, paused_at, reason)
 
 
-def check(every: timedelta | None, cron: str | None, tz: str, now: datetime) -> None:
-    """Raise ScheduleError where the schedule could not be kept."""
-    if every is not None and cron is not None:
-        raise ScheduleError("give --every or --cron, not both")
-    zone(tz)
-    if cron is not None:
-        next_cron_time(cron, tz, now)
-
-
 def set_schedule(
     connection: sqlite3.Connection, action: str, every: timedelta | None, cron: str | None, tz: str, now: datetime
 ) -> None:
     """Keep the action's schedule (both None: back to its default); a pause is kept as it was."""
-    check(every, cron, tz, now)
+    check_schedule(every, cron, tz, now)
     with transaction(connection):
         connection.execute(TABLE_SQL)
         connection.execute(
