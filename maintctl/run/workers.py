@@ -63,7 +63,13 @@ def _in_workers(work: Callable, tasks: list, count: int, results: list, asked: S
     context = multiprocessing.get_context("fork")
     parent = (os.getpid(),)
     with ProcessPoolExecutor(count, mp_context=context, initializer=_worker_begins, initargs=parent) as pool:
-        running = {pool.submit(_task, work, task): index for index, task in itertools.islice(waiting, count)}
+        # Forked with SIGTERM and SIGINT held back, so that one passed on to a worker before it has its own
+        # handler waits for it (a worker's first moments run this process's handler, on a copy of `asked`).
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+        try:
+            running = {pool.submit(_task, work, task): index for index, task in itertools.islice(waiting, count)}
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         while running:
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
@@ -87,6 +93,7 @@ def _worker_begins(parent: int) -> None:
 
     for number in _STOPS:
         signal.signal(number, _hear)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)  # one that came since the fork is heard now
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
