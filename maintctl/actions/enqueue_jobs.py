@@ -91,6 +91,7 @@ def _pass(connection: sqlite3.Connection, settings: Settings) -> Pass:
         with transaction(connection):
             connection.execute(jobs.TABLE_SQL)
             connection.execute(job_runs.TABLE_SQL)
+            job_runs.add_entry_column(connection)  # once a pass, before any result is read into its run
     finished = _read_results(connection, settings, done)
     if finished is not None:  # the results were read: what has none by now timed out
         done.steps += _time_out(connection, settings, finished)

@@ -166,12 +166,14 @@ def _result(fields: dict) -> tuple[str, str, object, str | None, str | None]:
         raise ValueError("error is not text")
     result, mended = document.get("result"), []
     try:
+        text = json_text.encode(result)  # NaN and the infinities as null
         if json_text.has_non_finite(result):
-            result = json_text.finite(result)
             mended.append("NaN or an infinite number in its result stored as null (JSON has neither)")
-        if not _is_text(json_text.encode(result)):
-            result = json.loads(_mend(json_text.encode(result)))
+        if not _is_text(text):
+            text = _mend(text)
             mended.append("a lone surrogate (\\ud800 to \\udfff) in its result stored as U+FFFD")
+        if mended:
+            result = json.loads(text)
     except RecursionError:
         raise ValueError("data is nested too deeply") from None
     if error is not None and not _is_text(error):

@@ -185,8 +185,8 @@ def finish(
 ) -> bool:
     """Inside the caller's transaction, record a worker's result (from the
     stream entry `entry`, read in the pass at `now`) for a run that waits for
-    one; False where the run had its outcome already."""
-    add_entry_column(connection)
+    one (in a runs table with its entry_id: see add_entry_column); False
+    where the run had its outcome already."""
     row = connection.execute(
         "SELECT coalesce(enqueued_at, queued_at), entry_id FROM maintctl_job_runs"
         " WHERE id = ? AND status IN ('pending', 'running')",
