@@ -149,8 +149,10 @@ def _sleep_for(descriptor: int, wait: float, stop: threading.Event) -> str:
         handlers[number](number, frame)
         os.write(writer, b"s")
 
-    handlers = {number: signal.signal(number, heard) for number in _SIGNALS}
+    handlers = {number: signal.getsignal(number) for number in _SIGNALS}  # known before a signal can reach heard
     try:
+        for number in _SIGNALS:
+            signal.signal(number, heard)
         threading.Thread(target=block, name="maintctl-lock", daemon=True).start()
         deadline = time.monotonic() + wait
         while not stop.is_set() and not ended.is_set() and (left := deadline - time.monotonic()) > 0:
