@@ -192,6 +192,16 @@ def redis_server(tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real S3-compatible store (SeaweedFS), shared by a worker's tests; each takes buckets of its own."""
+    from s3_store import SeaweedFS
+
+    store = SeaweedFS(tmp_path_factory.mktemp("seaweedfs")).start()
+    yield store
+    store.stop()
+
+
 @pytest.fixture
 def redis_url(redis_server) -> str:
     """The URL of a real, empty Redis."""
