@@ -84,6 +84,8 @@ def _acting_command(names: tuple[str, ...], options: dict, scheduled: bool = Fal
     (name: (annotated type, default)) as Flags."""
 
     def command(**given) -> None:
+        if given.get("backup_to") is not None:
+            given["backup_to"] = tuple(given["backup_to"])
         raise typer.Exit(run_actions(names, Flags(**given), scheduled))
 
     command.__signature__ = inspect.Signature(

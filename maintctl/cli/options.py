@@ -80,11 +80,12 @@ CronOption = Annotated[
 ]
 TzOption = Annotated[str, typer.Option("--tz", metavar="ZONE", help="The time zone of --cron (such as Europe/Berlin).")]
 ToOption = Annotated[
-    Path | None,
+    list[str] | None,
     typer.Option(
         "--to",
-        metavar="DIR",
-        help="Where backups go (env MAINTCTL_BACKUP_DIR; default backups/ beside the database).",
+        metavar="DEST",
+        help="Where backups go, repeated: a directory, file:///PATH or s3://BUCKET/PREFIX?endpoint=…&region=…"
+        " (env MAINTCTL_BACKUP_TO, or MAINTCTL_BACKUP_DIR; default backups/ beside the database).",
         show_default=False,
     ),
 ]
@@ -93,10 +94,29 @@ KeepOption = Annotated[
     typer.Option(
         "--keep",
         metavar="N",
-        help="Keep the newest N backups (env MAINTCTL_BACKUP_KEEP; default 7).",
+        help="Keep the newest N backups at each destination (env MAINTCTL_BACKUP_KEEP; default 7 where no"
+        " --keep-daily, --keep-weekly or --keep-monthly is given).",
         show_default=False,
     ),
 ]
+
+
+def _calendar_option(period: str, unit: str) -> object:
+    return Annotated[
+        int | None,
+        typer.Option(
+            f"--keep-{period}",
+            metavar="N",
+            help=f"Keep the newest backup of each of the last N {unit} that have one (env"
+            f" MAINTCTL_BACKUP_KEEP_{period.upper()}).",
+            show_default=False,
+        ),
+    ]
+
+
+KeepDailyOption = _calendar_option("daily", "days")
+KeepWeeklyOption = _calendar_option("weekly", "ISO weeks")
+KeepMonthlyOption = _calendar_option("monthly", "months")
 WithMediaOption = Annotated[bool, typer.Option("--with-media", help="Also copy the media directory.")]
 
 DbsOption = Annotated[
@@ -140,4 +160,11 @@ COMMON = {
 }
 LIMITS = {"max_items": (MaxItemsOption, None), "max_seconds": (MaxSecondsOption, None)}
 REPEAT = {"run_for": (ForOption, None), "every": (EveryOption, None)}
-BACKUP = {"backup_to": (ToOption, None), "keep": (KeepOption, None), "with_media": (WithMediaOption, False)}
+BACKUP = {
+    "backup_to": (ToOption, None),
+    "keep": (KeepOption, None),
+    "keep_daily": (KeepDailyOption, None),
+    "keep_weekly": (KeepWeeklyOption, None),
+    "keep_monthly": (KeepMonthlyOption, None),
+    "with_media": (WithMediaOption, False),
+}

@@ -24,8 +24,11 @@ class Flags:
     max_seconds: float | None = None
     run_for: str | None = None
     every: str | None = None
-    backup_to: Path | None = None
+    backup_to: tuple[str, ...] = ()  # --to, repeated
     keep: int | None = None
+    keep_daily: int | None = None
+    keep_weekly: int | None = None
+    keep_monthly: int | None = None
     with_media: bool = False
     run_job: str | None = None
     dbs: tuple[str, ...] = ()  # --db of the acting commands: paths or glob patterns, one run each

@@ -15,13 +15,20 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from maintctl import timestamps
+from maintctl.config import backup
 from maintctl.config.flags import Flags
 from maintctl.config.urls import ping_url_usable, redact_url, redis_url_problem
+from maintctl.config.values import (
+    ConfigError,
+    Sources,
+    at_least_one,
+    duration,
+    optional_path,
+    positive_int,
+    seconds,
+    yes,
+)
 from maintctl.timestamps import parse_duration, quoted
-
-
-class ConfigError(Exception):
-    """The command line or the configuration is wrong; the message says what."""
 
 
 @dataclass(frozen=True)
@@ -53,9 +60,17 @@ class Settings:
     max_seconds: float | None = None  # per run: no batch is begun after it
     run_for: float | None = None  # run-all --for: passes repeat within this many seconds
     run_every: float | None = None  # run-all --every: a pass begins this often
-    backup_dir: Path | None = None  # by default backups/ beside the database
-    backup_keep: int = 7
+    # Backups (config/backup.py): the destinations as written, a directory, file:///PATH or s3://BUCKET/PREFIX?…
+    backup_to: tuple[str, ...] = ()
+    backup_keep: int | None = 7  # the newest N; None: only the calendar's
+    backup_keep_daily: int = 0  # the newest copy of each of the last D days that have one (UTC)
+    backup_keep_weekly: int = 0  # ... of the last W ISO weeks
+    backup_keep_monthly: int = 0  # ... of the last M months
+    backup_prune: bool = True  # MAINTCTL_BACKUP_PRUNE=off: nothing deleted (the bucket's own rules expire copies)
     backup_media: bool = False
+    backup_recipients: str | None = None  # MAINTCTL_BACKUP_RECIPIENTS as written: age1… keys, or a file of them
+    backup_identity: Path | None = None  # MAINTCTL_BACKUP_IDENTITY: the age identity file that reads copies
+    backup_plaintext: bool = False  # MAINTCTL_BACKUP_PLAINTEXT=yes: URL destinations take unencrypted copies
     checkpoint: bool = True  # optimize checkpoints and truncates the WAL (off where Litestream or LiteFS does)
     config_file: Path | None = None  # the retention rules (MAINTCTL_CONFIG); None: maintctl.toml beside the database
     history_keep: timedelta = timedelta(days=90)
@@ -67,6 +82,11 @@ class Settings:
     redis_problem: str | None = None  # why the Redis URL cannot be used (it is then never contacted, nor shown)
 
     @property
+    def backup_dir(self) -> Path | None:
+        """The first destination that is a directory named as a path (None: every one is a URL)."""
+        return next((Path(text).expanduser() for text in self.backup_to if "://" not in text), None)
+
+    @property
     def redis_display(self) -> str:
         """The Redis URL as it may be shown: never with its password (and not
         at all where it cannot be read: its password could be anywhere in it)."""
@@ -75,47 +95,10 @@ class Settings:
         return redact_url(self.redis_url) if self.redis_url else "(not set)"
 
 
-class _Sources:
-    """Looks a name up in the environment, then in the .env file, and says
-    where each value came from so that an error can name it."""
-
-    def __init__(self, environ: Mapping[str, str]):
-        self.environ = environ
-        self.env_file, self.dotenv = _read_env_file(environ)
-
-    def get(self, *names: str) -> tuple[str | None, str]:
-        for layer, where in ((self.environ, ""), (self.dotenv, f" in {self.env_file}")):
-            for name in names:
-                value = layer.get(name)
-                if value not in (None, ""):
-                    return value, f"{name}{where}"
-        return None, names[0]
-
-
-def _read_env_file(environ: Mapping[str, str]) -> tuple[Path | None, dict[str, str]]:
-    named = environ.get("MAINTCTL_ENV_FILE")
-    path = Path(named) if named else Path(".env")
-    try:
-        exists = path.is_file()
-    except OSError as error:
-        raise ConfigError(f"MAINTCTL_ENV_FILE: cannot be read ({error.strerror})") from None
-    if not exists:
-        if named:
-            raise ConfigError(f"MAINTCTL_ENV_FILE: {path} does not exist")
-        return None, {}
-    from dotenv import dotenv_values  # only paid for where a .env file exists
-
-    try:
-        values = dotenv_values(path)
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot be read ({error})") from None
-    return path, {key: value for key, value in values.items() if value is not None}
-
-
 def load(flags: Flags, environ: Mapping[str, str] | None = None) -> Settings:
     """Given the command line's flags, return the Settings, taking what the
     flags leave unsaid from the environment, then from the .env file."""
-    sources = _Sources(os.environ if environ is None else environ)
+    sources = Sources(os.environ if environ is None else environ)
 
     def pick(flag_value, flag_name: str, *names: str) -> tuple[str | None, str]:
         if flag_value not in (None, ""):
@@ -160,30 +143,28 @@ def load(flags: Flags, environ: Mapping[str, str] | None = None) -> Settings:
         job_stream=sources.get("MAINTCTL_JOB_STREAM")[0] or Settings.job_stream,
         job_results=sources.get("MAINTCTL_JOB_RESULTS")[0] or Settings.job_results,
         run_job=flags.run_job,
-        tag_expiry=_duration(sources, "MAINTCTL_TAG_EXPIRY", Settings.tag_expiry),
-        reprompt_after=_duration(sources, "MAINTCTL_REPROMPT_AFTER", Settings.reprompt_after),
-        batch_size=_positive_int(sources, "MAINTCTL_BATCH_SIZE", Settings.batch_size, MAX_BATCH_SIZE),
-        hold=_seconds(sources, "MAINTCTL_HOLD", Settings.hold, zero=True),
-        dedup_ttl=_duration(sources, "MAINTCTL_DEDUP_TTL", Settings.dedup_ttl),
-        redis_timeout=_seconds(sources, "MAINTCTL_REDIS_TIMEOUT", Settings.redis_timeout),
-        busy_timeout=_seconds(sources, "MAINTCTL_BUSY_TIMEOUT", Settings.busy_timeout),
+        tag_expiry=duration(sources, "MAINTCTL_TAG_EXPIRY", Settings.tag_expiry),
+        reprompt_after=duration(sources, "MAINTCTL_REPROMPT_AFTER", Settings.reprompt_after),
+        batch_size=positive_int(sources, "MAINTCTL_BATCH_SIZE", Settings.batch_size, MAX_BATCH_SIZE),
+        hold=seconds(sources, "MAINTCTL_HOLD", Settings.hold, zero=True),
+        dedup_ttl=duration(sources, "MAINTCTL_DEDUP_TTL", Settings.dedup_ttl),
+        redis_timeout=seconds(sources, "MAINTCTL_REDIS_TIMEOUT", Settings.redis_timeout),
+        busy_timeout=seconds(sources, "MAINTCTL_BUSY_TIMEOUT", Settings.busy_timeout),
         lock_wait=_seconds_flag(flags.wait, "--wait", zero=True) or 0.0,
         lock_file=Path(lock_file) if (lock_file := sources.get("MAINTCTL_LOCK_FILE")[0]) else None,
         verbose=flags.verbose,
-        max_items=_at_least_one(flags.max_items, "--max-items"),
+        max_items=at_least_one(flags.max_items, "--max-items"),
         max_seconds=_seconds_flag(flags.max_seconds, "--max-seconds"),
         **_repeat(flags),
-        backup_dir=_path(pick(flags.backup_to, "--to", "MAINTCTL_BACKUP_DIR")[0]) or db.parent / "backups",
-        backup_keep=_at_least_one(flags.keep, "--keep") or _positive_int(sources, "MAINTCTL_BACKUP_KEEP", 7),
-        backup_media=flags.with_media or _yes(sources, "MAINTCTL_BACKUP_MEDIA"),
-        checkpoint=_yes(sources, "MAINTCTL_CHECKPOINT", default=True),
-        config_file=_path(sources.get("MAINTCTL_CONFIG")[0]) or db.parent / "maintctl.toml",
-        history_keep=_duration(sources, "MAINTCTL_HISTORY_KEEP", Settings.history_keep),
-        outbox_keep=_duration(sources, "MAINTCTL_OUTBOX_KEEP", Settings.outbox_keep),
+        **backup.fields(flags, sources, db),
+        checkpoint=yes(sources, "MAINTCTL_CHECKPOINT", default=True),
+        config_file=optional_path(sources.get("MAINTCTL_CONFIG")[0]) or db.parent / "maintctl.toml",
+        history_keep=duration(sources, "MAINTCTL_HISTORY_KEEP", Settings.history_keep),
+        outbox_keep=duration(sources, "MAINTCTL_OUTBOX_KEEP", Settings.outbox_keep),
         ping_url=None if flags.in_fleet else _ping_url(sources),
-        ping_timeout=_seconds(sources, "MAINTCTL_PING_TIMEOUT", Settings.ping_timeout),
-        metrics_file=None if flags.in_fleet else _path(sources.get("MAINTCTL_METRICS_FILE")[0]),
-        stuck_after=_duration(sources, "MAINTCTL_STUCK_AFTER", Settings.stuck_after),
+        ping_timeout=seconds(sources, "MAINTCTL_PING_TIMEOUT", Settings.ping_timeout),
+        metrics_file=None if flags.in_fleet else optional_path(sources.get("MAINTCTL_METRICS_FILE")[0]),
+        stuck_after=duration(sources, "MAINTCTL_STUCK_AFTER", Settings.stuck_after),
     )
 
 
@@ -191,7 +172,7 @@ def fleet(flags: Flags, environ: Mapping[str, str] | None = None) -> tuple[tuple
     """Return what names the databases of an acting command: its --db values
     (else MAINTCTL_DB), --shard (else MAINTCTL_SHARD) and Kubernetes'
     JOB_COMPLETION_INDEX, as given (fleet.py reads them)."""
-    sources = _Sources(os.environ if environ is None else environ)
+    sources = Sources(os.environ if environ is None else environ)
     named = flags.dbs or ((str(flags.db),) if flags.db else ())
     patterns = named or tuple(filter(None, [sources.get("MAINTCTL_DB")[0]]))
     shard = flags.shard if flags.shard is not None else sources.get("MAINTCTL_SHARD")[0]
@@ -209,16 +190,6 @@ def _database_path(text: str) -> Path:
         return path
 
 
-def _path(text: str | None) -> Path | None:
-    return Path(text).expanduser() if text else None
-
-
-def _at_least_one(number: int | None, source: str) -> int | None:
-    if number is not None and number < 1:
-        raise ConfigError(f"{source}: {number} is not a positive whole number")
-    return number
-
-
 def _seconds_flag(seconds: float | None, source: str, zero: bool = False) -> float | None:
     """Given a number of seconds from the command line, return it; refuse what
     is not a finite number above zero (or zero, where `zero` allows it) and at
@@ -230,15 +201,6 @@ def _seconds_flag(seconds: float | None, source: str, zero: bool = False) -> flo
     if seconds > timestamps.LONGEST.total_seconds():
         raise ConfigError(f"{source}: {seconds:g} seconds is longer than {timestamps.LONGEST_TEXT}")
     return seconds
-
-
-def _yes(sources: _Sources, name: str, default: bool = False) -> bool:
-    text, source = sources.get(name)
-    if text is None:
-        return default
-    if text.strip().lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-        raise ConfigError(f"{source}: {quoted(text)} is neither yes nor no")
-    return text.strip().lower() in ("1", "true", "yes", "on")
 
 
 def _repeat(flags: Flags) -> dict[str, float | None]:
@@ -260,7 +222,7 @@ def _repeat(flags: Flags) -> dict[str, float | None]:
     return values
 
 
-def _ping_url(sources: _Sources) -> str | None:
+def _ping_url(sources: Sources) -> str | None:
     url, source = sources.get("MAINTCTL_PING_URL")
     if url is not None and not ping_url_usable(url):
         raise ConfigError(f"{source}: not an http:// or https:// URL with a host (not shown: it holds the check's key)")
@@ -268,29 +230,3 @@ def _ping_url(sources: _Sources) -> str | None:
 
 
 MAX_BATCH_SIZE = 1_000_000
-
-
-def _duration(sources: _Sources, name: str, default: timedelta) -> timedelta:
-    text, source = sources.get(name)
-    if text is None:
-        return default
-    try:
-        return parse_duration(text)
-    except ValueError as error:
-        raise ConfigError(f"{source}: {error}") from None
-
-
-def _seconds(sources: _Sources, name: str, default: float, zero: bool = False) -> float:
-    """Given a variable's name, return its duration in seconds (0 too where `zero` allows it)."""
-    if zero and (sources.get(name)[0] or "").strip() in ("0", "0s"):
-        return 0.0
-    return _duration(sources, name, timedelta(seconds=default)).total_seconds()
-
-
-def _positive_int(sources: _Sources, name: str, default: int, maximum: int = 2**63 - 1) -> int:
-    text, source = sources.get(name)
-    if text is None:
-        return default
-    if not re.fullmatch(r"\s*[0-9]{1,19}\s*", text) or not 1 <= int(text) <= maximum:
-        raise ConfigError(f"{source}: {quoted(text)} is not a whole number from 1 to {maximum:,}")
-    return int(text)
