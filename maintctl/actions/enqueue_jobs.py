@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from maintctl import json_text, timestamps
-from maintctl.actions.base.kinds import Single
+from maintctl.actions.base.kinds import Deadline, OwnPass
 from maintctl.actions.base.upcoming import Outlook
 from maintctl.config.settings import ConfigError, Settings
 from maintctl.cron import ScheduleError, duration_text
@@ -30,6 +30,7 @@ from maintctl.jobs import definitions as jobs
 from maintctl.jobs import results as job_results
 from maintctl.jobs import runs as job_runs
 from maintctl.jobs import status as job_status
+from maintctl.results import ActionResult
 from maintctl.store import identity, outbox
 from maintctl.store.db import ActionError, table_exists, transaction
 
@@ -73,11 +74,22 @@ class Pass:
     problem: str | None = None  # why the results could not be read
 
 
-def perform(connection: sqlite3.Connection, settings: Settings) -> list[Step]:
+def preview(connection: sqlite3.Connection, settings: Settings) -> list[Step]:
+    """Given a dry run's settings, return what the pass would do (reading the results that arrived)."""
     done = _pass(connection, settings)
     if done.problem:
         raise ActionError(done.problem)
     return done.steps
+
+
+def run(connection: sqlite3.Connection, settings: Settings, result: ActionResult, deadline: Deadline) -> None:
+    """Do the pass and count what it did into result, even where the results could not be read (the rest
+    was done; the action then fails, saying why)."""
+    done = _pass(connection, settings)
+    result.add(tally(done.steps), done.steps)
+    result.notes.extend(done.notes)
+    if done.problem:
+        raise ActionError(done.problem)
 
 
 def _pass(connection: sqlite3.Connection, settings: Settings) -> Pass:
@@ -261,20 +273,9 @@ def outlook(connection: sqlite3.Connection, settings: Settings) -> Outlook:
     return Outlook(min((time for time in times if time is not None), default=None))
 
 
-@dataclass(frozen=True, kw_only=True)
-class _EnqueueJobs(Single):
-    """A Single whose pass counts what it did even where reading results failed (after the rest was done)."""
-
-    def run(self, connection, settings, result, deadline) -> None:
-        done = _pass(connection, settings)
-        result.add(self.tally(done.steps), done.steps)
-        result.notes.extend(done.notes)
-        if done.problem:
-            raise ActionError(done.problem)
-
-
-ACTION = _EnqueueJobs(
-    perform=perform,
+ACTION = OwnPass(
+    preview=preview,
+    run=run,
     tally=tally,
     count_due=count_due,
     outlook=outlook,
