@@ -30,6 +30,7 @@ from maintctl.jobs import definitions as jobs
 from maintctl.jobs import results as job_results
 from maintctl.jobs import runs as job_runs
 from maintctl.jobs import status as job_status
+from maintctl.jobs.job import Job
 from maintctl.results import ActionResult
 from maintctl.store import identity, outbox
 from maintctl.store.db import ActionError, table_exists, transaction
@@ -174,7 +175,7 @@ def _time_out(connection: sqlite3.Connection, settings: Settings, finished: set[
     return steps
 
 
-def _enqueue(connection: sqlite3.Connection, job: jobs.Job, settings: Settings, ended: set) -> list[Step]:
+def _enqueue(connection: sqlite3.Connection, job: Job, settings: Settings, ended: set) -> list[Step]:
     """Enqueue the job's run that is due (the forced one of `job run`), or
     record its occurrence as skipped; return the step, none where nothing is due."""
     forced = settings.run_job == job.name
@@ -216,7 +217,7 @@ def _enqueue(connection: sqlite3.Connection, job: jobs.Job, settings: Settings, 
     return [step]
 
 
-def _message(job: jobs.Job, step: Step) -> dict:
+def _message(job: Job, step: Step) -> dict:
     return {
         "job": job.name,
         "job_type": job.type,
