@@ -2,15 +2,16 @@
 its end (`ACTION = Batched(...)`, `Single(...)` or `OwnPass(...)`). All
 answer the same Action protocol, so the runner, init-db, doctor, status and
 stats call the same members of every action and probe for none; what an
-action does not need is a default that does nothing (`Common`). No action
-overrides a shape's members or reaches into another shape's.
+action does not need is a default that does nothing (`Common`), and no
+action overrides a shape's members.
 
 - Batched (in batches.py, beside the loop that runs it): planned and
   applied a batch at a time: `plan` decides, read-only; `apply` makes
   exactly those changes inside the caller's transaction, each guarded, and
   returns those it made; `tally` counts them. An action on the due rows of
-  one of the app's tables declares its Batched through its DueRows
-  (due_rows.py), which counts, foresees and names those rows.
+  one of the app's tables describes them once as a DueRows (due_rows.py)
+  and declares its Batched through it (`ROWS.batched(...)`): the rows give
+  its query, count_due, outlook and problems.
 - Single: one step that is not a database transaction (a backup, SQLite's
   own housekeeping): `perform` does it, or in a dry run says what it would
   do, and returns the steps; `tally` counts them.
