@@ -31,7 +31,7 @@ class ActionResult:
     recorded: bool = True  # False for an action skipped only because its schedule says not yet
     usage: bool = False  # it failed because its configuration is wrong (exit 2)
     # Called inside the transaction of each batch, with the counts of the batches in it: the run's history row
-    # is brought up to date with what it commits (runner.py sets it).
+    # is brought up to date with what it commits (run/passes.py sets it).
     on_commit: Callable[[Any, dict[str, int]], None] | None = None
 
     def add(self, counts: dict[str, int], items: list[Any]) -> None:

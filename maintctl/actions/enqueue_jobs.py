@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from maintctl import json_text, timestamps
-from maintctl.actions.base.kinds import Single
+from maintctl.actions.base.kinds import Deadline, OwnPass
 from maintctl.actions.base.upcoming import Outlook
 from maintctl.config.settings import ConfigError, Settings
 from maintctl.cron import ScheduleError, duration_text
@@ -30,6 +30,8 @@ from maintctl.jobs import definitions as jobs
 from maintctl.jobs import results as job_results
 from maintctl.jobs import runs as job_runs
 from maintctl.jobs import status as job_status
+from maintctl.jobs.job import Job
+from maintctl.results import ActionResult
 from maintctl.store import identity, outbox
 from maintctl.store.db import ActionError, table_exists, transaction
 
@@ -73,11 +75,22 @@ class Pass:
     problem: str | None = None  # why the results could not be read
 
 
-def perform(connection: sqlite3.Connection, settings: Settings) -> list[Step]:
+def preview(connection: sqlite3.Connection, settings: Settings) -> list[Step]:
+    """Given a dry run's settings, return what the pass would do (reading the results that arrived)."""
     done = _pass(connection, settings)
     if done.problem:
         raise ActionError(done.problem)
     return done.steps
+
+
+def run(connection: sqlite3.Connection, settings: Settings, result: ActionResult, deadline: Deadline) -> None:
+    """Do the pass and count what it did into result, even where the results could not be read (the rest
+    was done; the action then fails, saying why)."""
+    done = _pass(connection, settings)
+    result.add(tally(done.steps), done.steps)
+    result.notes.extend(done.notes)
+    if done.problem:
+        raise ActionError(done.problem)
 
 
 def _pass(connection: sqlite3.Connection, settings: Settings) -> Pass:
@@ -162,7 +175,7 @@ def _time_out(connection: sqlite3.Connection, settings: Settings, finished: set[
     return steps
 
 
-def _enqueue(connection: sqlite3.Connection, job: jobs.Job, settings: Settings, ended: set) -> list[Step]:
+def _enqueue(connection: sqlite3.Connection, job: Job, settings: Settings, ended: set) -> list[Step]:
     """Enqueue the job's run that is due (the forced one of `job run`), or
     record its occurrence as skipped; return the step, none where nothing is due."""
     forced = settings.run_job == job.name
@@ -204,7 +217,7 @@ def _enqueue(connection: sqlite3.Connection, job: jobs.Job, settings: Settings, 
     return [step]
 
 
-def _message(job: jobs.Job, step: Step) -> dict:
+def _message(job: Job, step: Step) -> dict:
     return {
         "job": job.name,
         "job_type": job.type,
@@ -261,20 +274,9 @@ def outlook(connection: sqlite3.Connection, settings: Settings) -> Outlook:
     return Outlook(min((time for time in times if time is not None), default=None))
 
 
-@dataclass(frozen=True, kw_only=True)
-class _EnqueueJobs(Single):
-    """A Single whose pass counts what it did even where reading results failed (after the rest was done)."""
-
-    def run(self, connection, settings, result, deadline) -> None:
-        done = _pass(connection, settings)
-        result.add(self.tally(done.steps), done.steps)
-        result.notes.extend(done.notes)
-        if done.problem:
-            raise ActionError(done.problem)
-
-
-ACTION = _EnqueueJobs(
-    perform=perform,
+ACTION = OwnPass(
+    preview=preview,
+    run=run,
     tally=tally,
     count_due=count_due,
     outlook=outlook,

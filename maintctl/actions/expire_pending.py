@@ -13,23 +13,13 @@ import sqlite3
 from dataclasses import dataclass
 
 from maintctl import timestamps
-from maintctl.actions.base.batches import Batched
-from maintctl.actions.base.rows import (
-    PROBLEMS_LISTED,
-    DueRows,
-    doable_sql,
-    key_text,
-    keys_json,
-    keys_sql,
-    left_sql,
-    why_left,
-)
+from maintctl.actions.base.due_rows import DueRows, claimed, key_text, keys_json, keys_sql
 from maintctl.actions.base.upcoming import Upcoming
 from maintctl.config.settings import Settings
 from maintctl.media import deletions as media
 from maintctl.media import users as media_users
 from maintctl.media.paths import MediaDirectory
-from maintctl.store import audit, references
+from maintctl.store import audit
 from maintctl.store.db import columns_of
 from maintctl.utf8 import readable_sql
 
@@ -47,8 +37,17 @@ INDEXES = (
     media_users.INDEX,
 )
 
-_INSTANT = f"{timestamps.instant_sql('m.pending_expires_at')} AS instant"
-_WHERE = "m.status = 'pending'"
+_ROWS = DueRows(
+    source="FROM memories AS m",
+    where="m.status = 'pending'",
+    column="m.pending_expires_at",
+    keys=("m.id",),
+    read=f"m.id AS memory_id, m.pending_expires_at, {readable_sql('m.media_local_path')} AS media_local_path",
+    upcoming=Upcoming("memories", "status", "status = 'pending'", "pending_expires_at"),
+    held_in=("memories", "m"),
+    named=lambda memory_id: f"memory {key_text(memory_id)}",
+    left_as="not expired",
+)
 _CLAIM = f"DELETE FROM memories WHERE +status = 'pending' AND (id, +pending_expires_at) IN ({keys_sql(2)}) RETURNING id"
 _UNINDEX = f"DELETE FROM memories_fts WHERE memory_id IN ({keys_sql(1)})"
 # memory_id is UNINDEXED, so the above reads every row of the search index, once
@@ -60,23 +59,6 @@ SEARCH_INDEX = "CREATE INDEX IF NOT EXISTS maintctl_memories_fts_memory ON memor
 _UNINDEX_BY_ROWID = (
     f"DELETE FROM memories_fts WHERE rowid IN (SELECT id FROM memories_fts_content WHERE c0 IN ({keys_sql(1)}))"
 )
-
-
-def _due(held: str | None) -> str:
-    """Given SQL for what holds a memory (references.held_sql), return the
-    query for the due memories that can expire."""
-    return doable_sql(
-        "SELECT m.id AS memory_id, m.pending_expires_at,"
-        f" {readable_sql('m.media_local_path')} AS media_local_path, {_INSTANT} FROM memories AS m",
-        _WHERE,
-        "m.pending_expires_at",
-        ("m.id",),
-        held,
-    )
-
-
-def _held(connection: sqlite3.Connection) -> str | None:
-    return references.held_sql(connection, "memories", "m")
 
 
 @dataclass(slots=True)
@@ -148,13 +130,7 @@ def _foresee_files(connection: sqlite3.Connection, expiries: list[Expiry], media
 
 def apply(connection: sqlite3.Connection, expiries: list[Expiry], settings: Settings) -> list[Expiry]:
     """Expire the planned memories that are still pending and unchanged; return those."""
-    claimed = {
-        memory_id
-        for (memory_id,) in connection.execute(
-            _CLAIM, {"keys": keys_json((expiry.memory_id, expiry.pending_expires_at) for expiry in expiries)}
-        ).fetchall()
-    }
-    expired = [expiry for expiry in expiries if expiry.memory_id in claimed]
+    expired = claimed(connection, _CLAIM, expiries, lambda expiry: (expiry.memory_id, expiry.pending_expires_at))
     unindex = _UNINDEX_BY_ROWID if plain_content_table(connection) else _UNINDEX
     connection.execute(unindex, {"keys": keys_json((expiry.memory_id,) for expiry in expired)})
     audit.record(connection, (audit.Entry("memory", expiry.memory_id, "expired") for expiry in expired), settings)
@@ -192,34 +168,13 @@ def tally(expiries: list[Expiry]) -> dict[str, int]:
     }
 
 
-def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
-    """Return the pending memories whose pending_expires_at names no instant,
-    whose id is not clean text, or that another table holds."""
-    left = left_sql("FROM memories AS m", _WHERE, "m.pending_expires_at", ("m.id",), _held(connection))
-    return [
-        f"memory {key_text(memory_id)}: {why_left('pending_expires_at', expires_at, instant, 'id', key_problem, held_by)}"
-        "; not expired"
-        for memory_id, expires_at, key_problem, held_by, instant in connection.execute(
-            left, _ROWS.bounds(settings, PROBLEMS_LISTED)
-        )
-    ]
-
-
-_ROWS = DueRows(
-    lambda connection: _due(_held(connection)),
-    Upcoming("memories", "status", "status = 'pending'", "pending_expires_at"),
-)
-
-ACTION = Batched(
+ACTION = _ROWS.batched(
     requires=REQUIRES,
-    index_sql=(*INDEXES, _ROWS.upcoming.index_sql),
+    index_sql=INDEXES,
     shaped_indexes=shaped_indexes,
     own_tables=(media.TABLE_SQL,),
     plan=plan,
     apply=apply,
     tally=tally,
-    problems=problems,
     after_commit=after_commit,
-    count_due=_ROWS.count,
-    outlook=_ROWS.outlook,
 )

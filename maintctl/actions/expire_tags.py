@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from maintctl import timestamps
-from maintctl.actions.base.batches import Batched
-from maintctl.actions.base.rows import (
-    PROBLEMS_LISTED,
-    DueRows,
-    doable_sql,
-    key_text,
-    keys_json,
-    keys_sql,
-    left_sql,
-    why_left,
-)
+from maintctl.actions.base.due_rows import DueRows, key_text, keys_json, keys_sql
 from maintctl.actions.base.upcoming import Upcoming
 from maintctl.config.settings import Settings
-from maintctl.store import audit, references
+from maintctl.store import audit
 
 REQUIRES = {
     "memory_tags": ("memory_id", "tag", "status", "suggested_at"),
@@ -34,8 +23,6 @@ INDEXES = (
     ),
 )
 
-_INSTANT = f"{timestamps.instant_sql('t.suggested_at')} AS instant"
-_WHERE = "t.status = 'suggested'"
 _DETAILS = "json_object('tag', tag, 'reason', 'suggested_tag_expiry')"
 # Claimed by rowid where the table has rowids (one B-tree search a row, where
 # the primary key would take two), guarded on the rest: a rowid that VACUUM
@@ -51,40 +38,34 @@ _CLAIM_BY_KEY = (
 )
 
 
-class _Shape(NamedTuple):
-    """What the queries depend on in the app's memory_tags table."""
-
-    by_rowid: bool  # it has rowids (it is not WITHOUT ROWID)
-    held: str | None  # SQL for what holds a tag (references.held_sql)
-
-
-def _shape(connection: sqlite3.Connection) -> _Shape:
-    """Given the database, return the shape of its memory_tags table."""
+def _has_rowids(connection: sqlite3.Connection) -> bool:
+    """Given the database, return whether its memory_tags table has rowids (it is not WITHOUT ROWID)."""
     try:
         connection.execute("SELECT rowid FROM memory_tags LIMIT 0")
-        by_rowid = True
     except sqlite3.OperationalError as error:
         if "no such column" not in str(error):
             raise
-        by_rowid = False
-    return _Shape(by_rowid, _held(connection))
+        return False
+    return True
 
 
-def _due(shape: _Shape) -> str:
-    """Given the table's shape, return the query for the stale suggestions that can be deleted."""
-    identity = "t.rowid" if shape.by_rowid else "json_array(t.memory_id, t.tag)"
-    select = f"SELECT {identity}, t.memory_id, t.tag, t.suggested_at, {_INSTANT} FROM memory_tags AS t"
-    return doable_sql(select, _WHERE, "t.suggested_at", ("t.memory_id", "t.tag"), shape.held)
-
-
-def _held(connection: sqlite3.Connection) -> str | None:
-    return references.held_sql(connection, "memory_tags", "t")
+def _read(connection: sqlite3.Connection) -> str:
+    """Given the database, return the columns a plan reads of a stale suggestion, its identity first."""
+    identity = "t.rowid" if _has_rowids(connection) else "json_array(t.memory_id, t.tag)"
+    return f"{identity}, t.memory_id, t.tag, t.suggested_at"
 
 
 _ROWS = DueRows(
-    lambda connection: _due(_shape(connection)),
-    Upcoming("memory_tags", "status", "status = 'suggested'", "suggested_at"),
+    source="FROM memory_tags AS t",
+    where="t.status = 'suggested'",
+    column="t.suggested_at",
+    keys=("t.memory_id", "t.tag"),
+    read=_read,
+    upcoming=Upcoming("memory_tags", "status", "status = 'suggested'", "suggested_at"),
     age=lambda settings: settings.tag_expiry,
+    held_in=("memory_tags", "t"),
+    named=lambda memory_id, tag: f"tag {tag!r} on memory {key_text(memory_id)}",
+    left_as="not expired",
 )
 
 
@@ -111,7 +92,7 @@ def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) 
 
 def apply(connection: sqlite3.Connection, stale: list[StaleTag], settings: Settings) -> list[StaleTag]:
     """Delete the planned suggestions that are still suggested and unchanged; return those."""
-    claim = _CLAIM_BY_ROWID if _shape(connection).by_rowid else _CLAIM_BY_KEY
+    claim = _CLAIM_BY_ROWID if _has_rowids(connection) else _CLAIM_BY_KEY
     keys = keys_json((tag.identity, tag.memory_id, tag.tag, tag.suggested_at) for tag in stale)
     details = dict(connection.execute(claim, {"keys": keys}).fetchall())
     expired = [tag for tag in stale if tag.identity in details]
@@ -123,27 +104,4 @@ def tally(expired: list[StaleTag]) -> dict[str, int]:
     return {"expired": len(expired)}
 
 
-def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
-    """Return the suggestions whose suggested_at names no instant, whose
-    memory_id or tag is not clean text, or that another table holds."""
-    left = left_sql("FROM memory_tags AS t", _WHERE, "t.suggested_at", ("t.memory_id", "t.tag"), _held(connection))
-    return [
-        f"tag {tag!r} on memory {key_text(memory_id)}: "
-        + why_left("suggested_at", suggested_at, instant, "memory_id or tag", key_problem, held_by)
-        + "; not expired"
-        for memory_id, tag, suggested_at, key_problem, held_by, instant in connection.execute(
-            left, _ROWS.bounds(settings, PROBLEMS_LISTED)
-        )
-    ]
-
-
-ACTION = Batched(
-    requires=REQUIRES,
-    index_sql=(*INDEXES, _ROWS.upcoming.index_sql),
-    plan=plan,
-    apply=apply,
-    tally=tally,
-    problems=problems,
-    count_due=_ROWS.count,
-    outlook=_ROWS.outlook,
-)
+ACTION = _ROWS.batched(requires=REQUIRES, index_sql=INDEXES, plan=plan, apply=apply, tally=tally)

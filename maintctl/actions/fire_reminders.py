@@ -13,17 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from maintctl import timestamps
-from maintctl.actions.base.batches import Batched
-from maintctl.actions.base.rows import (
-    PROBLEMS_LISTED,
-    DueRows,
-    app_text,
-    doable_sql,
-    key_text,
-    keys_json,
-    keys_sql,
-    text_sql,
-)
+from maintctl.actions.base.due_rows import PROBLEMS_LISTED, DueRows, app_text, claimed, key_text, keys_sql, text_sql
 from maintctl.actions.base.upcoming import Upcoming
 from maintctl.config.settings import Settings
 from maintctl.store import audit, identity, outbox
@@ -45,19 +35,19 @@ INDEXES = (
 
 # The notification is built here, by SQLite, as bytes: the app's text may hold
 # bytes that are not UTF-8 (see app_text); so may any value read as it is.
-_DUE = doable_sql(
-    f"SELECT r.id AS reminder_id, r.memory_id, {text_sql('m.owner_user_id')} AS user_id,"
+_ROWS = DueRows(
+    source="FROM reminders AS r JOIN memories AS m ON m.id = r.memory_id",
+    where="r.fired = 0",
+    column="r.fire_at",
+    keys=("r.id", "r.memory_id"),
+    read=f"r.id AS reminder_id, r.memory_id, {text_sql('m.owner_user_id')} AS user_id,"
     f" {readable_sql('m.owner_user_id')} AS owner, {text_sql('m.content')} AS memory_content, r.fire_at,"
-    f" {readable_sql('r.recurrence_minutes')} AS recurrence_minutes, {timestamps.instant_sql('r.fire_at')} AS instant"
-    " FROM reminders AS r JOIN memories AS m ON m.id = r.memory_id",
-    "r.fired = 0",
-    "r.fire_at",
-    ("r.id", "r.memory_id"),
-    None,
-    "reminder_id, memory_id, owner, fire_at, recurrence_minutes, instant,"
+    f" {readable_sql('r.recurrence_minutes')} AS recurrence_minutes",
+    returned="reminder_id, memory_id, owner, fire_at, recurrence_minutes, instant,"
     " CAST(json_object('user_id', user_id, 'message_type', 'reminder', 'content', json_object("
     "'reminder_id', reminder_id, 'memory_id', memory_id, 'memory_content', memory_content, 'fire_at', instant"
     ")) AS BLOB) AS message",
+    upcoming=Upcoming("reminders", "fired", "fired = 0", "fire_at"),
 )
 
 _PROBLEMS = timestamps.due_sql(
@@ -71,7 +61,6 @@ _PROBLEMS = timestamps.due_sql(
     "reminder_id, memory_id, fire_at, key_problem, instant",
 )
 
-_ROWS = DueRows(lambda connection: _DUE, Upcoming("reminders", "fired", "fired = 0", "fire_at"))
 _CLAIM = f"UPDATE reminders SET fired = 1 WHERE +fired = 0 AND (id, +fire_at) IN ({keys_sql(2)}) RETURNING id"
 
 
@@ -161,13 +150,7 @@ def plan(connection: sqlite3.Connection, settings: Settings, limit: int | None) 
 
 def apply(connection: sqlite3.Connection, firings: list[Firing], settings: Settings) -> list[Firing]:
     """Fire the planned reminders that are still unfired and unchanged; return those."""
-    claimed = {
-        reminder_id
-        for (reminder_id,) in connection.execute(
-            _CLAIM, {"keys": keys_json((firing.reminder_id, firing.fire_at) for firing in firings)}
-        ).fetchall()
-    }
-    fired = [firing for firing in firings if firing.reminder_id in claimed]
+    fired = claimed(connection, _CLAIM, firings, lambda firing: (firing.reminder_id, firing.fire_at))
     successors = _make_next(connection, [firing for firing in fired if firing.next_id])
     entries = [audit.Entry("reminder", firing.reminder_id, "fired") for firing in fired]
     for firing in successors:
@@ -277,15 +260,13 @@ def lateness(connection: sqlite3.Connection, settings: Settings, start: datetime
     return {"lateness_seconds": late}, [line]
 
 
-ACTION = Batched(
+ACTION = _ROWS.batched(
     requires=REQUIRES,
-    index_sql=(*INDEXES, _ROWS.upcoming.index_sql),
+    index_sql=INDEXES,
     own_tables=(outbox.TABLE_SQL,),
     plan=plan,
     apply=apply,
     tally=tally,
     problems=problems,
-    count_due=_ROWS.count,
-    outlook=_ROWS.outlook,
     stats=lateness,
 )

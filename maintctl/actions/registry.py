@@ -5,9 +5,9 @@ order, default schedules, reports, history, status, stats, metrics, doctor,
 init-db and the tests all read this; the code of each action is imported
 only when it runs (`load`), so that --help imports none.
 
-Adding an action is one module in maintctl/actions/ (ending in
-`ACTION = Batched(...)` or `Single(...)`, see actions/base/kinds.py) and one entry
-here.
+Adding an action is one module in maintctl/actions/, ending in its ACTION
+in one of the three shapes of actions/base/kinds.py (`Batched(...)`,
+`Single(...)` or `OwnPass(...)`), and one entry here.
 """
 
 from __future__ import annotations

@@ -6,19 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from maintctl import timestamps
-from maintctl.actions.base.batches import Batched
-from maintctl.actions.base.rows import (
-    PROBLEMS_LISTED,
-    DueRows,
-    app_text,
-    doable_sql,
-    key_text,
-    keys_json,
-    keys_sql,
-    left_sql,
-    text_sql,
-    why_left,
-)
+from maintctl.actions.base.due_rows import DueRows, app_text, claimed, key_text, keys_sql, text_sql
 from maintctl.actions.base.upcoming import Upcoming
 from maintctl.config.settings import Settings
 from maintctl.store import audit, outbox
@@ -36,29 +24,22 @@ INDEXES = (
     ),
 )
 
-_SELECT = (
-    f"SELECT e.id AS event_id, {text_sql('e.owner_user_id')} AS owner_user_id, {text_sql('e.description')} AS"
-    f" description, {text_sql('e.event_date')} AS event_date, e.pending_since,"
-    f" {timestamps.instant_sql('e.pending_since')} AS instant FROM events AS e"
-)
-_WHERE = "e.status = 'pending' AND EXISTS (SELECT 1 FROM users AS u WHERE u.telegram_user_id = e.owner_user_id)"
 # The notification is built here, by SQLite, as bytes: the app's text may hold
 # bytes that are not UTF-8 (see app_text).
-_DUE = doable_sql(
-    _SELECT,
-    _WHERE,
-    "e.pending_since",
-    ("e.id",),
-    None,
-    "event_id, owner_user_id, pending_since, instant,"
+_ROWS = DueRows(
+    source="FROM events AS e",
+    where="e.status = 'pending' AND EXISTS (SELECT 1 FROM users AS u WHERE u.telegram_user_id = e.owner_user_id)",
+    column="e.pending_since",
+    keys=("e.id",),
+    read=f"e.id AS event_id, {text_sql('e.owner_user_id')} AS owner_user_id, {text_sql('e.description')} AS"
+    f" description, {text_sql('e.event_date')} AS event_date, e.pending_since",
+    returned="event_id, owner_user_id, pending_since, instant,"
     " CAST(json_object('user_id', owner_user_id, 'message_type', 'event_reprompt', 'content', json_object("
     "'event_id', event_id, 'description', description, 'event_date', event_date)) AS BLOB)",
-)
-_UNREADABLE = left_sql("FROM events AS e", _WHERE, "e.pending_since", ("e.id",))
-_ROWS = DueRows(
-    lambda connection: _DUE,
-    Upcoming("events", "status", "status = 'pending'", "pending_since"),
+    upcoming=Upcoming("events", "status", "status = 'pending'", "pending_since"),
     age=lambda settings: settings.reprompt_after,
+    named=lambda event_id: f"event {key_text(event_id)}",
+    left_as="not re-prompted",
 )
 _CLAIM = (
     "UPDATE events SET pending_since = :now WHERE +status = 'pending'"
@@ -97,13 +78,7 @@ def _reprompt(event_id, user_id, pending_since, instant, raw_message) -> Repromp
 def apply(connection: sqlite3.Connection, reprompts: list[Reprompt], settings: Settings) -> list[Reprompt]:
     """Re-prompt the planned events that are still pending and unchanged; return those."""
     now = timestamps.format_instant(settings.now)
-    claimed = {
-        event_id
-        for (event_id,) in connection.execute(
-            _CLAIM, {"now": now, "keys": keys_json((event.event_id, event.pending_since) for event in reprompts)}
-        ).fetchall()
-    }
-    requeued = [event for event in reprompts if event.event_id in claimed]
+    requeued = claimed(connection, _CLAIM, reprompts, lambda event: (event.event_id, event.pending_since), now=now)
     audit.record(connection, (audit.Entry("event", event.event_id, "requeued") for event in requeued), settings)
     outbox.queue(
         connection, ((f"event_reprompt:{event.event_id}:{now}", event.message) for event in requeued), settings
@@ -115,25 +90,11 @@ def tally(requeued: list[Reprompt]) -> dict[str, int]:
     return {"requeued": len(requeued)}
 
 
-def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
-    """Return the pending events whose pending_since names no instant, or whose id is not clean text."""
-    return [
-        f"event {key_text(event_id)}: {why_left('pending_since', pending_since, instant, 'id', key_problem, held_by)}"
-        "; not re-prompted"
-        for event_id, pending_since, key_problem, held_by, instant in connection.execute(
-            _UNREADABLE, _ROWS.bounds(settings, PROBLEMS_LISTED)
-        )
-    ]
-
-
-ACTION = Batched(
+ACTION = _ROWS.batched(
     requires=REQUIRES,
-    index_sql=(*INDEXES, _ROWS.upcoming.index_sql),
+    index_sql=INDEXES,
     own_tables=(outbox.TABLE_SQL,),
     plan=plan,
     apply=apply,
     tally=tally,
-    problems=problems,
-    count_due=_ROWS.count,
-    outlook=_ROWS.outlook,
 )

@@ -18,10 +18,9 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import ClassVar
 
 from maintctl import timestamps
-from maintctl.actions.base.kinds import Deadline, Items
+from maintctl.actions.base.kinds import Deadline, OwnPass
 from maintctl.config.settings import Settings
 from maintctl.results import ActionResult
 from maintctl.retention.deleting import Target, delete_old
@@ -111,62 +110,53 @@ def _named(target: Target) -> Iterator[None]:
         raise ActionError(f"rule {target.rule.name}: database error: {error}") from None
 
 
-class Retention:
-    """The Action (kinds.py) that applies each rule in turn."""
+def preview(connection: sqlite3.Connection, settings: Settings) -> list[RuleStep]:
+    """Given the run's settings, return what each rule would delete (within --max-items), changing nothing."""
+    steps = []
+    for target in _targets(connection, settings):
+        query = f"SELECT count(*) FROM {target.table.sql} AS t WHERE {target.deletable_sql}"
+        (rows,) = connection.execute(query, target.cutoff).fetchone()
+        steps.append(RuleStep(target.rule, min(rows, settings.max_items or rows)))
+    return steps
 
-    requires: ClassVar[dict[str, tuple[str, ...]]] = {"audit_log": ("entity_type", "entity_id", "action", "details")}
-    own_tables: tuple[str, ...] = ()
 
-    def indexes(self, connection: sqlite3.Connection) -> tuple[str, ...]:
-        return ()
+def run(connection: sqlite3.Connection, settings: Settings, result: ActionResult, deadline: Deadline) -> None:
+    """Apply each rule in turn, counting into result what each transaction commits; what keeps a row is
+    judged for every rule before any deletes."""
+    targets = _targets(connection, settings)
+    try:
+        for target in targets:
+            with _named(target):
+                target.held.take(connection, target.cutoff, settings.batch_size)
+        for target in targets:
+            with _named(target):
+                delete_old(connection, target, settings, result, deadline)
+    finally:
+        for target in targets:
+            target.held.drop(connection)
 
-    def preview(self, connection: sqlite3.Connection, settings: Settings) -> Items:
-        steps = []
-        for target in _targets(connection, settings):
-            query = f"SELECT count(*) FROM {target.table.sql} AS t WHERE {target.deletable_sql}"
-            (rows,) = connection.execute(query, target.cutoff).fetchone()
-            steps.append(RuleStep(target.rule, min(rows, settings.max_items or rows)))
-        return steps
 
-    def run(self, connection: sqlite3.Connection, settings: Settings, result: ActionResult, deadline: Deadline) -> None:
-        targets = _targets(connection, settings)
-        try:
-            for target in targets:  # what keeps a row is judged for every rule before any deletes
-                with _named(target):
-                    target.held.take(connection, target.cutoff, settings.batch_size)
-            for target in targets:
-                with _named(target):
-                    delete_old(connection, target, settings, result, deadline)
-        finally:
-            for target in targets:
-                target.held.drop(connection)
+def tally(steps: list[RuleStep]) -> dict[str, int]:
+    counts = {"deleted": sum(step.rows for step in steps)}
+    counts.update({f"deleted:{step.rule.name}": step.rows for step in steps})
+    return counts
 
-    def tally(self, steps: Items) -> dict[str, int]:
-        counts = {"deleted": sum(step.rows for step in steps)}
-        counts.update({f"deleted:{step.rule.name}": step.rows for step in steps})
-        return counts
 
-    def problems(self, connection: sqlite3.Connection, settings: Settings) -> list[str]:
-        """In a dry run, the rows the pass would leave because another row
-        still refers to them (a real pass names them as it goes)."""
-        if not settings.dry_run:
-            return []
-        warnings = []
-        for target in _targets(connection, settings):
-            warnings += target.held.foreseen(connection, target.cutoff)
-        return warnings
-
-    def notes(self, connection: sqlite3.Connection, settings: Settings) -> list[str]:
+def problems(connection: sqlite3.Connection, settings: Settings) -> list[str]:
+    """In a dry run, return the rows the pass would leave because another row
+    still refers to them (a real pass names them as it goes)."""
+    if not settings.dry_run:
         return []
-
-    def after_commit(self, connection: sqlite3.Connection, settings: Settings) -> tuple[dict[str, int], list[str]]:
-        return {}, []
-
-    def count_due(self, connection: sqlite3.Connection, settings: Settings) -> int | None:
-        return None
-
-    def stats(self, connection: sqlite3.Connection, settings: Settings, start) -> tuple[dict, list[str]]:
-        return {}, []
+    warnings = []
+    for target in _targets(connection, settings):
+        warnings += target.held.foreseen(connection, target.cutoff)
+    return warnings
 
 
-ACTION = Retention()
+ACTION = OwnPass(
+    requires={"audit_log": ("entity_type", "entity_id", "action", "details")},
+    preview=preview,
+    run=run,
+    tally=tally,
+    problems=problems,
+)

@@ -1,25 +1,20 @@
-"""The app's recurring jobs: their definitions, kept in maintctl_jobs, and
-when each is due. A run of a job is a message for the app's workers (see
+"""The app's recurring jobs' definitions, kept in maintctl_jobs: checked as
+they are added, read back as Jobs (jobs/job.py: when each is due), paused,
+resumed and removed. A run of a job is a message for the app's workers (see
 jobs/runs.py for the runs and actions/enqueue_jobs.py for the pass that
 enqueues them); maintctl only schedules and tracks the work.
-
-A new job is due at once. Then `every D` is due at its previous scheduled
-time plus D, `cron` at the expression's next time in its zone (read as
-maintctl's action schedules are, daylight-saving changes included). The
-occurrences missed while nothing ran are coalesced: one run, scheduled for
-the latest of them, says how many it stands for beyond itself.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from maintctl import timestamps
-from maintctl.cron import ScheduleError, check_schedule, duration_text, next_cron_time, previous_cron_time
+from maintctl.cron import ScheduleError, check_schedule, duration_text
 from maintctl.jobs import runs as job_runs
+from maintctl.jobs.job import Job
 from maintctl.store.db import table_exists, transaction
 
 TABLE_SQL = """
@@ -39,76 +34,10 @@ CREATE TABLE IF NOT EXISTS maintctl_jobs (
 
 DEFAULT_TIMEOUT = timedelta(hours=1)
 SHORTEST = timedelta(seconds=1)  # the most often a job runs
-MOST_COUNTED = 100_000  # missed cron times counted one by one at most (about a second); beyond, the count is that
 
 
 class JobError(ValueError):
     """A definition that cannot be kept, or a name that is not a job's; the message says why."""
-
-
-@dataclass(frozen=True)
-class Job:
-    name: str
-    type: str
-    bot: str
-    config: dict
-    every: timedelta | None
-    cron: str | None
-    tz: str
-    timeout: timedelta
-    enabled: bool
-    added_at: datetime
-    broken: str | None = None  # why its row (written by hand, say) cannot be read: it is held back, with the reason
-
-    def describe(self) -> str:
-        if self.broken:
-            return "unreadable"
-        if self.cron:
-            return f"cron {self.cron!r} ({self.tz})"
-        return f"every {duration_text(self.every)}"
-
-    def following(self, scheduled: datetime) -> datetime | None:
-        """Given an occurrence, return the next (None: never again)."""
-        if self.cron:
-            return next_cron_time(self.cron, self.tz, scheduled)
-        return timestamps.shift(scheduled, self.every)
-
-    def next_run(self, last_scheduled: datetime | None) -> datetime | None:
-        """Given its latest occurrence run or skipped (None: none yet),
-        return when the job is next due (None: never again). A new job is due
-        from when it was added. Raise ScheduleError where it cannot be kept."""
-        if self.broken:
-            raise ScheduleError(self.broken)
-        return self.added_at if last_scheduled is None else self.following(last_scheduled)
-
-    def occurrence(self, last_scheduled: datetime | None, now: datetime) -> tuple[datetime, int] | None:
-        """Given its latest occurrence run or skipped, return the one due now
-        (the latest of those that have come since) and how many before it it
-        stands for; None where none is due."""
-        due = self.next_run(last_scheduled)
-        if due is None or due > now:
-            return None
-        if self.every:
-            steps = int((now - due) / self.every)
-            return timestamps.shift(due, self.every * steps), steps
-        skipped = 0
-        while skipped < MOST_COUNTED and (later := self.following(due)) is not None and later <= now:
-            due, skipped = later, skipped + 1
-        if skipped == MOST_COUNTED:  # a minutely job stopped for months: the last time, found backwards
-            due = previous_cron_time(self.cron, self.tz, now) or due
-        return due, skipped
-
-    def as_json(self) -> dict:
-        return {
-            "name": self.name,
-            "type": self.type,
-            "bot": self.bot,
-            "config": self.config,
-            "enabled": self.enabled,
-            "schedule": self.describe(),
-            "timeout": duration_text(self.timeout),
-            "problem": self.broken,
-        }
 
 
 _LONGEST_NAME = 200

@@ -12,15 +12,16 @@ from maintctl.cron import ScheduleError
 from maintctl.jobs import definitions as jobs
 from maintctl.jobs import history as job_history
 from maintctl.jobs import runs as job_runs
+from maintctl.jobs.job import Job
 
 
-def next_run(connection: sqlite3.Connection, job: jobs.Job, now: datetime) -> datetime | None:
+def next_run(connection: sqlite3.Connection, job: Job, now: datetime) -> datetime | None:
     """Return when the job is next due, from its latest occurrence (now or before: due now; None: never).
     Raise ScheduleError where it cannot be kept."""
     return job.next_run(job_runs.last_scheduled(connection, job.name, job.added_at, now))
 
 
-def _next_run(connection: sqlite3.Connection, job: jobs.Job, now: datetime) -> str | None:
+def _next_run(connection: sqlite3.Connection, job: Job, now: datetime) -> str | None:
     if not job.enabled:
         return None
     try:

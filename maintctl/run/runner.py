@@ -1,6 +1,7 @@
-"""One run: open → lock → passes (for each action: decide → plan → (show |
-apply in batches → after commit) → deliver notifications) → record history →
-metrics and pings → report. Exceptions become exit codes here only."""
+"""One run: open → lock → passes (passes.py: for each action decide → plan →
+(show | apply in batches → after commit) → deliver notifications), again
+while a window of run-all --for is open (window.py) → record history →
+metrics and pings → report."""
 
 from __future__ import annotations
 
@@ -8,21 +9,19 @@ import signal
 import sqlite3
 import time
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import partial
 
 from maintctl import timestamps
 from maintctl.actions import registry
-from maintctl.actions.base.kinds import Action
-from maintctl.config.settings import ConfigError, Settings
-from maintctl.cron import ScheduleError
-from maintctl.jobs import runs as job_runs
+from maintctl.config.settings import Settings
 from maintctl.monitoring import hooks
-from maintctl.results import ActionResult, Notifications, Report
+from maintctl.results import Report
 from maintctl.run.followed import Followed
+from maintctl.run.passes import last_start, one_pass
 from maintctl.run.window import Slots, Window
-from maintctl.store import history, identity, lock, outbox, schedules
-from maintctl.store.db import ActionError, Replaced, Stop, Stopped, check_schema, open_database
+from maintctl.store import history, identity, lock, outbox
+from maintctl.store.db import Stop, open_database
 
 
 def run(names: list[str], settings: Settings, scheduled: bool = False, stop: Stop | None = None) -> Report:
@@ -54,7 +53,7 @@ def run(names: list[str], settings: Settings, scheduled: bool = False, stop: Sto
         if settings.dry_run:
             try:
                 report = Report(settings)
-                _one_pass(connection, names, settings, scheduled, report, None)
+                one_pass(connection, names, settings, scheduled, report, None)
                 report.passes = 1
                 report.notifications.queued = _undelivered(connection)
                 return report
@@ -102,15 +101,13 @@ def _run_locked(database: Followed, names: list[str], settings: Settings, schedu
     while True:
         elapsed = timedelta(seconds=time.monotonic() - settings.now_taken)
         pass_settings = replace(settings, now=timestamps.shift(settings.now, elapsed)) if report.passes else settings
-        _one_pass(database.connection, due, pass_settings, scheduled, report, deadline)
+        one_pass(database.connection, due, pass_settings, scheduled, report, deadline)
         report.passes += 1
         if not settings.run_for or stop.is_set():
             break
         if cadence is None and settings.run_every is None:
             end = min(asked + settings.run_for, deadline or float("inf"))
-            cadence = Window(
-                database, names, settings, end, lambda name: _last_start(database.connection, report, name)
-            )
+            cadence = Window(database, names, settings, end, lambda name: last_start(database.connection, report, name))
         elif cadence is None:
             cadence = Slots(database, names, began, settings.run_for, settings.run_every, deadline)
         due = cadence.wait(due, pass_settings.now)
@@ -132,187 +129,8 @@ def _run_locked(database: Followed, names: list[str], settings: Settings, schedu
     return report
 
 
-def _one_pass(
-    connection: sqlite3.Connection,
-    names: list[str],
-    settings: Settings,
-    scheduled: bool,
-    report: Report,
-    deadline: float | None,
-) -> None:
-    kept = _schedules(connection, names, report)
-    for name in names:
-        entry = registry.entry(name)
-        this_pass = ActionResult(name, dict.fromkeys(entry.counts, 0), started=settings.now)
-        skip = _reason_to_skip(connection, kept[name], settings, scheduled, report)
-        if skip is None and kept[name].paused:
-            this_pass.notes.append(f"{_paused_text(kept[name])}; run anyway, as it was named")
-        if skip is not None:
-            this_pass.status, this_pass.reason, this_pass.recorded = "skipped", skip[0], skip[1]
-        else:
-            clock = time.monotonic()
-            if report.run_id is not None:
-                this_pass.on_commit = history.progress_hook(report, name, this_pass, clock)
-            _run_action(connection, entry.load(), settings, this_pass, deadline)
-            this_pass.duration = time.monotonic() - clock
-            if entry.notifies:
-                report.notifications.involved = True
-                if settings.dry_run:
-                    report.notifications.would_queue += this_pass.counts.get(entry.queues, 0)
-                else:
-                    _deliver(connection, settings, report.notifications)
-        _merge(report, this_pass)
-
-
-def _schedules(connection: sqlite3.Connection, names: list[str], report: Report) -> dict[str, schedules.Schedule]:
-    try:
-        return schedules.load_all(connection, registry.defaults(names))
-    except (sqlite3.Error, ValueError) as error:
-        report.run_warnings.append(f"schedules could not be read ({error}); every action runs")
-        return {name: schedules.Schedule(name) for name in names}
-
-
-def _reason_to_skip(
-    connection: sqlite3.Connection,
-    schedule: schedules.Schedule,
-    settings: Settings,
-    scheduled: bool,
-    report: Report,
-) -> tuple[str, bool] | None:
-    """Return why the action is not run in this pass, and whether that goes
-    into its history; None to run it."""
-    if connection.stop.is_set():
-        return f"stopped by {connection.stop.by} before it began", True
-    if not scheduled:
-        return None
-    if schedule.paused:
-        return _paused_text(schedule), True
-    skip_unless = registry.entry(schedule.action).skip_unless
-    if skip_unless and (nothing := skip_unless(settings)):
-        return nothing, False
-    if schedule.every is None and schedule.cron is None and not schedule.broken:
-        return None  # every run: no need to ask when it last ran
-    last = _last_start(connection, report, schedule.action)
-    try:
-        if schedule.due(last, settings.now):
-            return None
-        due_from = schedule.next_after(last, settings.now)
-    except ScheduleError as error:
-        return f"its schedule cannot be kept: {error}", True
-    return f"not due: {schedule.describe()}, due from {_format(due_from)}", False
-
-
-def _last_start(connection: sqlite3.Connection, report: Report, name: str) -> datetime | None:
-    """Return when the action last began: in this run, or as its history says (None: never)."""
-    ran = report.result_for(name)
-    if ran and ran.status != "skipped":
-        return ran.started
-    last = history.last(connection, name)
-    return last.started if last else None
-
-
-def _paused_text(schedule: schedules.Schedule) -> str:
-    text = f"paused since {schedule.paused_at}"
-    return text + (f": {schedule.paused_reason}" if schedule.paused_reason else "")
-
-
-def _format(instant: datetime | None) -> str:
-    return timestamps.format_instant(instant) if instant else "now"
-
-
-def _merge(report: Report, this_pass: ActionResult) -> None:
-    """Add one pass's result to the run's result for that action."""
-    total = report.result_for(this_pass.action)
-    if total is None:
-        report.actions.append(this_pass)
-        return
-    if total.status == "skipped" and this_pass.status != "skipped":
-        total.status, total.reason, total.started, total.recorded = "ok", None, this_pass.started, True
-    if this_pass.status == "failed":
-        total.status, total.error = "failed", total.error or this_pass.error
-        total.usage = total.usage or this_pass.usage
-    for name, count in this_pass.counts.items():
-        total.counts[name] = total.counts.get(name, 0) + count
-    total.duration += this_pass.duration
-    total.warnings.extend(warning for warning in this_pass.warnings if warning not in total.warnings)
-    total.notes.extend(note for note in this_pass.notes if note not in total.notes)
-
-
-def _run_action(
-    connection: sqlite3.Connection,
-    action: Action,
-    settings: Settings,
-    result: ActionResult,
-    deadline: float | None,
-) -> None:
-    try:
-        check_schema(connection, action.requires)
-        if settings.dry_run:
-            result.planned = action.preview(connection, settings)
-            result.add(action.tally(result.planned), result.planned)
-        else:
-            action.run(connection, settings, result, deadline)
-        # Asked after the work: what is still due then is only what cannot be done
-        # (a scan of the whole backlog before it would cost as much as planning it).
-        result.warnings.extend(action.problems(connection, settings))
-        result.notes.extend(action.notes(connection, settings))
-    except Replaced as replaced:  # a window goes on with the file there now
-        result.notes.append(str(replaced))
-    except Stopped:
-        result.notes.append(
-            f"stopped by {connection.stop.by}: the batches done are kept, the rest is left for the next run"
-        )
-    except ConfigError as error:  # its own configuration (a rules file) is wrong: exit 2, the others run
-        result.status, result.error, result.usage = "failed", str(error), True
-    except Exception as error:  # noqa: BLE001 - one action's failure, a bug included, never stops the others
-        result.status, result.error = "failed", _describe(error)
-    if not settings.dry_run and not connection.stop.is_set():
-        try:
-            counts, warnings = action.after_commit(connection, settings)
-            result.counts.update(counts)
-            result.warnings.extend(warnings)
-        except Stopped:
-            pass  # what is left stays queued for the next run
-        except Exception as error:  # noqa: BLE001 - reported as the action's failure
-            result.status, result.error = "failed", result.error or _describe(error)
-
-
-def _deliver(connection: sqlite3.Connection, settings: Settings, notifications: Notifications) -> None:
-    if settings.redis_url is None or notifications.error:
-        return  # not configured, or already failed in this run: they stay queued
-    try:
-        delivery = outbox.deliver(
-            connection,
-            settings,
-            route=lambda msg_id: job_runs.stream_of(msg_id, settings),
-            delivered=lambda connection, sent: job_runs.mark_enqueued(connection, sent, settings.now),
-        )
-    except Stopped:
-        return  # they stay queued for the next run
-    except Exception as error:  # noqa: BLE001 - Redis, the database, or a bug: they stay queued, the rest runs
-        notifications.error = _describe(error)
-        return
-    notifications.delivered += delivery.delivered
-    notifications.already_sent += delivery.already_sent
-    for stream, count in delivery.streams.items():
-        notifications.streams[stream] = notifications.streams.get(stream, 0) + count
-
-
 def _undelivered(connection: sqlite3.Connection) -> int:
     try:
         return outbox.undelivered_count(connection)
     except sqlite3.Error:
         return 0
-
-
-def _describe(error: Exception) -> str:
-    """Given an exception, return one line for the operator (never a traceback)."""
-    if isinstance(error, (ActionError, outbox.DeliveryError)):
-        return str(error)
-    if isinstance(error, sqlite3.Error):
-        return f"database error: {error}"
-    if isinstance(error, OSError):
-        return f"{error.strerror or error} ({error.filename})" if error.filename else str(error)
-    from maintctl.config.urls import redact_text
-
-    return redact_text(f"unexpected {type(error).__name__}: {error}")

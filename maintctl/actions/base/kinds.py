@@ -1,16 +1,25 @@
-"""The two shapes an action has, as typed values its module declares at its
-end (`ACTION = Batched(...)` or `ACTION = Single(...)`). Both answer the
-same Action protocol, so the runner, init-db, doctor, status and stats call
-the same members of every action and probe for none; what an action does
-not need is a default that does nothing.
+"""The three shapes an action has, as typed values its module declares at
+its end (`ACTION = Batched(...)`, `Single(...)` or `OwnPass(...)`). All
+answer the same Action protocol, so the runner, init-db, doctor, status and
+stats call the same members of every action and probe for none; what an
+action does not need is a default that does nothing (`Common`), and no
+action overrides a shape's members.
 
-- Batched (in batches.py, beside the loop that runs it): planned and applied a batch at a time: `plan`
-  decides, read-only; `apply` makes exactly those changes inside the
-  caller's transaction, each guarded, and returns those it made; `tally`
-  counts them.
+- Batched (in batches.py, beside the loop that runs it): planned and
+  applied a batch at a time: `plan` decides, read-only; `apply` makes
+  exactly those changes inside the caller's transaction, each guarded, and
+  returns those it made; `tally` counts them. An action on the due rows of
+  one of the app's tables describes them once as a DueRows (due_rows.py)
+  and declares its Batched through it (`ROWS.batched(...)`): the rows give
+  its query, count_due, outlook and problems.
 - Single: one step that is not a database transaction (a backup, SQLite's
   own housekeeping): `perform` does it, or in a dry run says what it would
   do, and returns the steps; `tally` counts them.
+- OwnPass: a pass whose transactions are its own (retention walks each
+  rule's table by its key; enqueue-jobs reads results, times runs out and
+  enqueues): `preview` says what a dry run would do; `run` does the pass,
+  adding to the result what it did as it goes, so that a pass stopped or
+  failed partway has counted what it did; `tally` counts the items.
 """
 
 from __future__ import annotations
@@ -93,7 +102,7 @@ def _no_indexes(_: sqlite3.Connection) -> tuple[str, ...]:
 
 @dataclass(frozen=True, kw_only=True)
 class Common:
-    """What both shapes declare (all but `tally` have defaults that do nothing)."""
+    """What every shape declares (all but `tally` have defaults that do nothing)."""
 
     tally: Callable[[Items], dict[str, int]]
     requires: Mapping[str, Sequence[str]] = field(default_factory=dict)
@@ -121,3 +130,9 @@ class Single(Common):
     def run(self, connection: sqlite3.Connection, settings: Settings, result: ActionResult, deadline: Deadline) -> None:
         steps = self.perform(connection, settings)
         result.add(self.tally(steps), steps)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OwnPass(Common):
+    preview: Callable[[sqlite3.Connection, Settings], Items]
+    run: Callable[[sqlite3.Connection, Settings, ActionResult, Deadline], None]
