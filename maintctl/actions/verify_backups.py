@@ -13,7 +13,7 @@ manifests are checked with integrity_check only.
 The older copy is chosen by a draw seeded with the run's now and the
 destination, so that a dry run at the same --now names the copies the run
 would fetch. A database without copies anywhere (no backup yet) has nothing
-to verify, and a warning says so.
+to verify, and a note says so (status is what tells a destination without copies).
 """
 
 from __future__ import annotations
@@ -70,8 +70,7 @@ def perform(connection: Connection, settings: Settings) -> list[Step]:
             steps.append(Step("failed", destination.shown, None, detail=str(error)))
             continue
         if not found:
-            warning = f"no copy of this database at {destination.shown} to verify"
-            steps.append(Step("none", destination.shown, None, detail=warning, warning=warning))
+            steps.append(Step("none", destination.shown, None, detail="no copy of this database to verify"))
             continue
         for copy in chosen(found, settings, destination.shown):
             if settings.dry_run:
@@ -143,7 +142,11 @@ class _VerifyBackups(Single):
         steps = self.perform(connection, settings)
         result.add(self.tally(steps), steps)
         result.notes.extend(
-            f"{step.destination}: {step.copy}: verified ({step.detail})" for step in steps if step.kind == "verified"
+            f"{step.destination}: {step.copy}: verified ({step.detail})"
+            if step.kind == "verified"
+            else f"{step.destination}: {step.detail}"
+            for step in steps
+            if step.kind in ("verified", "none")
         )
         failures = [step.detail for step in steps if step.kind == "failed"]
         if failures:

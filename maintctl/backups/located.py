@@ -55,7 +55,11 @@ def source(text: str) -> Source:
     name; any other path is a local copy's file. Raise BadDestination."""
     if "://" not in text:
         path = Path(text).expanduser()
-        if path.is_dir():
+        try:
+            is_directory = path.is_dir()
+        except OSError:  # a name too long, say: restore names it as a backup file that cannot be read
+            is_directory = False
+        if is_directory:
             return Source(destination=destinations.parse(text))
         return Source(path=path)
     parts = urlsplit(text)

@@ -65,10 +65,11 @@ class Outcome:
     source: str | None = None  # a copy fetched from a destination: `DESTINATION: NAME` (backup is then its name)
 
     def as_json(self) -> dict:
+        fetched = {"source": self.source} if self.source else {}
         return {
             "database": str(self.database),
             "backup": str(self.backup),
-            "source": self.source,
+            **fetched,
             "replaced": str(self.replaced),
             "database_id": self.database_id,
             "dry_run": self.dry_run,
