@@ -168,7 +168,8 @@ class TestOutput:
         )
         assert lines[7].split()[:2] == ["optimize", "ok"]
         assert lines[8].split() == ["backup", "ok", "written", "1,", "deleted", "0"]
-        assert "3 queued, not delivered" in lines[9]
+        assert lines[9].split() == ["verify-backups", "ok", "verified", "1,", "failed", "0"]
+        assert "3 queued, not delivered" in lines[-1]
 
     def test_json_is_one_document_with_an_entry_per_action(self, maintctl, core):
         some_work(core)
@@ -186,6 +187,7 @@ class TestOutput:
             ("prune", "ok"),
             ("optimize", "ok"),
             ("backup", "ok"),
+            ("verify-backups", "ok"),
         ]
         assert document["actions"][0]["counts"] == {"fired": 1, "created": 1}
         assert document["actions"][1]["counts"] == {"expired": 1, "files_deleted": 0}
@@ -346,6 +348,7 @@ class TestRunAllIsolation:
             "prune": "ok",
             "optimize": "ok",
             "backup": "ok",
+            "verify-backups": "ok",
         }
         assert "reminders are frozen" in result.action("fire-reminders")["error"]
         assert core.sql("SELECT fired FROM reminders") == [(0,)]

@@ -32,6 +32,7 @@ def test_a_run_records_each_action_with_its_counts_host_pid_and_version(maintctl
         "prune",
         "optimize",
         "backup",
+        "verify-backups",
     ]  # not retention: without a rules file, run-all has nothing for it, and that is not history
     assert {run[0] for run in runs} == {result.json()["run_id"]}
     assert {run[2] for run in runs} == {NOW}

@@ -285,12 +285,10 @@ class TestARefusedRestoreChangesNothing:
 
         assert result.err == f"maintctl: error: {tmp_path / 'nowhere.sqlite3'}: no such backup file\n"
 
-    @pytest.mark.parametrize("kind", ["a directory", "a named pipe", "a name too long"])
+    @pytest.mark.parametrize("kind", ["a named pipe", "a name too long"])
     def test_a_backup_that_is_no_file_says_what_it_is(self, maintctl, core, backup, tmp_path, kind):
         given = tmp_path / ("x" * 300 if kind == "a name too long" else "given")
-        if kind == "a directory":
-            given.mkdir()
-        elif kind == "a named pipe":
+        if kind == "a named pipe":
             os.mkfifo(given)
 
         result = self.refused(maintctl, core, given)
@@ -300,6 +298,14 @@ class TestARefusedRestoreChangesNothing:
             "cannot be read as a backup file (File name too long)" if too_long else f"is {kind}, not a backup file"
         )
         assert result.err == f"maintctl: error: {given}: {expected}\n"
+
+    def test_a_directory_is_a_destination_and_one_without_a_copy_of_this_database_is_named(
+        self, maintctl, core, backup, tmp_path
+    ):
+        given = tmp_path / "given"
+        given.mkdir()
+        result = self.refused(maintctl, core, given)
+        assert result.err.startswith(f"maintctl: error: {given}: no copy of core.db (id ")
 
     def test_a_dry_run_over_a_wal_without_its_shm(self, maintctl, core, backup):
         rows(core.path, "PRAGMA journal_mode = WAL")

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from maintctl.config.settings import Settings
 
 DAILY = timedelta(days=1)
+WEEKLY = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,15 @@ ACTIONS = (
         counts=("written", "deleted"),
         every=DAILY,
         options=("backup",),
+    ),
+    Entry(
+        "verify-backups",
+        "Fetch the newest backup and one older one at random at each destination and check them against their"
+        " manifests; with MAINTCTL_BACKUP_IDENTITY, decrypt them and run PRAGMA integrity_check.",
+        counts=("verified", "failed"),
+        verbs={"verified": "would verify", "failed": "fail"},
+        every=WEEKLY,
+        options=("destinations",),
     ),
 )
 ORDER = tuple(entry.name for entry in ACTIONS)  # the order run-all runs them in

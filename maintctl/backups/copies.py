@@ -88,10 +88,13 @@ class Listing:
     leftovers: list[str]
 
 
-def listing(destination, begins: str) -> Listing:
+def listing(destination, begins: str, read_manifests: bool = True) -> Listing:
     """Given a destination (backups/destinations) and how the database's
     copies' names begin, return its finished copies, oldest first, and its
-    leftovers; each manifest is read (raising the destination's error)."""
+    leftovers; each manifest is read (raising the destination's error), or
+    with read_manifests=False none is (one listing of the destination, as
+    status and the metrics ask: each copy's manifest is then None and its
+    created_at the time in its name)."""
     sizes = destination.sizes(begins)
     hidden = destination.sizes(f".{begins}")
     matches = pattern(begins)
@@ -103,8 +106,9 @@ def listing(destination, begins: str) -> Listing:
             if stored.endswith(MANIFEST) and matches.fullmatch(copy_of) and copy_of not in sizes:
                 leftovers.append(stored)  # its copy is gone
             continue
-        manifest = _manifest(destination, stored) if stored + MANIFEST in sizes else None
-        if manifest is None and not destination.plain:
+        has_manifest = stored + MANIFEST in sizes
+        manifest = _manifest(destination, stored) if has_manifest and read_manifests else None
+        if not has_manifest and not destination.plain:
             leftovers.append(stored)
             continue
         copies.append(Copy(stored, f"{match[1].zfill(8)}T{match[2]}Z", int(match[3] or 1), size, manifest))

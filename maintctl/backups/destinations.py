@@ -140,10 +140,13 @@ class Bucket:
         from obstore.store import S3Store
 
         endpoint = self.options.get("endpoint")
+        # Given only where the URL says: the client takes no None (a region left out is read from AWS_REGION).
+        where = {
+            name: value for name, value in (("endpoint", endpoint), ("region", self.options.get("region"))) if value
+        }
         return S3Store(
             self.bucket,
-            endpoint=endpoint,
-            region=self.options.get("region") or None,
+            **where,
             virtual_hosted_style_request=self.options.get("path_style", "false").lower() not in ("true", "yes", "1"),
             client_options={"allow_http": bool(endpoint and endpoint.startswith("http://")), "connect_timeout": "5s"},
             retry_config={"max_retries": 3, "retry_timeout": timedelta(seconds=30)},

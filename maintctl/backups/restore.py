@@ -62,11 +62,14 @@ class Outcome:
     warnings: list[str] = field(default_factory=list)  # what --force went past
     waited: float = 0.0  # seconds waited for the lock
     lock_held_by: int | None = None  # the run that held the lock when the restore asked for it
+    source: str | None = None  # a copy fetched from a destination: `DESTINATION: NAME` (backup is then its name)
 
     def as_json(self) -> dict:
+        fetched = {"source": self.source} if self.source else {}
         return {
             "database": str(self.database),
             "backup": str(self.backup),
+            **fetched,
             "replaced": str(self.replaced),
             "database_id": self.database_id,
             "dry_run": self.dry_run,
@@ -76,6 +79,12 @@ class Outcome:
         }
 
     def describe(self) -> str:
+        if self.dry_run and self.source:
+            return (
+                f"would fetch {self.source}, check it against its manifest, decrypt it where it is encrypted, check"
+                f" it with PRAGMA integrity_check and restore {self.database} from it, keeping the replaced"
+                f" database at {self.replaced}; nothing was fetched or changed"
+            )
         if self.dry_run:
             held = f" once the lock is free (pid {self.lock_held_by} holds it now)" if self.lock_held_by else ""
             return (
@@ -83,7 +92,10 @@ class Outcome:
                 f" {self.replaced}; nothing was changed"
             )
         waited = f" (after waiting {self.waited:.1f} s for the lock)" if self.waited else ""
-        return f"restored {self.database} from {self.backup}{waited}; the replaced database is kept at {self.replaced}"
+        return (
+            f"restored {self.database} from {self.source or self.backup}{waited}; the replaced database is kept at"
+            f" {self.replaced}"
+        )
 
 
 def restore(settings: Settings, backup: Path, force: bool) -> Outcome:

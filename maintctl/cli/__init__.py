@@ -7,7 +7,7 @@ status, doctor), scheduling.py pause, resume and schedule, jobs.py
 the `job` commands.
 """
 
-from maintctl.cli import acting, jobs, reading, scheduling  # noqa: F401 - importing each adds its commands
+from maintctl.cli import acting, backups, jobs, reading, scheduling  # noqa: F401 - importing each adds its commands
 from maintctl.cli.app import app, main
 
 __all__ = ["app", "main"]

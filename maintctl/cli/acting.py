@@ -16,6 +16,7 @@ from maintctl.cli.app import app, fail
 from maintctl.cli.options import (
     BACKUP,
     COMMON,
+    DESTINATIONS,
     LIMITS,
     REPEAT,
     DbOption,
@@ -97,7 +98,7 @@ def _acting_command(names: tuple[str, ...], options: dict, scheduled: bool = Fal
     return command
 
 
-_GROUPS = {"limits": LIMITS, "backup": BACKUP}  # the option groups a registry entry names
+_GROUPS = {"limits": LIMITS, "backup": BACKUP, "destinations": DESTINATIONS}  # the option groups a registry entry names
 
 
 def _options(groups: set[str]) -> dict:
@@ -169,8 +170,25 @@ def init_db(
 
 @app.command("restore")
 def restore_command(
-    backup: Annotated[Path, typer.Argument(metavar="BACKUP", help="The backup file to put back.", show_default=False)],
+    source: Annotated[
+        str,
+        typer.Argument(
+            metavar="SOURCE",
+            help="The backup to put back: a copy's file, a copy's URL, or a destination (a directory, file:///PATH,"
+            " s3://BUCKET/PREFIX?…) to take this database's newest copy from.",
+            show_default=False,
+        ),
+    ],
     db: DbOption = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            metavar="TIMESTAMP",
+            help="From a destination: the newest copy taken at or before this instant (default: the newest).",
+            show_default=False,
+        ),
+    ] = None,
     force: Annotated[
         bool,
         typer.Option(
@@ -183,24 +201,36 @@ def restore_command(
     wait: WaitOption = None,
 ) -> None:
     """Put a backup back in the database's place; the replaced file is kept as <db>.replaced-<UTC time>.
-    Stop the app first. Refused (exit 2) for a bad backup, another database's, or a database in use; exit 75 while
-    a maintctl run holds the lock (with --wait, once the wait runs out)."""
-    from maintctl.backups import restore
+    A copy at a destination is fetched, checked against its manifest and decrypted (MAINTCTL_BACKUP_IDENTITY)
+    first. Stop the app first. Refused (exit 2) for a bad backup, another database's, a database in use, or no copy
+    at or before --at; exit 75 while a maintctl run holds the lock (with --wait, once the wait runs out)."""
+    from maintctl.backups import located, restore, restore_from
+    from maintctl.backups.destinations import BadDestination, DestinationError, parse
     from maintctl.config import settings as config
     from maintctl.store import lock
     from maintctl.store.db import Stopped
 
     try:
         settings = config.load(Flags(db=db, dry_run=dry_run, json=json_output, quiet=quiet, wait=wait))
-        outcome = restore.restore(settings, backup, force)
-    except (ConfigError, restore.Refused) as error:
+        where = located.source(source)
+        if where.path is not None and where.path.name.endswith(".age"):  # an encrypted copy's file, as fetched by hand
+            where = located.Source(destination=parse(str(where.path.parent)), copy_name=where.path.name)
+        if at is not None and (where.destination is None or where.copy_name is not None):
+            raise ConfigError("--at: only with a destination, which holds copies of many times (not one copy)")
+        instant = _instant(at)
+        if where.destination is None:
+            outcome = restore.restore(settings, where.path, force)
+        else:
+            asked = restore_from.Asked(where, instant, force, bar=not (quiet or json_output))
+            outcome = restore_from.restore_from(settings, asked)
+    except (ConfigError, BadDestination, restore.Refused) as error:
         raise typer.Exit(fail(str(error), json_output)) from None
     except (lock.Busy, Stopped) as held:  # nothing wrong, and nothing changed
         code = EXIT_LOCKED if isinstance(held, lock.Busy) else EXIT_TERMINATED
         code = EXIT_INTERRUPTED if getattr(held, "signal_name", None) == "SIGINT" else code
         message = f"{held}; nothing was restored"
         raise typer.Exit(code if quiet else fail(message, json_output, code, "")) from None
-    except (restore.RestoreFailed, OSError, restore.sqlite3.Error) as error:
+    except (restore.RestoreFailed, DestinationError, OSError, restore.sqlite3.Error) as error:
         raise typer.Exit(fail(str(error), json_output, EXIT_FAILED)) from None
     for warning in outcome.warnings:
         print(f"maintctl: warning: {one_line(warning)}", file=sys.stderr)
@@ -210,3 +240,15 @@ def restore_command(
         print(json_text.document(outcome.as_json()))
     else:
         print(outcome.describe())
+
+
+def _instant(at: str | None):
+    """Given --at as written, return the instant it names (None: not given); raise ConfigError naming it."""
+    if at is None:
+        return None
+    from maintctl.timestamps import parse_instant
+
+    try:
+        return parse_instant(at)
+    except ValueError as error:
+        raise ConfigError(f"--at: {error}") from None

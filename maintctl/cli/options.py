@@ -160,6 +160,7 @@ COMMON = {
 }
 LIMITS = {"max_items": (MaxItemsOption, None), "max_seconds": (MaxSecondsOption, None)}
 REPEAT = {"run_for": (ForOption, None), "every": (EveryOption, None)}
+DESTINATIONS = {"backup_to": (ToOption, None)}  # where backups are read (verify-backups)
 BACKUP = {
     "backup_to": (ToOption, None),
     "keep": (KeepOption, None),

@@ -7,7 +7,15 @@ from typing import Annotated
 import typer
 
 from maintctl.cli.app import app, fail, known_action, opened
-from maintctl.cli.options import DbOption, JsonOption, MediaDirOption, NowOption, QuietOption, RedisUrlOption
+from maintctl.cli.options import (
+    DbOption,
+    JsonOption,
+    MediaDirOption,
+    NowOption,
+    QuietOption,
+    RedisUrlOption,
+    ToOption,
+)
 from maintctl.config.flags import Flags
 from maintctl.config.settings import ConfigError
 
@@ -84,16 +92,19 @@ def stats_command(
 def status_command(
     db: DbOption = None,
     redis_url: RedisUrlOption = None,
+    to: ToOption = None,
     now: NowOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Per action: paused, schedule, last run and success, items due now; notifications waiting; the lock;
-    whether Redis answers. Exits 1 when something needs attention (a failing action, notifications stuck past
-    MAINTCTL_STUCK_AFTER, Redis not answering); --quiet prints only that."""
+    """Per action: paused, schedule, last run and success, items due now; notifications waiting; the newest backup
+    at each destination; the lock; whether Redis answers. Exits 1 when something needs attention (a failing action,
+    notifications stuck past MAINTCTL_STUCK_AFTER, a destination's newest backup older than twice the backup's
+    schedule, Redis not answering); --quiet prints only that."""
     from maintctl.show import inspection, views
 
-    with opened(Flags(db=db, redis_url=redis_url, now=now, json=json_output), read_only=True) as (settings, connection):
+    flags = Flags(db=db, redis_url=redis_url, now=now, json=json_output, backup_to=tuple(to or ()))
+    with opened(flags, read_only=True) as (settings, connection):
         document = inspection.status(connection, settings)
     views.status(document, json_output, quiet)
     raise typer.Exit(1 if document["attention"] else 0)

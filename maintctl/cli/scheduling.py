@@ -68,7 +68,7 @@ def schedule_command(
     quiet: QuietOption = False,
 ) -> None:
     """Show or set when run-all runs an action, and the next times it will. Defaults: the housekeeping actions
-    every run, backup and prune every day."""
+    every run, retention, prune, optimize and backup every day, verify-backups every week."""
     from maintctl import timestamps
     from maintctl.store import history, schedules
     from maintctl.timestamps import parse_duration

@@ -15,6 +15,7 @@ from maintctl import timestamps
 from maintctl.actions import registry
 from maintctl.config.settings import Settings
 from maintctl.jobs import status as job_status
+from maintctl.monitoring import backup_metrics
 from maintctl.store import history, outbox, schedules
 
 _HELP = {
@@ -30,6 +31,7 @@ _HELP = {
     "maintctl_job_consecutive_failures": "How many of the job's latest finished runs failed in a row.",
     "maintctl_notifications_queued": "Notifications queued and not yet delivered.",
     "maintctl_notifications_oldest_queued_age_seconds": "Age of the oldest undelivered notification (0: none).",
+    **backup_metrics.HELP,
 }
 
 
@@ -43,15 +45,18 @@ def _label(value: str) -> str:
 Samples = dict[str, list[tuple[dict[str, str], float]]]  # per metric, its labels and values
 
 
-def render(connection: sqlite3.Connection, settings: Settings) -> str:
+def render(connection: sqlite3.Connection, settings: Settings, report=None) -> str:
     """Return the metrics text for the database as it is now."""
-    return text(collect(connection, settings))
+    return text(collect(connection, settings, report=report))
 
 
-def collect(connection: sqlite3.Connection, settings: Settings, database: str | None = None) -> Samples:
+def collect(connection: sqlite3.Connection, settings: Settings, database: str | None = None, report=None) -> Samples:
     """Return the metrics of the database as it is now (each labelled with
-    `database` where it is given: one of many in one file)."""
+    `database` where it is given: one of many in one file), after the run
+    whose report is given (backup_metrics.py: which destinations it lists)."""
     samples: Samples = {name: [] for name in _HELP}
+    ran = {result.action for result in report.actions if result.status != "skipped"} if report else set()
+    samples.update(backup_metrics.collect(connection, settings, bool(ran & backup_metrics.ACTIONS), database))
     kept = schedules.load_all(connection, registry.defaults(registry.ORDER))
     for name in registry.ORDER:
         labels = {"action": name}
@@ -120,16 +125,16 @@ class MetricsFile:
     def finished(self, connection: sqlite3.Connection | None, report) -> list[str]:
         if connection is None:  # a window whose path named no database at its end
             return [f"metrics file {self.settings.metrics_file} not written: no database to read them from"]
-        return write(connection, self.settings)
+        return write(connection, self.settings, report)
 
 
-def write(connection: sqlite3.Connection, settings: Settings) -> list[str]:
+def write(connection: sqlite3.Connection, settings: Settings, report=None) -> list[str]:
     """Write the metrics file; return the warnings (none when it was written).
     Only a file of maintctl's metrics is ever replaced: a path where
     something else is (the database, a device, a file of other text) is left
     as it is, with a warning."""
     try:
-        rendered = render(connection, settings)
+        rendered = render(connection, settings, report)
     except sqlite3.Error as error:
         return [f"metrics file {settings.metrics_file} not written: {error}"]
     return write_text(settings.metrics_file, rendered)

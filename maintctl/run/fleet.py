@@ -184,21 +184,22 @@ def _one(task: tuple[list[str], Flags, bool, Path, bool], stop: Stop) -> Outcome
         reports.as_json(outcome),
         [] if flags.quiet else reports.summary_lines(outcome),
         [] if quiet else reports.problem_lines(outcome),
-        _metrics(outcome.settings) if metrics else None,
+        _metrics(outcome) if metrics else None,
     )
 
 
-def _metrics(settings) -> dict | None:
-    """Return the database's metrics, labelled with its path (None where it cannot be read)."""
+def _metrics(report) -> dict | None:
+    """Return the database's metrics after its run, labelled with its path (None where they cannot be read)."""
     import sqlite3
 
     from maintctl.monitoring import metrics
     from maintctl.store import db
 
+    settings = report.settings
     try:
         connection = db.open_database(settings.db, read_only=True, busy_timeout=settings.busy_timeout)
         try:
-            return metrics.collect(connection, settings, str(settings.db))
+            return metrics.collect(connection, settings, str(settings.db), report)
         finally:
             connection.close()
     except (ConfigError, sqlite3.Error, OSError):

@@ -13,7 +13,7 @@ from maintctl.cron import ScheduleError
 from maintctl.jobs import status as job_status
 from maintctl.jobs.status import percentile
 from maintctl.store import history, lock, outbox, schedules
-from maintctl.store.db import SchemaError, check_schema
+from maintctl.store.db import ActionError, SchemaError, check_schema
 
 
 def _due_count(connection: sqlite3.Connection, name: str, settings: Settings) -> tuple[int | None, str | None]:
@@ -74,6 +74,8 @@ def status(connection: sqlite3.Connection, settings: Settings) -> dict:
             attention.append(f"Redis does not answer: {problem}")
     listed = job_status.listing(connection, settings.now)
     attention.extend(job_status.attention(listed))
+    backups = _backups(connection, settings, kept["backup"])
+    attention.extend(backups.pop("attention"))
     lock_file = settings.lock_file or lock.default_path(settings.db)
     return {
         "now": timestamps.format_instant(settings.now),
@@ -85,10 +87,41 @@ def status(connection: sqlite3.Connection, settings: Settings) -> dict:
             "oldest_age_seconds": round(max(age, 0.0), 3),
         },
         "jobs": listed,
+        "backups": backups,
         "lock": {"file": str(lock_file), "held_by_pid": lock.holder(lock_file)},
         "redis": redis,
         "attention": attention,
     }
+
+
+def _backups(connection: sqlite3.Connection, settings: Settings, schedule: schedules.Schedule) -> dict:
+    """Return each destination's newest copy of this database, and what needs attention: a destination that
+    cannot be listed, holds no copy, or whose newest copy is older than twice the backup's schedule. Not
+    judged while backup is paused, or where it has never run here (no copies are expected)."""
+    from maintctl.backups import freshness
+    from maintctl.store import identity
+
+    try:
+        database_id = identity.read(connection)
+    except ActionError as error:
+        return {"destinations": [], "judged": False, "note": None, "attention": [f"backups: {error}"]}
+    found = freshness.newest(settings.backup_to, settings.db, database_id)
+    last = history.last(connection, "backup")
+    note = None
+    if schedule.paused:
+        note = "backup is paused: the copies' age is not judged"
+    elif last is None:
+        note = "backup has never run here: the copies' age is not judged"
+    document = {"destinations": [newest.as_json() for newest in found], "judged": note is None, "note": note}
+    if note is None:
+        try:
+            every = freshness.interval(schedule, last.started, settings.now)
+        except ScheduleError as error:
+            return {**document, "attention": [f"backup: {error}"]}
+        document["attention"] = freshness.stale(found, 2 * every, settings.now, schedule.describe())
+    else:
+        document["attention"] = [f"backups at {newest.destination}: {newest.error}" for newest in found if newest.error]
+    return document
 
 
 def stats(connection: sqlite3.Connection, settings: Settings, period: timedelta) -> dict:

@@ -164,6 +164,7 @@ def status(document: dict, as_document: bool, quiet: bool = False) -> None:
         print("notifications: none waiting")
     if document.get("jobs"):
         jobs(document["jobs"], as_document=False)
+    _backups(document.get("backups") or {})
     holder = document["lock"]["held_by_pid"]
     print(f"lock: held by pid {holder}" if holder else "lock: free")
     if document.get("redis"):
@@ -172,6 +173,17 @@ def status(document: dict, as_document: bool, quiet: bool = False) -> None:
         print(one_line(f"redis: {redis['url']} answers{kind}" if redis["answers"] else f"redis: {redis['error']}"))
     for line in document["attention"]:
         print(f"maintctl: attention: {one_line(line)}", file=sys.stderr)
+
+
+def _backups(backups: dict) -> None:
+    """Print each destination's newest backup of the database (status)."""
+    for newest in backups.get("destinations", []):
+        if newest["error"]:
+            continue  # said among what needs attention
+        held = f"{newest['newest']} ({newest['created_at']}, {newest['size']:,} bytes)" if newest["newest"] else "none"
+        print(one_line(f"backups at {newest['destination']}: newest {held}"))
+    if backups.get("note"):
+        print(one_line(backups["note"]))
 
 
 def jobs(listed: list[dict], as_document: bool) -> None:

@@ -1,9 +1,10 @@
 """Pauses and schedules, kept in maintctl_schedules, and the decision whether
 run-all (started by cron every minute) runs an action now.
 
-An action with no schedule of its own runs on every run-all, except backup and
-prune, which run daily. `every D` is due when its last run began D ago or
-more (less a little slack: cron starts runs a second or two late); a cron
+An action with no schedule of its own runs on every run-all, except those
+the registry gives an interval (daily; verify-backups weekly). `every D` is
+due when its last run began D ago or more (less a little slack: cron starts
+runs a second or two late); a cron
 expression is due when one of its times has come since the last run (or since
 the schedule was set), so a time missed while the machine was off is made up
 once, at the next run. Cron times are read in the schedule's time zone, with

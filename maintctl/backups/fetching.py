@@ -1,0 +1,153 @@
+"""A copy brought back from its destination and checked: its bytes against
+its manifest (size and sha256), then, where it is encrypted, decrypted with
+MAINTCTL_BACKUP_IDENTITY and the SQLite file against the manifest's
+plain_sha256. What verify-backups and restore read.
+
+A copy is streamed a chunk at a time into a private temporary directory
+(0700, beside the database where it can be made, so that a copy as large as
+the database has room), never held whole in memory; the directory and all
+in it are removed when the block that asked for it ends, however it ends. A
+plain directory's copy is read where it lies."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import shutil
+import signal
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from maintctl.backups import copies, encryption
+from maintctl.backups.copies import Copy
+from maintctl.backups.destinations import Folder
+from maintctl.store.db import Stopped
+
+Progress = Callable[[int], None]  # told the bytes moved since it was last told
+
+
+class NotVerified(Exception):
+    """The copy is not what its manifest says, or cannot be read: the message names it and its destination."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A copy at hand: the bytes as stored, checked against its manifest, and the SQLite file they hold."""
+
+    copy: Copy
+    shown: str  # its destination, as printed
+    stored: Path
+    plain: Path
+
+
+@contextlib.contextmanager
+def workspace(beside: Path) -> Iterator[Path]:
+    """Yield a private directory for fetched copies (in `beside` where one
+    can be made there, else in the system's), removed with all in it when
+    the block ends; SIGTERM meanwhile ends the block (Stopped), so that
+    nothing is left behind."""
+    try:
+        directory = Path(tempfile.mkdtemp(prefix=".maintctl-fetched-", dir=beside))
+    except OSError:
+        directory = Path(tempfile.mkdtemp(prefix="maintctl-fetched-"))
+    try:
+        with _signals_end_the_block():
+            yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _signals_end_the_block() -> Iterator[None]:
+    """Within the block, SIGTERM raises Stopped (as SIGINT raises KeyboardInterrupt), where the
+    default would end the process without its `finally`s; a handler set already is left as it is."""
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def heard(number: int, _) -> None:
+        raise Stopped("stopped by SIGTERM while a copy was fetched", "SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, heard)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def fetch(
+    destination, shown: str, copy: Copy, directory: Path, identities: list | None, progress: Progress | None = None
+) -> Fetched:
+    """Given a destination, a copy there (its manifest read), a directory
+    from workspace() and the identities that read encrypted copies (None:
+    not given; an encrypted copy is then checked as stored only, and its
+    plain file is None), bring the copy here and check it; return it.
+    Raise NotVerified naming the copy and destination where it is not what
+    its manifest says or cannot be read, DestinationError where it cannot be
+    fetched."""
+    where = f"{shown}: {copy.name}"
+    manifest = copy.manifest
+    if manifest is not None and not _well_formed(manifest):
+        raise NotVerified(f"{where}: its manifest is not one maintctl wrote (size, sha256 and plain_sha256)")
+    stored, digest = _bring(destination, copy, directory, progress)
+    size = stored.stat().st_size
+    if manifest is not None and (size != manifest["size"] or digest != manifest["sha256"]):
+        said = f"{size:,} bytes, not {manifest['size']:,}" if size != manifest["size"] else "its sha256 differs"
+        raise NotVerified(f"{where}: does not match its manifest ({said}): changed or damaged since it was written")
+    if not copy.encrypted:
+        plain, plain_digest = stored, digest
+    elif identities is None:
+        return Fetched(copy, shown, stored, None)
+    else:
+        plain = directory / copy.name.removesuffix(encryption.SUFFIX)
+        try:
+            encryption.decrypt(stored, plain, identities)
+        except encryption.NotReadable as error:
+            raise NotVerified(f"{where}: {error}") from None
+        plain_digest = copies.sha256(plain)
+    if manifest is not None and plain_digest != manifest["plain_sha256"]:
+        raise NotVerified(f"{where}: the SQLite file it holds does not match its manifest's plain_sha256")
+    return Fetched(copy, shown, stored, plain)
+
+
+def _well_formed(manifest: dict) -> bool:
+    size, digests = manifest.get("size"), (manifest.get("sha256"), manifest.get("plain_sha256"))
+    return isinstance(size, int) and not isinstance(size, bool) and all(isinstance(text, str) for text in digests)
+
+
+def _bring(destination, copy: Copy, directory: Path, progress: Progress | None) -> tuple[Path, str]:
+    """Return the copy's file here (a plain directory's where it lies) and its sha256, read once."""
+    hashed = hashlib.sha256()
+    if isinstance(destination, Folder):
+        lying = destination.path / copy.name
+        for chunk in destination.chunks(copy.name):
+            hashed.update(chunk)
+            if progress:
+                progress(len(chunk))
+        return lying, hashed.hexdigest()
+    target = directory / copy.name
+    with open(target, "xb") as writing:
+        target.chmod(0o600)
+        for chunk in destination.chunks(copy.name):
+            hashed.update(chunk)
+            writing.write(chunk)
+            if progress:
+                progress(len(chunk))
+    return target, hashed.hexdigest()
+
+
+def integrity_problems(plain: Path) -> list[str]:
+    """Given a SQLite file, return what PRAGMA integrity_check finds ([] where it is whole), opened immutable."""
+    import sqlite3
+
+    from maintctl.store.db import integrity_problems as found
+
+    connection = sqlite3.connect(f"{plain.resolve().as_uri()}?immutable=1", uri=True)
+    try:
+        return found(connection)
+    except sqlite3.DatabaseError as error:
+        return [f"not a SQLite database ({error})"]
+    finally:
+        connection.close()
