@@ -22,11 +22,11 @@ import random
 from dataclasses import dataclass
 
 from maintctl import timestamps
-from maintctl.actions.base.kinds import Single
+from maintctl.actions.base.kinds import OwnPass
 from maintctl.backups import copies, encryption, fetching, located
 from maintctl.backups.destinations import BadDestination, DestinationError
+from maintctl.backups.transfer import Transfer
 from maintctl.config.settings import ConfigError, Settings
-from maintctl.show.transfer import Transfer
 from maintctl.store import identity
 from maintctl.store.db import ActionError, Connection
 
@@ -134,23 +134,20 @@ class VerifyFailed(ActionError):
     """A copy that is not what its manifest says, or a destination that cannot be read."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class _VerifyBackups(Single):
-    """A Single whose pass counts what it checked, then fails where a copy or destination did not check out."""
-
-    def run(self, connection, settings, result, deadline) -> None:
-        steps = self.perform(connection, settings)
-        result.add(self.tally(steps), steps)
-        result.notes.extend(
-            f"{step.destination}: {step.copy}: verified ({step.detail})"
-            if step.kind == "verified"
-            else f"{step.destination}: {step.detail}"
-            for step in steps
-            if step.kind in ("verified", "none")
-        )
-        failures = [step.detail for step in steps if step.kind == "failed"]
-        if failures:
-            raise VerifyFailed("; ".join(failures))
+def run(connection: Connection, settings: Settings, result, deadline) -> None:
+    """Check the copies, count what was checked, then fail where a copy or a destination did not check out."""
+    steps = perform(connection, settings)
+    result.add(tally(steps), steps)
+    result.notes.extend(
+        f"{step.destination}: {step.copy}: verified ({step.detail})"
+        if step.kind == "verified"
+        else f"{step.destination}: {step.detail}"
+        for step in steps
+        if step.kind in ("verified", "none")
+    )
+    failures = [step.detail for step in steps if step.kind == "failed"]
+    if failures:
+        raise VerifyFailed("; ".join(failures))
 
 
-ACTION = _VerifyBackups(perform=perform, tally=tally, notes=notes)
+ACTION = OwnPass(preview=perform, run=run, tally=tally, notes=notes)

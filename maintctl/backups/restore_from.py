@@ -20,8 +20,8 @@ from maintctl.backups import copies, encryption, fetching, located, restore
 from maintctl.backups.copies import Copy
 from maintctl.backups.destinations import DestinationError
 from maintctl.backups.replacement import aside_names
+from maintctl.backups.transfer import Transfer
 from maintctl.config.settings import ConfigError, Settings
-from maintctl.show.transfer import Transfer
 from maintctl.store import identity
 from maintctl.store.db import ActionError
 
