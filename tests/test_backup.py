@@ -38,8 +38,13 @@ print(pair)
 
 def listing(directory) -> list[str]:
     """Given a backup directory, return the names in it but the lock files
-    that the runs writing into it share (`.<db name>-<short id>.lock`)."""
-    return sorted(path.name for path in directory.iterdir() if not re.fullmatch(r"\..*-[0-9a-f]{8}\.lock", path.name))
+    that the runs writing into it share (`.<db name>-<short id>.lock`) and the
+    manifests beside the copies (test_a_plain_directory_s_copies_have_their_manifest)."""
+    return sorted(
+        path.name
+        for path in (directory.iterdir() if directory.exists() else ())
+        if not re.fullmatch(r"\..*-[0-9a-f]{8}\.lock", path.name) and not path.name.endswith(".sqlite3.json")
+    )
 
 
 def backups(core) -> list[str]:

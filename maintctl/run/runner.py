@@ -22,7 +22,7 @@ from maintctl.results import ActionResult, Notifications, Report
 from maintctl.run.followed import Followed
 from maintctl.run.window import Slots, Window
 from maintctl.store import history, identity, lock, outbox, schedules
-from maintctl.store.db import ActionError, Replaced, Stop, Stopped, check_schema, open_database
+from maintctl.store.db import ActionError, PartlyDone, Replaced, Stop, Stopped, check_schema, open_database
 
 
 def run(names: list[str], settings: Settings, scheduled: bool = False, stop: Stop | None = None) -> Report:
@@ -262,6 +262,11 @@ def _run_action(
         result.notes.append(
             f"stopped by {connection.stop.by}: the batches done are kept, the rest is left for the next run"
         )
+    except PartlyDone as partly:  # what was done (planned, in a dry run) is counted and shown; the action failed
+        if settings.dry_run:
+            result.planned = partly.done
+        result.add(action.tally(partly.done), partly.done)
+        result.status, result.error = "failed", str(partly)
     except ConfigError as error:  # its own configuration (a rules file) is wrong: exit 2, the others run
         result.status, result.error, result.usage = "failed", str(error), True
     except Exception as error:  # noqa: BLE001 - one action's failure, a bug included, never stops the others
