@@ -187,7 +187,9 @@ class Bucket:
 
         try:
             with self._failing(f"{name} could not be written"):
-                obstore.put(store, partial, chunks() if source.stat().st_size else b"", chunk_size=_CHUNK)
+                obstore.put(
+                    store, partial, chunks() if source.stat().st_size else b"", chunk_size=_CHUNK, max_concurrency=4
+                )
                 obstore.copy(store, partial, self._key(name), overwrite=False)
         finally:
             with self._failing(f"{name}'s partial upload could not be removed"):
