@@ -150,8 +150,11 @@ def finish(claim: Claim, settings: Settings, begins: str, manifest: bytes) -> li
         if isinstance(error, OSError):
             raise DestinationError(f"{folder.shown}: the copy could not be written ({error.strerror})") from None
         raise
+    try:
+        folder.put_bytes(target.name + copies.MANIFEST, manifest)
+    except DestinationError as error:  # the copy is whole and counts, as copies from before manifests do
+        warning = "; ".join(filter(None, [warning, f"its manifest was not written: {error}"]))
     written = Step("written", folder.shown, target.name, target.stat().st_size, target, warning)
-    folder.put_bytes(target.name + copies.MANIFEST, manifest)
     if not (settings.backup_prune and claim.lock.alone()):
         return [written]
     return [written, *rotate(folder, settings, begins, target, dry_run=False)]
