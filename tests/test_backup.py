@@ -38,8 +38,13 @@ print(pair)
 
 def listing(directory) -> list[str]:
     """Given a backup directory, return the names in it but the lock files
-    that the runs writing into it share (`.<db name>-<short id>.lock`)."""
-    return sorted(path.name for path in directory.iterdir() if not re.fullmatch(r"\..*-[0-9a-f]{8}\.lock", path.name))
+    that the runs writing into it share (`.<db name>-<short id>.lock`) and the
+    manifests beside the copies (test_a_plain_directory_s_copies_have_their_manifest)."""
+    return sorted(
+        path.name
+        for path in (directory.iterdir() if directory.exists() else ())
+        if not re.fullmatch(r"\..*-[0-9a-f]{8}\.lock", path.name) and not path.name.endswith(".sqlite3.json")
+    )
 
 
 def backups(core) -> list[str]:
@@ -570,3 +575,36 @@ def test_paths_that_are_not_utf8_are_named_and_the_run_recorded(maintctl, core, 
     missing = f"{tmp_path}/\\xffm: the media directory does not exist (drop --with-media?)"
     assert failed.err == f"maintctl: error: backup failed: {missing}\n"
     assert [status for (status,) in core.sql("SELECT status FROM maintctl_runs ORDER BY id")] == ["ok", "failed"]
+
+
+def test_a_plain_directory_s_copies_have_their_manifest_and_lose_it_with_them(maintctl, core):
+    import hashlib
+    import json
+
+    for day in (20, 21, 22):
+        result = maintctl("backup", "--db", core.path, "--now", f"2026-11-{day}T09:30:00Z", "--keep", "2")
+        assert result.code == 0, result
+
+    directory = core.path.parent / "backups"
+    names = sorted(path.name for path in directory.iterdir() if not path.name.endswith(".lock"))
+    kept = [named(core, "20261121T093000Z"), named(core, "20261122T093000Z")]
+    assert names == sorted([*kept, *(name + ".json" for name in kept)])
+    copy = directory / kept[1]
+    manifest = json.loads((directory / (kept[1] + ".json")).read_text())
+    (database_id,) = core.sql("SELECT value FROM maintctl_meta WHERE key = 'database_id'")[0]
+    digest = hashlib.sha256(copy.read_bytes()).hexdigest()
+    assert manifest == {
+        "database_id": database_id, "created_at": NOW, "size": copy.stat().st_size, "sha256": digest,
+        "plain_sha256": digest, "integrity_check": "ok", "encrypted": False, "maintctl": manifest["maintctl"],
+    }  # fmt: skip
+
+
+def test_a_plain_directory_keeps_by_days_weeks_and_months(maintctl, core):
+    for day in ("10-10", "10-28", "11-02", "11-09", "11-16", "11-19", "11-21", "11-22"):
+        result = maintctl("backup", "--db", core.path, "--now", f"2026-{day}T03:00:00Z", "--keep-daily", "2",
+                          "--keep-weekly", "2", "--keep-monthly", "2")  # fmt: skip
+        assert result.code == 0, result
+
+    # Days: Sun 22 and Sat 21 Nov; ISO weeks: 47 (its newest, the 22nd) and 46 (Mon 9); months: Nov and Oct (28).
+    kept = ("20261028", "20261109", "20261121", "20261122")
+    assert backups(core) == [named(core, f"{stamp}T030000Z") for stamp in kept]

@@ -120,7 +120,8 @@ ACTIONS = (
     ),
     Entry(
         "backup",
-        "Take a consistent, checked copy of the database; keep the newest --keep (default 7).",
+        "Take a consistent, checked copy of the database to each destination (--to: a directory, file://, s3://;"
+        " encrypted with age off the host); keep the newest --keep (default 7), or by days, weeks and months.",
         counts=("written", "deleted"),
         every=DAILY,
         options=("backup",),

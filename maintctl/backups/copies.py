@@ -126,15 +126,23 @@ def _manifest(destination, stored: str) -> dict:
 
 
 def manifest(
-    database_id: str, created_at: datetime, stored: Path, plain_sha256: str, encrypted: bool, version: str
+    database_id: str,
+    created_at: datetime,
+    stored: Path,
+    plain_sha256: str,
+    encrypted: bool,
+    version: str,
+    stored_sha256: str | None = None,
 ) -> bytes:
-    """Given the file as stored and the SQLite file's digest, return the copy's manifest."""
+    """Given the file as stored and the SQLite file's digest (and the stored
+    file's, where it was taken as the file was written), return the copy's
+    manifest."""
     return json.dumps(
         {
             "database_id": database_id,
             "created_at": timestamps.format_instant(created_at),
             "size": stored.stat().st_size,
-            "sha256": sha256(stored),
+            "sha256": stored_sha256 or sha256(stored),
             "plain_sha256": plain_sha256,
             "integrity_check": "ok",
             "encrypted": encrypted,

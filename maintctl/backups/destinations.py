@@ -151,14 +151,24 @@ class Bucket:
             client_options={"allow_http": bool(endpoint and endpoint.startswith("http://")), "connect_timeout": "5s"},
             retry_config={"max_retries": 3, "retry_timeout": timedelta(seconds=30)},
             copy_if_not_exists="multipart",
+            # Each request signs its body's SHA-256, which the store checks before it keeps it: never turned off
+            # (AWS_UNSIGNED_PAYLOAD in the environment would).
+            unsigned_payload=False,
         )
 
     def sizes(self, prefix: str) -> dict[str, int]:
-        """Given how names begin, return the objects' names and sizes (those right under the prefix only)."""
+        """Given how names begin, return the objects' names and sizes (those
+        right under the prefix only; none in a bucket not made yet, which
+        stores that make buckets on the first write, as SeaweedFS, have)."""
         import obstore
 
         with self._failing("could not be listed"):
-            listed = obstore.list_with_delimiter(self._store(), prefix=self.prefix or None)
+            try:
+                listed = obstore.list_with_delimiter(self._store(), prefix=self.prefix or None)
+            except Exception as error:
+                if _is_store_error(error) and "<Code>NoSuchBucket</Code>" in str(error):
+                    return {}
+                raise
         cut = len(self._key(""))
         return {name: item["size"] for item in listed["objects"] if (name := item["path"][cut:]).startswith(prefix)}
 
@@ -180,7 +190,9 @@ class Bucket:
 
         try:
             with self._failing(f"{name} could not be written"):
-                obstore.put(store, partial, chunks() if source.stat().st_size else b"", chunk_size=_CHUNK)
+                obstore.put(
+                    store, partial, chunks() if source.stat().st_size else b"", chunk_size=_CHUNK, max_concurrency=4
+                )
                 obstore.copy(store, partial, self._key(name), overwrite=False)
         finally:
             with self._failing(f"{name}'s partial upload could not be removed"):

@@ -18,7 +18,7 @@ from maintctl.cron import ScheduleError
 from maintctl.jobs import runs as job_runs
 from maintctl.results import ActionResult, Notifications, Report
 from maintctl.store import history, outbox, schedules
-from maintctl.store.db import ActionError, Replaced, Stopped, check_schema
+from maintctl.store.db import ActionError, PartlyDone, Replaced, Stopped, check_schema
 
 
 def one_pass(
@@ -151,6 +151,11 @@ def _run_action(
         result.notes.append(
             f"stopped by {connection.stop.by}: the batches done are kept, the rest is left for the next run"
         )
+    except PartlyDone as partly:  # what was done (planned, in a dry run) is counted and shown; the action failed
+        if settings.dry_run:
+            result.planned = partly.done
+        result.add(action.tally(partly.done), partly.done)
+        result.status, result.error = "failed", str(partly)
     except ConfigError as error:  # its own configuration (a rules file) is wrong: exit 2, the others run
         result.status, result.error, result.usage = "failed", str(error), True
     except Exception as error:  # noqa: BLE001 - one action's failure, a bug included, never stops the others

@@ -23,6 +23,15 @@ class ActionError(Exception):
     """An action could not do its work; the message says why, whole."""
 
 
+class PartlyDone(ActionError):
+    """An action did part of its work and could not do the rest: `done` holds
+    the items done (in a dry run, planned), the message what failed and why."""
+
+    def __init__(self, message: str, done: list):
+        super().__init__(message)
+        self.done = done
+
+
 class SchemaError(ActionError):
     """A table or column an action needs is missing; the message names it."""
 
