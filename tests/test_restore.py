@@ -186,7 +186,7 @@ def test_the_restored_database_goes_on_with_its_own_backups(maintctl, core, back
     later = maintctl("backup", "--db", core.path, "--now", "2026-11-23T09:30:00Z", "--keep", "1")
 
     assert later.code == 0, later
-    assert [path.name for path in (core.path.parent / "backups").glob("core.db-*")] == [
+    assert [path.name for path in (core.path.parent / "backups").glob("core.db-*.sqlite3")] == [
         backup.name.replace("20261122T", "20261123T")
     ]
 

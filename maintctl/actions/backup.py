@@ -21,10 +21,7 @@ directory beside the copies in plain directories.
 
 from __future__ import annotations
 
-from functools import partial
-
 from maintctl.actions.base.kinds import Single
-from maintctl.actions.base.progress import Progress
 from maintctl.backups import copies, directory, writing
 from maintctl.backups.checked import BackupFailed
 from maintctl.backups.destinations import Folder
@@ -57,7 +54,7 @@ def perform(connection: Connection, settings: Settings) -> list[Step]:
     if settings.dry_run:
         return writing.plan(settings, _begins(settings, identity.read(connection)), to, bool(keys))
     database_id = identity.assign(connection)
-    bar = None if settings.quiet or settings.json else partial(Progress, enabled=True)
+    bar = not (settings.quiet or settings.json)
     return writing.write(connection, settings, _begins(settings, database_id), database_id, to, keys, bar)
 
 

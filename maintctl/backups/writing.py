@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
 
 from maintctl import __version__, files
 from maintctl.backups import checked, copies, directory, encryption, uploads
 from maintctl.backups.destinations import BadDestination, Destination, DestinationError, Folder, parse
 from maintctl.backups.steps import Step
+from maintctl.backups.transfer import Transfer
 from maintctl.config.settings import ConfigError, Settings
 from maintctl.store.db import Connection, PartlyDone
 
@@ -83,10 +82,10 @@ def write(
     database_id: str,
     to: list[Destination],
     keys: list,
-    bar: Callable[[str], Bar] | None = None,
+    bar: bool = False,
 ) -> list[Step]:
     """Take the checked copy and write it to every destination, each upload
-    shown by a bar made by `bar` (given what it shows); return the steps.
+    shown by a bar of the bytes sent where `bar` says (a terminal); return the steps.
     Raise BackupFailed where the copy itself cannot be made (nothing is then
     written anywhere), PartlyDone where a destination failed."""
     plain = [destination for destination in to if isinstance(destination, Folder) and destination.plain]
@@ -119,17 +118,13 @@ def write(
                 database_id, settings.now, stored, plain_sha256, bool(keys), __version__, stored_sha256
             )
             for destination in urls:
-                shown = bar(f"backup to {destination.shown}") if bar else None
                 try:
-                    steps += uploads.write(
-                        destination, begins, settings.now, stored, bool(keys), manifest, rules(settings),
-                        _moved(shown, stored.stat().st_size) if shown else None,
-                    )  # fmt: skip
+                    with Transfer(f"backup to {destination.shown}", stored.stat().st_size, bar) as moved:
+                        steps += uploads.write(
+                            destination, begins, settings.now, stored, bool(keys), manifest, rules(settings), moved
+                        )
                 except DestinationError as error:
                     failures.append(str(error))
-                finally:
-                    if shown:
-                        shown.close()
         if claims:
             try:
                 steps += directory.finish(
@@ -138,26 +133,6 @@ def write(
             except DestinationError as error:
                 failures.append(str(error))
     return _outcome(steps, failures)
-
-
-class Bar(Protocol):
-    """A progress bar (actions/base/progress)."""
-
-    def advance(self, done: int, remaining: Callable[[], int]) -> None: ...
-
-    def close(self) -> None: ...
-
-
-def _moved(shown: Bar, total: int) -> Callable[[int], None]:
-    """Given a bar and the bytes to send, return what the upload tells of the bytes it sent."""
-    sent = 0
-
-    def told(count: int) -> None:
-        nonlocal sent
-        sent += count
-        shown.advance(sent, lambda: total - sent)
-
-    return told
 
 
 def _manifest(database_id: str, now: datetime, copy: Path, plain_sha256: str) -> bytes:
