@@ -1,8 +1,9 @@
-"""Copies of a test's database at a destination, laid out as the contract
-says (`<db name>-<short id>-<UTC time>.sqlite3[.age]` and its manifest
-beside it), made with maintctl's own modules: what the readers (backups,
-verify-backups, restore, status, metrics) are tested against. The one place
-that writes them, so that it can become `maintctl backup --to URL`."""
+"""Copies of a test's database at a destination, as the readers (backups,
+verify-backups, restore, status, metrics) are tested against: taken by
+`maintctl backup --to DEST` run as a process (`take`), or, for a copy that
+backup would refuse to take (a damaged database), laid out by hand as the
+contract says (`take_by_hand`: `<db name>-<short id>-<UTC time>.sqlite3[.age]`
+and its manifest beside it)."""
 
 from __future__ import annotations
 
@@ -28,10 +29,28 @@ def database_id(database: Path) -> str:
         connection.close()
 
 
-def take(database: Path, destination: str, at: str, recipients: str | None = None, env: dict | None = None) -> str:
+def take(database: Path, destination: str, at: str, recipients: str | None = None) -> str:
     """Given a database, a destination as written, the copy's time and the
-    age recipients (None: a plain copy), write a checked copy of the database
-    there with its manifest, as `backup` does; return the copy's name."""
+    age recipients (None: a plain copy), take a backup there with `maintctl
+    backup` (the environment's credentials); return the copy's name."""
+    import os
+    import sys
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MAINTCTL_")}
+    env.update({"MAINTCTL_BACKUP_RECIPIENTS": recipients} if recipients else {"MAINTCTL_BACKUP_PLAINTEXT": "yes"})
+    command = [sys.executable, "-m", "maintctl", "backup", "--db", str(database), "--to", destination, "--now", at]
+    done = subprocess.run([*command, "--keep", "1000"], env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    begins = copies.prefix(database.name, identity.short(database_id(database)))
+    encrypted = bool(recipients) and destinations.parse(destination).plain is False
+    return copies.name(begins, timestamps.parse_instant(at), encrypted=encrypted)
+
+
+def take_by_hand(
+    database: Path, destination: str, at: str, recipients: str | None = None, env: dict | None = None
+) -> str:
+    """As take, without maintctl backup (which refuses a damaged database): the copy and its manifest written
+    with maintctl's own modules."""
     import os
 
     saved = {name: os.environ.get(name) for name in env or {}}

@@ -11,7 +11,7 @@ import sqlite3
 from datetime import UTC, datetime
 
 import pytest
-from backup_copies import age_key, take
+from backup_copies import age_key, take, take_by_hand
 from conftest import NOW
 from s3_store import SECRET_KEY
 
@@ -126,7 +126,7 @@ class TestVerify:
         damaged.parent.mkdir()
         damaged.write_bytes(damage_an_index_page(core))
         to = f"file://{tmp_path}/copies"
-        name = take(damaged, to, TUESDAY, recipients=public)
+        name = take_by_hand(damaged, to, TUESDAY, recipients=public)
         result = maintctl(
             "verify-backups",
             "--db",
@@ -196,6 +196,57 @@ class TestRestore:
         without = maintctl("restore", bucket, "--db", core.path, env=s3.env)
         assert without.code == 2 and "MAINTCTL_BACKUP_IDENTITY is not set" in without.err
         no_secret(dry, result, without)
+
+    def test_on_a_new_host_the_newest_copy_makes_the_database(self, maintctl, core, s3, tmp_path):
+        """The host was lost: no database at the path, and copies of one database of that name in the store."""
+        key, public = age_key(tmp_path)
+        bucket = s3.url()
+        core.memory("kept")
+        take(core.path, bucket, MONDAY, recipients=public)
+        new = tmp_path / "new-host" / "core.db"
+        new.parent.mkdir()
+        env = {**s3.env, "MAINTCTL_BACKUP_IDENTITY": str(key)}
+
+        dry = maintctl("restore", bucket, "--db", new, "--dry-run", env=env)
+        assert dry.code == 0 and "would be made from" in dry.out and not new.exists()
+        done = maintctl("restore", bucket, "--db", new, "--json", env=env)
+        assert done.code == 0, done
+        assert done.json()["replaced"] is None
+        assert memories(new) == ["kept"]
+        assert sorted(path.name for path in new.parent.iterdir()) == ["core.db"]  # nothing fetched left beside it
+        assert new.stat().st_mode & 0o777 == 0o600
+        no_secret(dry, done)
+
+    def test_on_a_new_host_a_journal_left_without_its_database_is_refused(self, maintctl, core, s3, tmp_path):
+        bucket = s3.url()
+        take(core.path, bucket, MONDAY)
+        new = tmp_path / "new-host" / "core.db"
+        new.parent.mkdir()
+        (new.parent / "core.db-wal").write_bytes(b"stale")
+
+        result = maintctl("restore", bucket, "--db", new, env=s3.env)
+        assert result.code == 2
+        assert (
+            result.err
+            == f"maintctl: error: {new}-wal: is there without its database; move it away (it would be read into the restored one)\n"
+        )
+        assert not new.exists()
+
+    def test_on_a_new_host_copies_of_two_databases_of_that_name_must_be_named(self, maintctl, core, s3, tmp_path):
+        from conftest import new_core
+
+        bucket = s3.url()
+        (tmp_path / "other").mkdir()
+        other = new_core(tmp_path / "other" / "core.db")
+        take(core.path, bucket, MONDAY)
+        take(other.path, bucket, TUESDAY)
+        new = tmp_path / "new-host" / "core.db"
+        new.parent.mkdir()
+
+        result = maintctl("restore", bucket, "--db", new, env=s3.env)
+        assert result.code == 2
+        assert "copies of 2 databases named core.db" in result.err and "name the copy to restore" in result.err
+        assert not new.exists()
 
     def test_a_copy_named_by_its_url(self, maintctl, core, s3, tmp_path):
         bucket = s3.url()

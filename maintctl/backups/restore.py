@@ -56,7 +56,7 @@ class Refused(Exception):
 class Outcome:
     database: Path
     backup: Path
-    replaced: Path  # where the old database is (or would be) kept
+    replaced: Path | None  # where the old database is (or would be) kept; None: there was none (a new host)
     dry_run: bool
     database_id: str | None = None  # the restored database's id
     warnings: list[str] = field(default_factory=list)  # what --force went past
@@ -70,7 +70,7 @@ class Outcome:
             "database": str(self.database),
             "backup": str(self.backup),
             **fetched,
-            "replaced": str(self.replaced),
+            "replaced": str(self.replaced) if self.replaced else None,
             "database_id": self.database_id,
             "dry_run": self.dry_run,
             "warnings": self.warnings,
@@ -79,6 +79,11 @@ class Outcome:
         }
 
     def describe(self) -> str:
+        if self.replaced is None:
+            done = "would be made" if self.dry_run else "is made"
+            return f"{self.database} {done} from {self.source or self.backup} (there was no database there)" + (
+                "; nothing was fetched or changed" if self.dry_run else ""
+            )
         if self.dry_run and self.source:
             return (
                 f"would fetch {self.source}, check it against its manifest, decrypt it where it is encrypted, check"

@@ -9,13 +9,14 @@ fetch, and fetches nothing."""
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from maintctl import timestamps
+from maintctl import files, timestamps
 from maintctl.backups import copies, encryption, fetching, located, restore
 from maintctl.backups.copies import Copy
 from maintctl.backups.destinations import DestinationError
@@ -45,6 +46,8 @@ def restore_from(settings: Settings, asked: Asked) -> restore.Outcome:
     destination = asked.source.destination
     copy = _chosen(settings, asked)
     source = f"{destination.shown}: {copy.name}"
+    if not _exists(settings.db):
+        return _made_anew(settings, asked, copy, source)
     if settings.dry_run:
         replaced = next(aside_names(settings.db, settings.now))
         return restore.Outcome(settings.db, Path(copy.name), replaced, True, source=source)
@@ -64,6 +67,52 @@ def restore_from(settings: Settings, asked: Asked) -> restore.Outcome:
     return outcome
 
 
+def _exists(database: Path) -> bool:
+    return database.exists() or database.is_symlink()
+
+
+def _made_anew(settings: Settings, asked: Asked, copy: Copy, source: str) -> restore.Outcome:
+    """Where no database is at the path (a host lost, a new one set up):
+    fetch and check the copy, then put it there, create-only (a database
+    made there meanwhile is never replaced). There is nothing to keep aside,
+    and no run can hold a database that is not there."""
+    folder = settings.db.parent
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: no such directory for the database (make it, then restore)")
+    stale = [path for suffix in ("-wal", "-journal", "-shm") if _exists(path := Path(f"{settings.db}{suffix}"))]
+    if stale:  # SQLite would read them into the restored database as its own
+        raise ConfigError(
+            f"{stale[0]}: is there without its database; move it away (it would be read into the restored one)"
+        )
+    outcome = restore.Outcome(settings.db, Path(copy.name), None, settings.dry_run, source=source)
+    if settings.dry_run:
+        return outcome
+    destination = asked.source.destination
+    keys = encryption.identities(settings.backup_identity) if copy.encrypted else None
+    with fetching.workspace(folder.resolve()) as directory:
+        with Transfer(f"fetching {copy.name}", copy.size, asked.bar) as moved:
+            try:
+                fetched = fetching.fetch(destination, destination.shown, copy, directory, keys, moved)
+            except fetching.NotVerified as error:
+                raise restore.Refused(f"{error}; nothing was restored") from None
+        problems = fetching.integrity_problems(fetched.plain)
+        if problems:
+            raise restore.Refused(
+                f"{source}: fails PRAGMA integrity_check ({'; '.join(problems[:3])}); nothing was restored"
+            )
+        try:
+            os.link(fetched.plain, settings.db)
+        except FileExistsError:
+            raise restore.Refused(f"{settings.db}: a database was made there meanwhile; nothing was restored") from None
+        files.sync(folder)
+    connection = sqlite3.connect(f"{settings.db.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        outcome.database_id = identity.read(connection)
+    finally:
+        connection.close()
+    return outcome
+
+
 def _chosen(settings: Settings, asked: Asked) -> Copy:
     """Return the copy to restore: the one named, or this database's newest at or before the time asked."""
     destination, named = asked.source.destination, asked.source.copy_name
@@ -74,7 +123,7 @@ def _chosen(settings: Settings, asked: Asked) -> Copy:
         if copy is None:
             raise restore.Refused(f"{destination.shown}: {named}: no such finished copy (a copy and its manifest)")
         return copy
-    database_id = _database_id(settings.db)
+    database_id = _database_id(settings.db) if _exists(settings.db) else _only_id(destination, settings.db)
     found = copies.listing(destination, located.begins(settings.db, database_id)).copies
     copy = located.newest_at_or_before(found, asked.at)
     if copy is None:
@@ -102,15 +151,35 @@ def _database_id(database: Path) -> str:
     return database_id
 
 
-def _others(destination, database: Path, database_id: str) -> str:
-    """Return what the message adds where copies of another database of this file name are there (a database
-    made anew after the host was lost has an id of its own): their ids, and how to restore one."""
+def _only_id(destination, database: Path) -> str:
+    """Where no database is at the path yet: return the id of the one database
+    of this file name that has copies at the destination; raise Refused where
+    none has, or several have (the copy must then be named)."""
+    ids = _ids(destination, database)
+    if len(ids) == 1:
+        return ids[0]
+    if not ids:
+        raise restore.Refused(f"{destination.shown}: no copy of {database.name}")
+    raise restore.Refused(
+        f"{destination.shown}: copies of {len(ids)} databases named {database.name} ({', '.join(ids)}): name the"
+        " copy to restore (DESTINATION/NAME)"
+    )
+
+
+def _ids(destination, database: Path) -> list[str]:
+    """Return the short ids of the databases of this file name with copies at the destination."""
     try:
         names = destination.sizes(f"{database.name}-")
     except DestinationError:
-        return ""
-    ids = sorted({match[1] for name in names if (match := re.match(re.escape(database.name) + r"-([0-9a-f]+)-", name))})
-    ids = [found for found in ids if found != identity.short(database_id)]
+        return []
+    pattern = re.escape(database.name) + r"-([0-9a-f]+)-" + copies.STAMP
+    return sorted({match[1] for name in names if (match := re.match(pattern, name))})
+
+
+def _others(destination, database: Path, database_id: str) -> str:
+    """Return what the message adds where copies of another database of this file name are there (a database
+    made anew after the host was lost has an id of its own): their ids, and how to restore one."""
+    ids = [found for found in _ids(destination, database) if found != identity.short(database_id)]
     if not ids:
         return ""
     return (
