@@ -49,7 +49,7 @@ def _configuration(settings: Settings) -> list[Check]:
         "redis": settings.redis_display,
         "stream": settings.stream,
         "media directory": settings.media_dir,
-        "backup directory": settings.backup_dir,
+        "backup destinations": _destinations_shown(settings),
         "lock file": settings.lock_file or lock.default_path(settings.db),
         "ping URL": pings.without_key(settings.ping_url) if settings.ping_url else "(not set)",
         "metrics file": settings.metrics_file or "(not set)",
@@ -60,6 +60,17 @@ def _configuration(settings: Settings) -> list[Check]:
         "re-prompt after": settings.reprompt_after,
     }
     return [Check(f"config: {name}", "info", str(value)) for name, value in shown.items()]
+
+
+def _destinations_shown(settings: Settings) -> str:
+    """Given the settings, return the backup destinations as they may be shown (a URL never with a credential:
+    one that is not a destination is not shown at all)."""
+    from maintctl.backups import located
+
+    return " ".join(
+        "(not a destination)" if isinstance(found, ValueError) else found.shown
+        for found in located.parsed(settings.backup_to)
+    )
 
 
 def _database(connection: sqlite3.Connection) -> list[Check]:
@@ -122,7 +133,11 @@ def _directories(settings: Settings) -> list[Check]:
     lock_file = settings.lock_file or lock.default_path(settings.db)
     checks = [
         _writable_directory("media directory", settings.media_dir, create=False),
-        _writable_directory("backup directory", settings.backup_dir, create=True),
+        *(
+            [_writable_directory("backup directory", settings.backup_dir, create=True)]
+            if settings.backup_dir is not None
+            else []
+        ),
         _writable_directory("lock file's directory", lock_file.parent, create=False),
     ]
     refused = lock.problem(settings.db, lock_file)

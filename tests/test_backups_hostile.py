@@ -1,0 +1,47 @@
+"""Backups off the host as an operator gets them wrong and as the world
+interrupts them: maintctl run as a process against a real SeaweedFS and
+real files."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import CLEAN_ENV, NOW, Core, until
+
+
+def test_doctor_checks_a_configuration_whose_destinations_are_all_urls(maintctl, core, s3_server):
+    url = s3_server.url()
+
+    result = maintctl("doctor", "--db", core.path, env={"MAINTCTL_BACKUP_TO": f"{url} file:///nowhere/offsite"})
+
+    assert "unexpected" not in result.err, result
+    assert "Traceback" not in result.err
+    assert "backup destination" in result.out
+    assert url.split("?")[0] in result.out
+    assert "AWS_" not in result.out
+
+
+def test_an_ssh_key_as_its_pub_file_writes_it_is_a_recipient_and_its_private_key_reads_the_copy(
+    maintctl, core, tmp_path
+):
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "me@laptop", "-f", key], check=True)
+    public = key.with_suffix(".pub").read_text().strip()  # "ssh-ed25519 AAAA… me@laptop"
+    core.reminder("r1")
+    env = {"MAINTCTL_BACKUP_RECIPIENTS": public, "MAINTCTL_BACKUP_IDENTITY": str(key)}
+
+    backup = maintctl("backup", "--db", core.path, "--now", NOW, "--to", f"file://{tmp_path}/offsite", env=env)
+    verify = maintctl("verify-backups", "--db", core.path, "--to", f"file://{tmp_path}/offsite", env=env)
+
+    assert backup.code == 0, backup
+    (copy,) = [name for name in os.listdir(tmp_path / "offsite") if name.endswith(".age")]
+    decrypted = subprocess.run(
+        ["age", "-d", "-i", key, tmp_path / "offsite" / copy], check=True, capture_output=True
+    ).stdout
+    assert decrypted.startswith(b"SQLite format 3\x00")
+    assert verify.code == 0, verify
+    assert "decrypted" in verify.out and "integrity_check ok" in verify.out
