@@ -4,10 +4,12 @@ nothing that reads them; `age -d -i KEYFILE` reads them as well as maintctl.
 Files are streamed through a small buffer, whatever their size.
 
 MAINTCTL_BACKUP_RECIPIENTS holds the recipients (`age1…` X25519 keys or
-`ssh-ed25519`/`ssh-rsa` public keys, separated by spaces or commas), or the
+`ssh-ed25519`/`ssh-rsa` public keys as .pub files write them, separated by
+spaces or commas), or the
 path of a file of them, one a line (`#` begins a comment), as age's `-R`
 reads. MAINTCTL_BACKUP_IDENTITY is the path of an identity file (the
-`AGE-SECRET-KEY-1…` lines age-keygen writes), needed only to verify copies'
+`AGE-SECRET-KEY-1…` lines age-keygen writes, or an ssh private key without
+a passphrase), needed only to verify copies'
 contents and to restore.
 """
 
@@ -52,11 +54,14 @@ def recipients(written: str | None) -> list:
 
 
 def _joined_ssh_keys(words: list[str]) -> list[str]:
-    """Given the words of a list of keys, return the keys (an ssh key is two words, its type and its body)."""
+    """Given the words of a list of keys, return the keys (an ssh key is two words, its type and its body, and
+    the word after them that begins no key is its comment, as a .pub file writes it: `ssh-ed25519 AAAA… me@host`)."""
     keys: list[str] = []
     for word in words:
         if keys and keys[-1] in ("ssh-ed25519", "ssh-rsa"):
             keys[-1] += " " + word
+        elif keys and keys[-1].startswith("ssh-") and keys[-1].count(" ") == 1 and not _KEY.match(word):
+            keys[-1] += " " + word  # its comment, dropped where it is read
         else:
             keys.append(word)
     return keys
@@ -75,18 +80,27 @@ def _recipient(key: str, source: str):
 
 
 def identities(path: Path | None) -> list:
-    """Given MAINTCTL_BACKUP_IDENTITY's path, return the identities in it;
-    raise ConfigError where it is unset, unreadable or holds none (never
-    repeating what it holds)."""
+    """Given MAINTCTL_BACKUP_IDENTITY's path, return the identities in it
+    (the lines age-keygen writes, or an OpenSSH private key without a
+    passphrase, as `age -d -i` reads); raise ConfigError where it is unset,
+    unreadable or holds none (never repeating what it holds)."""
     import pyrage
 
     if path is None:
         raise ConfigError("MAINTCTL_BACKUP_IDENTITY is not set: an encrypted copy cannot be read without it")
     try:
-        lines = path.read_text().splitlines()
+        text = path.read_text()
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or "not text"
         raise ConfigError(f"MAINTCTL_BACKUP_IDENTITY: {path}: {reason}") from None
+    if text.lstrip().startswith("-----BEGIN OPENSSH PRIVATE KEY-----"):
+        try:
+            return [pyrage.ssh.Identity.from_buffer(text.encode())]
+        except pyrage.IdentityError:
+            raise ConfigError(
+                f"MAINTCTL_BACKUP_IDENTITY: {path}: an ssh key that cannot be read (one with a passphrase cannot)"
+            ) from None
+    lines = text.splitlines()
     found = []
     for number, line in enumerate(lines, 1):
         line = line.strip()
