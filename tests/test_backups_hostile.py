@@ -45,3 +45,39 @@ def test_an_ssh_key_as_its_pub_file_writes_it_is_a_recipient_and_its_private_key
     assert decrypted.startswith(b"SQLite format 3\x00")
     assert verify.code == 0, verify
     assert "decrypted" in verify.out and "integrity_check ok" in verify.out
+
+
+def fill(core: Core, megabytes: int) -> None:
+    """Make the database megabytes larger (random bytes: encryption cannot shrink them)."""
+    core.sql("CREATE TABLE IF NOT EXISTS ballast (bytes BLOB)")
+    for _ in range(megabytes):
+        core.sql("INSERT INTO ballast VALUES (?)", os.urandom(1 << 20))
+
+
+def test_a_verify_killed_while_it_holds_a_decrypted_copy_leaves_it_to_the_next_fetch_to_remove(
+    maintctl, core, tmp_path
+):
+    key = tmp_path / "key.txt"
+    subprocess.run(["age-keygen", "-o", key], check=True, capture_output=True)
+    public = subprocess.run(["age-keygen", "-y", key], check=True, capture_output=True, text=True).stdout.strip()
+    env = {"MAINTCTL_BACKUP_RECIPIENTS": public, "MAINTCTL_BACKUP_IDENTITY": str(key)}
+    fill(core, 60)
+    offsite = f"file://{tmp_path}/offsite"
+    assert maintctl("backup", "--db", core.path, "--now", NOW, "--to", offsite, env=env).code == 0
+
+    def fetched() -> list[str]:
+        return [name for name in os.listdir(core.path.parent) if "maintctl-fetched" in name]
+
+    killed = subprocess.Popen(
+        [sys.executable, "-m", "maintctl", "verify-backups", "--db", str(core.path), "--to", offsite],
+        env={**CLEAN_ENV, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    until(lambda: fetched() or killed.poll() is not None, "a copy being fetched")
+    killed.kill()
+    killed.wait()
+    left = fetched()
+    assert left, "the verify ended before it could be killed"
+    again = maintctl("verify-backups", "--db", core.path, "--to", offsite, env=env)
+
+    assert again.code == 0, again
+    assert fetched() == []

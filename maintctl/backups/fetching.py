@@ -6,13 +6,17 @@ plain_sha256. What verify-backups and restore read.
 A copy is streamed a chunk at a time into a private temporary directory
 (0700, beside the database where it can be made, so that a copy as large as
 the database has room), never held whole in memory; the directory and all
-in it are removed when the block that asked for it ends, however it ends. A
+in it are removed when the block that asked for it ends, however it ends;
+where a process was killed meanwhile (SIGKILL, a host's power lost), the
+next fetch there removes what it left (its name holds the process's id). A
 plain directory's copy is read where it lies."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
+import re
 import shutil
 import signal
 import tempfile
@@ -49,14 +53,38 @@ def workspace(beside: Path) -> Iterator[Path]:
     the block ends; SIGTERM meanwhile ends the block (Stopped), so that
     nothing is left behind."""
     try:
-        directory = Path(tempfile.mkdtemp(prefix=".maintctl-fetched-", dir=beside))
+        _remove_abandoned(beside, ".")
+        directory = Path(tempfile.mkdtemp(prefix=f".maintctl-fetched-{os.getpid()}-", dir=beside))
     except OSError:
-        directory = Path(tempfile.mkdtemp(prefix="maintctl-fetched-"))
+        _remove_abandoned(Path(tempfile.gettempdir()), "")
+        directory = Path(tempfile.mkdtemp(prefix=f"maintctl-fetched-{os.getpid()}-"))
     try:
         with _signals_end_the_block():
             yield directory
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _remove_abandoned(where: Path, hidden: str) -> None:
+    """Remove the directories for fetched copies in `where` that processes no longer running left there (killed
+    before they could: the copies in them may be decrypted)."""
+    pattern = re.compile(re.escape(hidden) + r"maintctl-fetched-(\d+)-\w+")
+    for entry in os.scandir(where):
+        match = pattern.fullmatch(entry.name)
+        if match and entry.is_dir(follow_symlinks=False) and not _running(int(match[1])):
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's: running
+        return True
+    return True
 
 
 @contextlib.contextmanager
