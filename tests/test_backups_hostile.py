@@ -81,3 +81,36 @@ def test_a_verify_killed_while_it_holds_a_decrypted_copy_leaves_it_to_the_next_f
 
     assert again.code == 0, again
     assert fetched() == []
+
+
+def test_what_a_backup_killed_as_it_copied_leaves_the_next_backup_removes_whatever_its_destinations(
+    maintctl, core, tmp_path
+):
+    fill(core, 60)
+    env = {"MAINTCTL_BACKUP_PLAINTEXT": "yes"}
+
+    def left_beside() -> list[str]:
+        return [name for name in os.listdir(core.path.parent) if name.startswith(f".{core.path.name}.backup-")]
+
+    def left_in_local() -> list[str]:
+        return [name for name in os.listdir(tmp_path / "local") if ".partial" in name]
+
+    def kill_as_it_copies(to: str, left) -> None:
+        killed = subprocess.Popen(
+            [sys.executable, "-m", "maintctl", "backup", "--db", str(core.path), "--now", NOW, "--to", to],
+            env={**CLEAN_ENV, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        until(lambda: any(name.endswith("-journal") for name in left()) or killed.poll() is not None, "a copy")
+        killed.kill()
+        killed.wait()
+        assert left(), "the backup ended before it could be killed"
+
+    kill_as_it_copies(f"file://{tmp_path}/offsite", left_beside)
+    (tmp_path / "local").mkdir()
+    kill_as_it_copies(str(tmp_path / "local"), left_in_local)
+    later = "2026-11-22T10:30:00.000Z"  # a copy of another name: no SQLite reads the killed one's journal back
+    local = maintctl("backup", "--db", core.path, "--now", later, "--to", tmp_path / "local", env=env)
+
+    assert local.code == 0, local
+    assert left_beside() == []
+    assert left_in_local() == []

@@ -204,10 +204,11 @@ def _partial(path: Path) -> Path:
 
 def _remove_leftovers(folder: Folder, begins: str) -> None:
     """Remove what a killed backup of this database left (no other run
-    writing one holds the shared lock): its partial files, a media copy
+    writing one holds the shared lock): its partial files (and the journals
+    SQLite kept of them), a media copy
     whose database copy never came, a manifest whose copy is gone."""
     for path in folder.path.iterdir():
-        partial = path.name.startswith(f".{begins}") and path.name.endswith(".partial")
+        partial = path.name.startswith(f".{begins}") and path.name.endswith((".partial", ".partial-journal"))
         orphan_media = path.name.startswith(begins) and path.suffix == ".media"
         orphan_manifest = path.name.startswith(begins) and path.name.endswith(".sqlite3" + copies.MANIFEST)
         if (

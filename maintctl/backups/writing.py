@@ -7,7 +7,8 @@ every destination is a URL, into a scratch file beside the database), and
 encrypted once for all URL destinations; the other directories get it
 copied, the URL destinations uploaded, and the first directory's copy is
 renamed into place last. Scratch and encrypted files are always removed;
-those a killed run left beside the database are removed by the next.
+those a killed run left beside the database (and their journals) are
+removed by the next backup, whatever its destinations.
 """
 
 from __future__ import annotations
@@ -100,8 +101,7 @@ def write(
                 failures.append(str(error))
         if not claims and not urls:
             return _outcome(steps, failures)
-        if urls:
-            _remove_scratch(settings.db)
+        _remove_scratch(settings.db)
         source = claims[0].partial if claims else _scratch(stack, settings.db, files.permissions(settings.db))
         checked.copy_database(connection, source)
         plain_sha256 = copies.sha256(source) if claims or not keys else None
@@ -191,7 +191,8 @@ def _scratch(stack: ExitStack, db: Path, mode: int) -> Path:
 
 
 def _remove_scratch(db: Path) -> None:
-    """Remove the scratch files a killed pass left beside the database (no other run of it runs now)."""
+    """Remove the scratch files a killed pass left beside the database, and the journals SQLite kept of them as it
+    wrote them (no other run of it runs now), whatever the destinations of this pass."""
     for path in db.parent.iterdir():
-        if path.name.startswith(f".{db.name}.backup-") and path.name.endswith(".partial"):
+        if path.name.startswith(f".{db.name}.backup-") and path.name.endswith((".partial", ".partial-journal")):
             files.discard(path)
