@@ -114,3 +114,23 @@ def test_what_a_backup_killed_as_it_copied_leaves_the_next_backup_removes_whatev
     assert local.code == 0, local
     assert left_beside() == []
     assert left_in_local() == []
+
+
+def test_a_copy_named_after_now_by_a_clock_that_ran_ahead_is_not_taken_for_the_newest(maintctl, core, tmp_path):
+    offsite = f"file://{tmp_path}/offsite"
+    env = {"MAINTCTL_BACKUP_PLAINTEXT": "yes", "MAINTCTL_BACKUP_TO": offsite}
+    ahead = maintctl("backup", "--db", core.path, "--now", "2099-01-01T00:00:00Z", "--keep", "9", env=env)
+    core.reminder("r1")
+    taken = maintctl("backup", "--db", core.path, "--now", "2026-11-19T09:30:00Z", "--keep", "9", env=env)
+    assert ahead.code == 0 and taken.code == 0, (ahead, taken)
+
+    status = maintctl("status", "--db", core.path, "--now", NOW, "--json", env=env)
+    restore = maintctl("restore", "--db", core.path, offsite, "--dry-run", env=env)
+    verify = maintctl("verify-backups", "--db", core.path, "--now", NOW, env=env)
+
+    (destination,) = status.json()["backups"]["destinations"]
+    assert destination["newest"].endswith("-20261119T093000Z.sqlite3"), destination
+    assert status.code == 1 and any("3d 0h old" in said for said in status.json()["attention"]), status.out
+    assert "-20261119T093000Z.sqlite3," in restore.out, restore
+    assert verify.code == 0, verify
+    assert "-20261119T093000Z.sqlite3: verified" in verify.out, verify.out

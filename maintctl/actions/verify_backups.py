@@ -21,9 +21,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from maintctl import timestamps
+from maintctl import files, timestamps
 from maintctl.actions.base.kinds import OwnPass
-from maintctl.backups import copies, encryption, fetching, located
+from maintctl.backups import copies, encryption, fetching, keeping, located
 from maintctl.backups.destinations import BadDestination, DestinationError
 from maintctl.backups.transfer import Transfer
 from maintctl.config.settings import ConfigError, Settings
@@ -81,8 +81,10 @@ def perform(connection: Connection, settings: Settings) -> list[Step]:
 
 
 def chosen(found: list[copies.Copy], settings: Settings, shown: str) -> list[copies.Copy]:
-    """Given a destination's copies (oldest first), return the newest and one older one drawn at random."""
+    """Given a destination's copies (oldest first), return the newest (as rotation orders them: keeping.order) and
+    one older one drawn at random."""
     draw = random.Random(f"{timestamps.format_instant(settings.now)} {shown}")
+    found = keeping.order(found, files.stamp(settings.now))
     return [found[-1], *([draw.choice(found[:-1])] if len(found) > 1 else [])]
 
 

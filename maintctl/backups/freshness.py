@@ -39,10 +39,14 @@ class Newest:
         }
 
 
-def newest(written: tuple[str, ...], database: Path, database_id: str | None, listed=lambda destination: True) -> list:
+def newest(
+    written: tuple[str, ...], database: Path, database_id: str | None, now: datetime, listed=lambda destination: True
+) -> list:
     """Given the destinations as written, the database and its id (None: no
-    copies yet), return each destination's Newest; `listed(destination)`
-    says whether to list it (those it refuses are left out)."""
+    copies yet) and now, return each destination's Newest (a copy named with
+    a time after now, from a clock that ran ahead, is newest only where it is
+    alone: see keeping.order); `listed(destination)` says whether to list it
+    (those it refuses are left out)."""
     found = []
     for destination in located.parsed(written):
         if isinstance(destination, BadDestination):
@@ -58,7 +62,7 @@ def newest(written: tuple[str, ...], database: Path, database_id: str | None, li
         except DestinationError as error:
             found.append(Newest(destination.shown, error=str(error)))
             continue
-        last = held[-1] if held else None
+        last = located.newest_at_or_before(held, None, now)
         found.append(Newest(destination.shown, *((last.name, last.created_at, last.size) if last else ())))
     return found
 

@@ -10,7 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from maintctl.backups import copies, destinations
+from maintctl import files
+from maintctl.backups import copies, destinations, keeping
 from maintctl.backups.copies import Copy
 from maintctl.store import identity
 
@@ -34,9 +35,13 @@ def parsed(written: tuple[str, ...]) -> list:
     return found
 
 
-def newest_at_or_before(found: list[Copy], instant: datetime | None) -> Copy | None:
-    """Given copies (oldest first) and an instant (None: now), return the newest taken at or before it."""
-    eligible = [copy for copy in found if instant is None or copy.created_at <= instant]
+def newest_at_or_before(found: list[Copy], instant: datetime | None, now: datetime) -> Copy | None:
+    """Given copies (oldest first), an instant (None: the newest) and now, return the newest taken at or before
+    the instant; the newest is taken as rotation orders them (keeping.order): a copy named with a time after now
+    (a clock that ran ahead) is older than every other, never the newest while there is another."""
+    if instant is None:
+        return keeping.order(found, files.stamp(now))[-1] if found else None
+    eligible = [copy for copy in found if copy.created_at <= instant]
     return eligible[-1] if eligible else None
 
 

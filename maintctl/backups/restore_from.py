@@ -125,7 +125,7 @@ def _chosen(settings: Settings, asked: Asked) -> Copy:
         return copy
     database_id = _database_id(settings.db) if _exists(settings.db) else _only_id(destination, settings.db)
     found = copies.listing(destination, located.begins(settings.db, database_id)).copies
-    copy = located.newest_at_or_before(found, asked.at)
+    copy = located.newest_at_or_before(found, asked.at, settings.now)
     if copy is None:
         when = f" at or before {timestamps.format_instant(asked.at)}" if asked.at else ""
         raise restore.Refused(

@@ -39,6 +39,7 @@ def collect(connection: sqlite3.Connection, settings: Settings, list_all: bool, 
         settings.backup_to,
         settings.db,
         database_id,
+        settings.now,
         listed=lambda destination: list_all or isinstance(destination, Folder),
     )
     samples: dict = {TIME: [], SIZE: []}

@@ -105,7 +105,7 @@ def _backups(connection: sqlite3.Connection, settings: Settings, schedule: sched
         database_id = identity.read(connection)
     except ActionError as error:
         return {"destinations": [], "judged": False, "note": None, "attention": [f"backups: {error}"]}
-    found = freshness.newest(settings.backup_to, settings.db, database_id)
+    found = freshness.newest(settings.backup_to, settings.db, database_id, settings.now)
     last = history.last(connection, "backup")
     note = None
     if schedule.paused:
