@@ -134,3 +134,18 @@ def test_a_copy_named_after_now_by_a_clock_that_ran_ahead_is_not_taken_for_the_n
     assert "-20261119T093000Z.sqlite3," in restore.out, restore
     assert verify.code == 0, verify
     assert "-20261119T093000Z.sqlite3: verified" in verify.out, verify.out
+
+
+def test_a_bucket_without_credentials_in_the_environment_says_so_at_once_and_the_directory_is_written(
+    maintctl, core, s3_server, tmp_path
+):
+    url = s3_server.url()
+    env = {"MAINTCTL_BACKUP_PLAINTEXT": "yes"}  # no AWS_*: the client would ask the instance metadata's address
+    began = time.monotonic()
+
+    result = maintctl("backup", "--db", core.path, "--now", NOW, "--to", url, "--to", tmp_path / "local", env=env)
+
+    assert time.monotonic() - began < 10
+    assert result.code == 1, result
+    assert f"{url}: no credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY not set in the environment" in result.err
+    assert len([name for name in os.listdir(tmp_path / "local") if name.endswith(".sqlite3")]) == 1

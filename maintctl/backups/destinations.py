@@ -137,7 +137,13 @@ class Bucket:
         return f"{self.prefix}/{name}" if self.prefix else name
 
     def _store(self):
+        """Return the S3 client; raise DestinationError where the environment holds no credentials (the client
+        would otherwise ask the cloud's instance metadata for some: a wait, then an error that does not say why)."""
         from obstore.store import S3Store
+
+        missing = [name for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") if not os.environ.get(name)]
+        if missing:
+            raise DestinationError(f"{self.shown}: no credentials: {' and '.join(missing)} not set in the environment")
 
         endpoint = self.options.get("endpoint")
         # Given only where the URL says: the client takes no None (a region left out is read from AWS_REGION).
