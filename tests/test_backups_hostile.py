@@ -149,3 +149,19 @@ def test_a_bucket_without_credentials_in_the_environment_says_so_at_once_and_the
     assert result.code == 1, result
     assert f"{url}: no credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY not set in the environment" in result.err
     assert len([name for name in os.listdir(tmp_path / "local") if name.endswith(".sqlite3")]) == 1
+
+
+def test_one_place_named_twice_is_written_once(maintctl, core, s3_server, tmp_path):
+    url = s3_server.url()
+    path, _, query = url.partition("?")
+    env = {**s3_server.env, "MAINTCTL_BACKUP_PLAINTEXT": "yes"}
+    (tmp_path / "d").mkdir()
+    named = ["--to", "d/loc", "--to", "./d/loc/", "--to", url, "--to", f"{path}/?{query}"]
+
+    result = maintctl("backup", "--db", core.path, "--now", NOW, *named, "--json", env=env, cwd=tmp_path)
+
+    assert result.code == 0, result
+    assert result.action("backup")["counts"]["written"] == 2
+    assert len(list((tmp_path / "d" / "loc").glob("core.db-*.sqlite3"))) == 1
+    listed = maintctl("backups", "--db", core.path, *named, "--json", env=env, cwd=tmp_path)
+    assert [len(found["copies"]) for found in listed.json()["destinations"]] == [1, 1]

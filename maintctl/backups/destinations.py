@@ -27,6 +27,7 @@ from maintctl import files
 
 Progress = Callable[[int], None]  # told the bytes moved since it was last told
 
+_MOVING = "300s"  # a request that moves a part (8 MiB: 0.2 Mbit/s), or copies a whole copy within the store
 _CHUNK = 8 * 1024 * 1024  # bytes read or sent at a time: memory stays flat whatever the copy's size
 _S3_OPTIONS = ("endpoint", "region", "path_style")
 
@@ -53,6 +54,11 @@ class Folder:
     @property
     def shown(self) -> str:
         return files.printable(self.path) if self.plain else f"file://{files.printable(self.path)}"
+
+    @property
+    def place(self) -> tuple:
+        """Where its objects are, however it was written (a relative path, a trailing slash)."""
+        return ("directory", os.path.abspath(self.path))
 
     def sizes(self, prefix: str) -> dict[str, int]:
         """Given how names begin, return the objects' names and sizes (hidden and partial files left out)."""
@@ -133,11 +139,16 @@ class Bucket:
     def shown(self) -> str:
         return self.url
 
+    @property
+    def place(self) -> tuple:
+        """Where its objects are, however it was written (a trailing slash, the options' order)."""
+        return ("s3", self.options.get("endpoint", "").rstrip("/"), self.bucket, self.prefix)
+
     def _key(self, name: str) -> str:
         return f"{self.prefix}/{name}" if self.prefix else name
 
-    def _store(self):
-        """Return the S3 client; raise DestinationError where the environment holds no credentials (the client
+    def _store(self, timeout: str = "30s"):
+        """Return the S3 client whose requests each end within `timeout`; raise DestinationError where the environment holds no credentials (the client
         would otherwise ask the cloud's instance metadata for some: a wait, then an error that does not say why)."""
         from obstore.store import S3Store
 
@@ -154,7 +165,13 @@ class Bucket:
             self.bucket,
             **where,
             virtual_hosted_style_request=self.options.get("path_style", "false").lower() not in ("true", "yes", "1"),
-            client_options={"allow_http": bool(endpoint and endpoint.startswith("http://")), "connect_timeout": "5s"},
+            # A store that takes no connection is given up on in seconds, one that takes it and says nothing
+            # within the request's timeout (each request moves at most a part of 8 MiB, or copies in the store).
+            client_options={
+                "allow_http": bool(endpoint and endpoint.startswith("http://")),
+                "connect_timeout": "5s",
+                "timeout": timeout,
+            },
             retry_config={"max_retries": 3, "retry_timeout": timedelta(seconds=30)},
             copy_if_not_exists="multipart",
             # Each request signs its body's SHA-256, which the store checks before it keeps it: never turned off
@@ -185,7 +202,7 @@ class Bucket:
         deleted either way. No one sees a part of it under its name."""
         import obstore
 
-        store, partial = self._store(), self._key(f".{name}.partial-{secrets.token_hex(4)}")
+        store, partial = self._store(_MOVING), self._key(f".{name}.partial-{secrets.token_hex(4)}")
 
         def chunks() -> Iterator[bytes]:
             with open(source, "rb") as reading:
@@ -211,10 +228,15 @@ class Bucket:
             obstore.put(self._store(), self._key(name), data, mode="create")
 
     def chunks(self, name: str) -> Iterator[bytes]:
+        """Yield the object's bytes a part of 8 MiB at a time, each part a request of its own (so that a slow
+        link reads a copy of any size, each request within its timeout)."""
         import obstore
 
+        store, key = self._store(_MOVING), self._key(name)
         with self._failing(f"{name} could not be read"):
-            yield from obstore.get(self._store(), self._key(name)).stream(min_chunk_size=_CHUNK)
+            size = obstore.head(store, key)["size"]
+            for start in range(0, size, _CHUNK):
+                yield bytes(obstore.get_range(store, key, start=start, end=min(size, start + _CHUNK)))
 
     def delete(self, name: str) -> None:
         import obstore

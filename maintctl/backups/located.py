@@ -26,12 +26,16 @@ def begins(database: Path, database_id: str) -> str:
 
 def parsed(written: tuple[str, ...]) -> list:
     """Given the destinations as written, return each parsed, or the BadDestination that says why it is not one."""
-    found = []
+    found, places = [], set()
     for text in written:
         try:
-            found.append(destinations.parse(text))
+            destination = destinations.parse(text)
         except destinations.BadDestination as error:
             found.append(error)
+            continue
+        if destination.place not in places:  # one place named twice (d/x and ./d/x/) is written once
+            places.add(destination.place)
+            found.append(destination)
     return found
 
 
@@ -82,7 +86,9 @@ def listed(written: tuple[str, ...], database: Path, database_id: str | None) ->
     of this database, oldest first (`copies`), or why it could not be listed
     (`error`). Raise BadDestination for one that is not a destination."""
     found = []
-    for destination in (destinations.parse(text) for text in written):
+    for destination in parsed(written):
+        if isinstance(destination, destinations.BadDestination):
+            raise destinations.BadDestination(str(destination))
         entry: dict = {"destination": destination.shown, "copies": []}
         if database_id is not None:
             try:

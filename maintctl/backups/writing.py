@@ -20,8 +20,8 @@ from datetime import datetime
 from pathlib import Path
 
 from maintctl import __version__, files
-from maintctl.backups import checked, copies, directory, encryption, uploads
-from maintctl.backups.destinations import BadDestination, Destination, DestinationError, Folder, parse
+from maintctl.backups import checked, copies, directory, encryption, located, uploads
+from maintctl.backups.destinations import BadDestination, Destination, DestinationError, Folder
 from maintctl.backups.steps import Step
 from maintctl.backups.transfer import Transfer
 from maintctl.config.settings import ConfigError, Settings
@@ -30,10 +30,11 @@ from maintctl.store.db import Connection, PartlyDone
 
 def destinations(settings: Settings) -> list[Destination]:
     """Return the destinations --to names; raise ConfigError naming one that cannot be used."""
-    try:
-        return [parse(text) for text in settings.backup_to]
-    except BadDestination as error:
-        raise ConfigError(str(error)) from None
+    found = located.parsed(settings.backup_to)
+    for destination in found:
+        if isinstance(destination, BadDestination):
+            raise ConfigError(str(destination))
+    return found
 
 
 def recipients(settings: Settings, to: list[Destination]) -> list:
