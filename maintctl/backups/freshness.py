@@ -60,7 +60,7 @@ def newest(
         try:
             held = copies.listing(destination, located.begins(database, database_id), read_manifests=False).copies
         except DestinationError as error:
-            found.append(Newest(destination.shown, error=str(error)))
+            found.append(Newest(destination.shown, error=str(error).removeprefix(f"{destination.shown}: ")))
             continue
         last = located.newest_at_or_before(held, None, now)
         found.append(Newest(destination.shown, *((last.name, last.created_at, last.size) if last else ())))
