@@ -1,7 +1,9 @@
 """An encrypted off-site backup of a large database to an S3-compatible store (SeaweedFS's `weed mini`, as
 the tests start it) against the floor: SQLite's backup API copy of the same database and an upload of the
 file with the same client (obstore, 8 MiB parts), nothing else (no check, no encryption, no digest, no
-manifest, no create-only copy into place).
+manifest, no create-only copy into place). Then the restore from the store onto a new host (no database at
+the path) against its floor: the download of a plain copy with the same client and its rename into place
+(no manifest, no decryption, no digest, no integrity_check).
 
     python bench/backup.py                  # 1 GiB, three runs each; --size-mib 256 for a smaller one
     python bench/backup.py --keep           # and leave the store running, printing both commands
@@ -29,17 +31,9 @@ sys.path.insert(0, str(BENCH.parent / "tests"))
 
 def floor(database: Path, url: str) -> None:
     """The floor: copy the database with the backup API beside it, upload the file, remove the copy."""
-    from urllib.parse import parse_qsl, urlsplit
-
     import obstore
-    from obstore.store import S3Store
 
-    parts = urlsplit(url)
-    options = dict(parse_qsl(parts.query))
-    store = S3Store(
-        parts.hostname, endpoint=options["endpoint"], region=options["region"], virtual_hosted_style_request=False,
-        client_options={"allow_http": True},
-    )  # fmt: skip
+    store, prefix = _store(url)
     copy = database.with_name(f".{database.name}.floor")
     source, target = sqlite3.connect(database), sqlite3.connect(copy)
     source.backup(target)
@@ -48,9 +42,58 @@ def floor(database: Path, url: str) -> None:
     try:
         with open(copy, "rb") as reading:
             chunks = iter(lambda: reading.read(8 << 20), b"")
-            obstore.put(store, f"{parts.path.strip('/')}/floor-{time.time_ns()}", chunks, chunk_size=8 << 20)
+            obstore.put(store, f"{prefix}/floor-{time.time_ns()}", chunks, chunk_size=8 << 20)
     finally:
         copy.unlink()
+
+
+def _store(url: str):
+    from urllib.parse import parse_qsl, urlsplit
+
+    from obstore.store import S3Store
+
+    parts = urlsplit(url)
+    options = dict(parse_qsl(parts.query))
+    store = S3Store(
+        parts.hostname, endpoint=options["endpoint"], region=options["region"], virtual_hosted_style_request=False,
+        client_options={"allow_http": True},
+    )  # fmt: skip
+    return store, parts.path.strip("/")
+
+
+def restore_floor(url: str, key: str, target: Path) -> None:
+    """The restore's floor: download the plain copy at key, a part at a time, then rename it into place."""
+    import obstore
+
+    store, _ = _store(url)
+    partial = target.with_name(f".{target.name}.partial")
+    with open(partial, "wb") as writing:
+        writing.writelines(obstore.get(store, key).stream(min_chunk_size=8 << 20))
+        writing.flush()
+        os.fsync(writing.fileno())
+    os.replace(partial, target)
+
+
+def timed_pairs(pairs, runs: int, work: Path, after=None) -> tuple[dict, dict]:
+    """Time each (name, command) pair alternately, runs times; `after` runs (untimed) after each command."""
+    times, peaks = {name: [] for name, _ in pairs}, {name: [] for name, _ in pairs}
+    for _ in range(runs):
+        for name, command in pairs:
+            os.sync()
+            elapsed, peak = measure(command, work)
+            times[name].append(elapsed)
+            peaks[name].append(peak)
+            if after:
+                after()
+    return times, peaks
+
+
+def row(what: str, size: float, times: dict, peaks: dict) -> str:
+    ours, theirs = statistics.median(times["maintctl"]), statistics.median(times["floor"])
+    return (
+        f"| {what} | {size:,.0f} MiB | {ours:.2f} s | {theirs:.2f} s (floor) | {ours / theirs:.2f}× |"
+        f" ≤ 1.5× floor, ≤ 100 MiB | {max(peaks['maintctl']):.0f} MiB (floor {max(peaks['floor']):.0f} MiB) |"
+    )
 
 
 def build(path: Path, size_mib: int) -> None:
@@ -101,19 +144,24 @@ def main() -> None:
             print("floor:", " ".join(theirs))
             input("press Enter to stop the store")
             return
-        times = {"maintctl": [], "floor": []}
-        peaks = {"maintctl": [], "floor": []}
-        for _ in range(arguments.runs):
-            for name, command in (("maintctl", ours), ("floor", theirs)):
-                os.sync()
-                elapsed, peak = measure(command, work)
-                times[name].append(elapsed)
-                peaks[name].append(peak)
         size = database.stat().st_size / 2**20
-        ratio = statistics.median(times["maintctl"]) / statistics.median(times["floor"])
-        print(f"| encrypted backup to SeaweedFS | {size:,.0f} MiB | {statistics.median(times['maintctl']):.2f} s |"
-              f" {statistics.median(times['floor']):.2f} s (floor) | {ratio:.2f}× | ≤ 1.5× floor, ≤ 100 MiB |"
-              f" {max(peaks['maintctl']):.0f} MiB (floor {max(peaks['floor']):.0f} MiB) |")  # fmt: skip
+        print(row("encrypted backup to SeaweedFS", size, *timed_pairs([("maintctl", ours), ("floor", theirs)],
+                  arguments.runs, work)))  # fmt: skip
+
+        import obstore
+
+        os.environ.update(store.env)
+        bucket, prefix = _store(url)
+        obstore.put(bucket, f"{prefix}/floor-source", database, chunk_size=8 << 20, use_multipart=True)
+        new_host = work / "new-host"
+        new_host.mkdir()
+        target = new_host / database.name
+        ENV["MAINTCTL_BACKUP_IDENTITY"] = str(identity)
+        ours = [sys.executable, "-m", "maintctl", "restore", url, "--db", str(target), "--quiet"]
+        theirs = [sys.executable, str(Path(__file__).resolve()), "restore-floor", url, f"{prefix}/floor-source",
+                  str(target)]  # fmt: skip
+        print(row("restore from SeaweedFS, decrypted", size, *timed_pairs([("maintctl", ours), ("floor", theirs)],
+                  arguments.runs, work, after=lambda: target.unlink())))  # fmt: skip
     finally:
         store.stop()
         if not arguments.keep:
@@ -123,5 +171,7 @@ def main() -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["floor"]:
         floor(Path(sys.argv[2]), sys.argv[3])
+    elif sys.argv[1:2] == ["restore-floor"]:
+        restore_floor(sys.argv[2], sys.argv[3], Path(sys.argv[4]))
     else:
         main()
