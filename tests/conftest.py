@@ -412,17 +412,43 @@ def start_action(command: str, core: Core, cwd: Path, *arguments: str, env: dict
     )
 
 
+# Settings Python itself reads as it starts (or that a fork of a started maintctl would not see as a new process
+# does): a command given any of these is started as a new interpreter.
+READ_AT_START = ("PYTHON", "LC_", "LANG", "TERM", "COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "_MAINTCTL_COMPLETE")
+
+
+@pytest.fixture(scope="session")
+def command_forks(tmp_path_factory):
+    """maintctl imported once, each command a fork of it (tests/forkserver.py); None where
+    MAINTCTL_TESTS_NEW_INTERPRETERS=1 asks for a new interpreter for every command."""
+    if os.environ.get("MAINTCTL_TESTS_NEW_INTERPRETERS") == "1":
+        yield None
+        return
+    from forkserver import Server
+
+    server = Server(tmp_path_factory.mktemp("forks"), CLEAN_ENV)
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def maintctl(tmp_path):
-    """Run maintctl as a user would, in tmp_path (so that no stray .env is read)."""
+def maintctl(tmp_path, command_forks):
+    """Run maintctl as a user would, as a process of its own, in tmp_path (so that no stray .env is read).
+    Its start-up is paid once a session: each command is a fork of a maintctl already imported (see
+    tests/forkserver.py), but for settings Python reads as it starts (READ_AT_START), which get a new one."""
 
     def run(*arguments: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 120) -> Result:
+        arguments = [*map(str, arguments)]
+        environment = {**CLEAN_ENV, **(env or {})}
+        if command_forks is not None and not any(name.startswith(READ_AT_START) for name in env or {}):
+            code, out, err = command_forks.run(arguments, environment, cwd or tmp_path, timeout)
+            return Result(subprocess.CompletedProcess(arguments, code, out, err))
         completed = subprocess.run(  # noqa: PLW1510 - the exit code is what the tests assert
-            [sys.executable, "-m", "maintctl", *map(str, arguments)],
+            [sys.executable, "-m", "maintctl", *arguments],
             capture_output=True,
             text=True,
             cwd=cwd or tmp_path,
-            env={**CLEAN_ENV, **(env or {})},
+            env=environment,
             timeout=timeout,
         )
         return Result(completed)
