@@ -360,8 +360,45 @@ class Core:
         return digest
 
 
+_TEMPLATES: dict[str, Path] = {}
+
+
+def template(name: str, build) -> Path:
+    """Given a name and a function that fills a new database, return the path of that database, built once in this
+    test process (init_db's work and a large table's rows are paid for once; each test copies the file)."""
+    if name not in _TEMPLATES:
+        import atexit
+        import tempfile
+
+        directory = Path(tempfile.mkdtemp(prefix=f"maintctl-template-{name}-"))
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        path = directory / "core.db"
+        connection = create_database(path)
+        init_db(connection)
+        connection.close()
+        database = Core(path)
+        build(database)
+        database.connection.close()
+        _TEMPLATES[name] = path
+    return _TEMPLATES[name]
+
+
+def copy_of(name: str, build, path: Path) -> Core:
+    """Given a template's name and builder and a path where no file is, copy the template there as a new file with
+    an id of its own (as init_db gives each database), and return it."""
+    import uuid
+
+    shutil.copy(template(name, build), path)  # a new file: no test sees another's changes
+    database = Core(path)
+    database.sql("UPDATE maintctl_meta SET value = ? WHERE key = 'database_id'", uuid.uuid4().hex)
+    return database
+
+
 def new_core(path: Path) -> Core:
-    """Given a path, make a database there with the app's schema and maintctl's tables and indexes; return it."""
+    """Given a path, make a database there with the app's schema and maintctl's tables and indexes (init_db's,
+    made once in this test process and copied, where no file is there yet); return it."""
+    if not os.path.lexists(path):
+        return copy_of("empty", lambda database: None, path)
     connection = create_database(path)
     init_db(connection)
     connection.close()

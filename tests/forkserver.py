@@ -148,23 +148,31 @@ def _serve_one(connection: socket.socket) -> None:
 
 def serve(path: str) -> None:
     _preload()
-    import signal
-
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # helpers are reaped by the kernel; their commands by them
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(64)
     print("ready", flush=True)
+    helpers = set()
     while True:
         connection, _ = listener.accept()
-        if os.fork() == 0:
+        if connection.recv(1) == b"q":  # stop: once every command has ended (their CPU time then counts as ours)
+            for pid in helpers:
+                os.waitpid(pid, 0)
+            return
+        pid = os.fork()
+        if pid == 0:
             listener.close()
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             try:
                 _serve_one(connection)
             finally:
                 os._exit(0)
         connection.close()
+        helpers.add(pid)
+        while helpers:  # reap the helpers that are done
+            ended, _ = os.waitpid(-1, os.WNOHANG)
+            if not ended:
+                break
+            helpers.discard(ended)
 
 
 class Server:
@@ -195,6 +203,7 @@ class Server:
         connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             connection.connect(self.path)
+            connection.sendall(b"r")
             request = {"arguments": arguments, "env": env, "cwd": str(cwd), "argv0": self.argv0, "timeout": timeout}
             _send(connection, request, [_stdin(), out_write, err_write])
         finally:
@@ -210,8 +219,14 @@ class Server:
         return answer["status"], _universal(out), _universal(err)
 
     def stop(self) -> None:
-        self.process.kill()
-        self.process.wait()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.connect(self.path)
+            connection.sendall(b"q")
+        try:
+            self.process.wait(timeout=60)
+        except Exception:  # noqa: BLE001
+            self.process.kill()
+            self.process.wait()
 
 
 _NULL: list[int] = []
