@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -212,9 +213,10 @@ class Core:
     """The Core app's side of the database: writes rows as the app would, on a
     connection of its own, and reads back what maintctl did."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, copies_templates: bool = True):
         self.path = path
         self.connection = sqlite3.connect(path, isolation_level=None)
+        self.copies_templates = copies_templates  # False for the template being built
 
     def sql(self, statement: str, *parameters):
         return self.connection.execute(statement, parameters).fetchall()
@@ -258,9 +260,13 @@ class Core:
 
     def due_reminders(self, count: int, recurring: bool = True) -> list[str]:
         """Add `count` reminders due at NOW on one memory, every tenth recurring hourly
-        (unless not recurring); return their ids."""
-        self.memory("m1")
+        (unless not recurring); return their ids. (A large backlog in a new database is copied from one
+        made once in this test process.)"""
         ids = [f"r{index:06d}" for index in range(count)]
+        if count >= 10_000 and self.as_new():
+            self.become(f"due-{count}-{recurring}", lambda database: database.due_reminders(count, recurring))
+            return ids
+        self.memory("m1")
         self.insert_many(
             "INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, recurrence_minutes, fired)"
             " VALUES (?, 'm1', 1001, ?, ?, 0)",
@@ -270,6 +276,39 @@ class Core:
             ],
         )
         return ids
+
+    def many_memories(self, count: int = 100_000) -> None:
+        """Add user 1001's `count` memories m0, m1, … of 200 bytes each (a database of about 30 MB at 100,000).
+        (In a new database, copied from one made once in this test process.)"""
+        if self.as_new():
+            self.become(f"memories-{count}", lambda database: database.many_memories(count))
+            return
+        self.user(1001)
+        self.insert_many(
+            "INSERT INTO memories (id, owner_user_id, content, status) VALUES (?, 1001, ?, 'confirmed')",
+            ((f"m{index}", "x" * 200) for index in range(count)),
+        )
+
+    def as_new(self) -> bool:
+        """Return whether the database is still as new_core made it: no rows of the app's, no transaction open, in
+        rollback-journal mode, with no journal beside it."""
+        return (
+            self.copies_templates
+            and not self.connection.in_transaction
+            and not any(self.sql(f"SELECT 1 FROM {table} LIMIT 1") for table in ("users", "memories", "reminders"))
+            and self.sql("PRAGMA journal_mode") == [("delete",)]
+            and not any(self.path.with_name(self.path.name + suffix).exists() for suffix in ("-journal", "-wal"))
+        )
+
+    def become(self, name: str, build) -> None:
+        """Given a template's name and builder, replace this new database's file with a copy of the template
+        (its permission bits kept), with an id of its own."""
+        bits = stat.S_IMODE(self.path.stat().st_mode)
+        self.connection.close()
+        self.path.unlink()
+        copy_of(name, build, self.path)
+        self.path.chmod(bits)
+        self.connection = sqlite3.connect(self.path, isolation_level=None)
 
     def tag(self, memory_id="m1", tag="work", suggested_at=NOW, status="suggested"):
         if not self.sql("SELECT 1 FROM memories WHERE id = ?", memory_id):
@@ -376,29 +415,30 @@ def template(name: str, build) -> Path:
         connection = create_database(path)
         init_db(connection)
         connection.close()
-        database = Core(path)
+        database = Core(path, copies_templates=False)
         build(database)
         database.connection.close()
         _TEMPLATES[name] = path
     return _TEMPLATES[name]
 
 
-def copy_of(name: str, build, path: Path) -> Core:
+def copy_of(name: str, build, path: Path) -> None:
     """Given a template's name and builder and a path where no file is, copy the template there as a new file with
-    an id of its own (as init_db gives each database), and return it."""
+    an id of its own (as init_db gives each database)."""
     import uuid
 
     shutil.copy(template(name, build), path)  # a new file: no test sees another's changes
-    database = Core(path)
-    database.sql("UPDATE maintctl_meta SET value = ? WHERE key = 'database_id'", uuid.uuid4().hex)
-    return database
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("UPDATE maintctl_meta SET value = ? WHERE key = 'database_id'", (uuid.uuid4().hex,))
+    connection.close()
 
 
 def new_core(path: Path) -> Core:
     """Given a path, make a database there with the app's schema and maintctl's tables and indexes (init_db's,
     made once in this test process and copied, where no file is there yet); return it."""
     if not os.path.lexists(path):
-        return copy_of("empty", lambda database: None, path)
+        copy_of("empty", lambda database: None, path)
+        return Core(path)
     connection = create_database(path)
     init_db(connection)
     connection.close()
