@@ -561,6 +561,33 @@ def app_writes_while(run: subprocess.Popen, path: Path) -> list[float]:
     return waits
 
 
+def flock_pids(path: Path, waiting: bool = False) -> list[int]:
+    """Given a file, return the processes holding a flock on it (with waiting: queued for one), from /proc/locks."""
+    try:
+        inode = os.stat(path).st_ino
+    except FileNotFoundError:
+        return []
+    pids = []
+    with open("/proc/locks") as locks:
+        for line in locks:
+            fields = line.split()
+            queued = fields[1] == "->"
+            fields = fields[2:] if queued else fields[1:]
+            if fields[0] == "FLOCK" and int(fields[4].rsplit(":", 1)[1]) == inode and queued == waiting:
+                pids.append(int(fields[3]))
+    return sorted(pids)
+
+
+def asleep_in_a_timed_wait(pid: int) -> bool:
+    """Return whether the process sleeps in the kernel for a set time (as SQLite's busy wait does between its
+    tries, and maintctl never does while it starts or plans): a run waiting for a lock held by another."""
+    try:
+        with open(f"/proc/{pid}/wchan") as wchan:
+            return wchan.read().strip() in ("hrtimer_nanosleep", "do_nanosleep")
+    except FileNotFoundError:
+        return False
+
+
 def until(condition, what: str, seconds: float = 30) -> None:
     """Wait for the condition (looked at every 5 ms); fail naming what did not happen within `seconds`."""
     deadline = time.monotonic() + seconds

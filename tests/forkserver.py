@@ -110,7 +110,7 @@ def _new_standard_streams() -> None:
 
     for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
         old = getattr(sys, f"__{name}__")
-        buffer = io.open(fd, mode + "b", buffering=-1, closefd=False)
+        buffer = open(fd, mode + "b", buffering=-1, closefd=False)  # noqa: SIM115 - the process's own, to its end
         buffer.raw.name = f"<{name}>"
         stream = io.TextIOWrapper(
             buffer,
