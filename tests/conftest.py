@@ -598,7 +598,8 @@ def until(condition, what: str, seconds: float = 30) -> None:
 
 
 # The files whose tests wait on real time (windows, kills, Redis failing, a cluster failing over, worker
-# processes): `pytest -m "not slow"` leaves them, and the few slow tests elsewhere marked one by one, out.
+# processes), and elsewhere the tests that take a second or more (a long pass, a backlog of thousands, a wait
+# for a lock or a busy database, dozens of runs): `pytest -m "not slow"` leaves them out, for a quick loop.
 SLOW_FILES = {
     "test_cluster.py",
     "test_faults.py",
@@ -610,9 +611,43 @@ SLOW_FILES = {
     "test_window_replaced.py",
     "test_window_takeover.py",
 }
+SLOW_TESTS = {  # file::[class::]test, every parameter of it
+    "test_backup.py::TestCopiesAreAsPrivateAsTheDatabase::test_the_media_copy_is_no_more_readable_than_the_media_even_while_it_is_written",
+    "test_backup.py::TestRunsOfOneDatabaseShareTheirBackupDirectory::test_a_run_paused_mid_copy_loses_nothing_to_a_replica_backed_up_meanwhile",
+    "test_backup.py::TestTheAppKeepsTheBackupFromStarting::test_past_the_busy_timeout_the_backup_fails_and_leaves_no_file",
+    "test_backup.py::test_a_backup_taken_while_the_app_writes_is_whole_consistent_and_checked",
+    "test_every_outcome.py::TestTheAppHoldingTheDatabasePastTheBusyTimeout::test_is_exit_1_with_a_document_and_nothing_changed",
+    "test_examples.py::test_each_example_line_runs",
+    "test_examples.py::test_the_indexed_job_covers_every_tenant_once_over_its_shards",
+    "test_examples.py::test_the_kubernetes_cronjob_keeps_a_standby_as_the_cron_line_does",
+    "test_expire_pending.py::test_init_db_indexes_the_search_index_only_where_it_has_the_usual_shape",
+    "test_expire_tags.py::test_concurrent_runs_past_the_lock_expire_each_suggestion_once",
+    "test_fire_reminders.py::test_concurrent_runs_past_the_lock_fire_each_reminder_once",
+    "test_history.py::test_a_killed_retention_pass_keeps_what_it_deleted_in_its_history_row",
+    "test_history.py::test_a_killed_runs_committed_work_is_in_history_and_stats_as_interrupted",
+    "test_hostile_values.py::TestSchedulesThatCannotBeKept::test_a_schedule_spoiled_in_the_database_holds_back_its_action_alone",
+    "test_hostile_values.py::test_a_hostile_value_is_refused_in_one_line_or_works_and_breaks_nothing_after",
+    "test_jobs.py::TestEnqueueing::test_cron_times_are_kept_in_the_zone_across_a_daylight_saving_change",
+    "test_jobs.py::TestEnqueueing::test_the_next_run_comes_an_interval_later_and_not_before",
+    "test_jobs.py::TestEnqueueing::test_without_redis_the_run_waits_pending_and_is_delivered_once_when_redis_is_back",
+    "test_jobs.py::TestOverlapAndTimeouts::test_status_exits_1_while_the_last_finished_run_failed",
+    "test_jobs.py::TestPausesAndRunsByHand::test_a_paused_job_is_not_enqueued_job_run_enqueues_it_anyway_and_resume_coalesces",
+    "test_jobs_delivery.py::test_passes_killed_at_any_instant_lose_no_run_and_double_none",
+    "test_jobs_delivery.py::test_six_passes_at_once_each_with_its_own_lock_make_one_run_and_one_message_per_job",
+    "test_jobs_delivery.py::test_the_example_worker_takes_a_run_and_its_result_comes_back_into_the_history",
+    "test_jobs_hostile.py::TestSpoiledRows::test_a_spoiled_row_never_stops_the_other_jobs_nor_a_command",
+    "test_lock.py::TestAsleepForTheLock::test_it_does_not_wake_while_the_lock_is_held_and_takes_it_the_moment_the_holder_dies",
+    "test_lock.py::test_six_concurrent_runs_on_ten_thousand_due_reminders",
+    "test_restore.py::test_forced_past_an_app_reading_the_wal_keeps_what_is_left_of_it_beside_the_replaced_file",
+    "test_restore.py::test_going_back_to_a_replaced_file_with_a_wal_kept_beside_it_takes_the_wal_too",
+    "test_restore.py::test_the_wait_running_out_exits_75_naming_the_holder_and_changes_nothing",
+    "test_restore.py::test_wait_restores_once_the_window_holding_the_lock_ends",
+    "test_retention.py::test_a_long_retention_pass_lets_the_app_write",
+}
 
 
 def pytest_collection_modifyitems(items) -> None:
     for item in items:
-        if item.path.name in SLOW_FILES:
+        test = f"{item.path.name}::{item.nodeid.split('::', 1)[1].split('[', 1)[0]}"
+        if item.path.name in SLOW_FILES or test in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)

@@ -105,19 +105,23 @@ def _run_command(request: dict, fds: list[int]) -> None:
 
 def _new_standard_streams() -> None:
     """Make sys.stdin, sys.stdout and sys.stderr anew on file descriptors 0, 1 and 2, as an interpreter does as it
-    starts (buffered; line-buffered on a terminal, and stderr always; stderr's errors backslashreplace)."""
+    starts: buffered (stdout and stderr not, under PYTHONUNBUFFERED, as the server's own streams tell), then
+    line-buffered on a terminal and stderr always; encoding and errors as the server's."""
     import io
 
     for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
         old = getattr(sys, f"__{name}__")
-        buffer = open(fd, mode + "b", buffering=-1, closefd=False)  # noqa: SIM115 - the process's own, to its end
-        buffer.raw.name = f"<{name}>"
+        buffered = mode == "r" or not old.write_through
+        buffer = open(fd, mode + "b", buffering=-1 if buffered else 0, closefd=False)  # noqa: SIM115 - to its end
+        raw = buffer.raw if buffered else buffer
+        raw.name = f"<{name}>"
         stream = io.TextIOWrapper(
             buffer,
             encoding=old.encoding,
             errors=old.errors,
             newline="\n",
-            line_buffering=mode == "w" and (buffer.raw.isatty() or fd == 2),
+            line_buffering=buffered and (raw.isatty() or fd == 2),
+            write_through=old.write_through,
         )
         stream.mode = mode
         setattr(sys, name, stream)
