@@ -489,9 +489,10 @@ def start_action(command: str, core: Core, cwd: Path, *arguments: str, env: dict
     )
 
 
-# Settings Python itself reads as it starts (or that a fork of a started maintctl would not see as a new process
-# does): a command given any of these is started as a new interpreter.
-READ_AT_START = ("PYTHON", "LC_", "LANG", "TERM", "COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "_MAINTCTL_COMPLETE")
+# The settings a test may give a forked command (see tests/forkserver.py): maintctl's own, read as it runs, and
+# PYTHONIOENCODING, which the fork applies to the streams it makes. A command given any other (the locale, the
+# terminal's size, shell completion's) is started as a new interpreter, which reads them as it starts.
+FORKS_TAKE = ("MAINTCTL_", "REDIS_URL", "JOB_COMPLETION_INDEX", "PYTHONIOENCODING")
 
 
 @pytest.fixture(scope="session")
@@ -512,12 +513,12 @@ def command_forks(tmp_path_factory):
 def maintctl(tmp_path, command_forks):
     """Run maintctl as a user would, as a process of its own, in tmp_path (so that no stray .env is read).
     Its start-up is paid once a session: each command is a fork of a maintctl already imported (see
-    tests/forkserver.py), but for settings Python reads as it starts (READ_AT_START), which get a new one."""
+    tests/forkserver.py), but where it is given settings a fork does not take (FORKS_TAKE): a new interpreter."""
 
     def run(*arguments: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 120) -> Result:
         arguments = [*map(str, arguments)]
         environment = {**CLEAN_ENV, **(env or {})}
-        if command_forks is not None and not any(name.startswith(READ_AT_START) for name in env or {}):
+        if command_forks is not None and all(name.startswith(FORKS_TAKE) for name in env or {}):
             code, out, err = command_forks.run(arguments, environment, cwd or tmp_path, timeout)
             return Result(subprocess.CompletedProcess(arguments, code, out, err))
         completed = subprocess.run(  # noqa: PLW1510 - the exit code is what the tests assert

@@ -72,7 +72,7 @@ def _run_command(request: dict, fds: list[int]) -> None:
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
-        _new_standard_streams()
+        _new_standard_streams(request["env"])
         os.chdir(request["cwd"])
         sys.path[0] = os.getcwd()  # as `python -m` puts it
         os.environ.clear()
@@ -103,12 +103,20 @@ def _run_command(request: dict, fds: list[int]) -> None:
         os._exit(code)
 
 
-def _new_standard_streams() -> None:
+def _new_standard_streams(environment: dict[str, str]) -> None:
     """Make sys.stdin, sys.stdout and sys.stderr anew on file descriptors 0, 1 and 2, as an interpreter does as it
     starts: buffered (stdout and stderr not, under PYTHONUNBUFFERED, as the server's own streams tell), then
-    line-buffered on a terminal and stderr always; encoding and errors as the server's."""
+    line-buffered on a terminal and stderr always; encoding and errors as the server's, but as the command's
+    PYTHONIOENCODING says where it differs (ENCODING[:ERRORS], as Python reads it)."""
+    import codecs
     import io
 
+    given = environment.get("PYTHONIOENCODING", "")
+    if given == os.environ.get("PYTHONIOENCODING", ""):
+        given = ""  # the server's streams have it already
+    named_encoding, _, named_errors = given.partition(":")
+    encoding = codecs.lookup(named_encoding).name if named_encoding else None
+    errors = named_errors or ("strict" if named_encoding else None)  # an encoding alone means strict
     for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
         old = getattr(sys, f"__{name}__")
         buffered = mode == "r" or not old.write_through
@@ -117,8 +125,8 @@ def _new_standard_streams() -> None:
         raw.name = f"<{name}>"
         stream = io.TextIOWrapper(
             buffer,
-            encoding=old.encoding,
-            errors=old.errors,
+            encoding=encoding or old.encoding,
+            errors=errors if errors and fd != 2 else old.errors,  # stderr's stay backslashreplace
             newline="\n",
             line_buffering=buffered and (raw.isatty() or fd == 2),
             write_through=old.write_through,
