@@ -1,11 +1,12 @@
 """maintctl's commands, each run as a process of its own without paying for Python's start-up each time.
 
 A server process imports maintctl (and what its commands import) once; each command is then a fork of it that
-takes the test's stdin, stdout and stderr, environment, working directory and arguments, and runs
+takes the test's stdin, stdout and stderr, environment, umask, working directory and arguments, and runs
 `python -m maintctl` as a new process would (runpy, sys.exit, atexit, flushed streams). The test reads the
 command's stdout and stderr from pipes of its own, as subprocess.run does, and gets its exit status (a negative
-one for a signal) back from the server. Only settings that Python reads at its own start (PYTHON*, the locale)
-need a new interpreter: conftest.py runs those as subprocess.run does.
+one for a signal) back from the server. Settings that Python reads at its own start (PYTHON*, the locale) need a
+new interpreter, but PYTHONIOENCODING, which the fork applies to the streams it makes: conftest.py runs the
+others as subprocess.run does (FORKS_TAKE), and tests/test_forks.py holds a fork to what a new one does.
 
 Run as `python forkserver.py SOCKET`: it prints "ready" once it listens.
 """
@@ -73,6 +74,7 @@ def _run_command(request: dict, fds: list[int]) -> None:
             os.dup2(fd, target)
             os.close(fd)
         _new_standard_streams(request["env"])
+        os.umask(request["umask"])
         os.chdir(request["cwd"])
         sys.path[0] = os.getcwd()  # as `python -m` puts it
         os.environ.clear()
@@ -216,7 +218,14 @@ class Server:
         try:
             connection.connect(self.path)
             connection.sendall(b"r")
-            request = {"arguments": arguments, "env": env, "cwd": str(cwd), "argv0": self.argv0, "timeout": timeout}
+            request = {
+                "arguments": arguments,
+                "env": env,
+                "cwd": str(cwd),
+                "umask": _umask(),
+                "argv0": self.argv0,
+                "timeout": timeout,
+            }
             _send(connection, request, [_stdin(), out_write, err_write])
         finally:
             os.close(out_write)
@@ -239,6 +248,12 @@ class Server:
         except Exception:  # noqa: BLE001
             self.process.kill()
             self.process.wait()
+
+
+def _umask() -> int:
+    """Return the test process's umask (which a new process would inherit), read without changing it."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
 
 
 _NULL: list[int] = []
