@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import locale
 import os
+import select
 import selectors
 import socket
 import struct
@@ -140,7 +141,6 @@ def _new_standard_streams(environment: dict[str, str]) -> None:
 
 def _serve_one(connection: socket.socket) -> None:
     """In a forked helper: take one request, fork the command, report its exit status (or that it timed out)."""
-    import select
     import signal
 
     request, fds = _receive(connection, fds=3)
@@ -167,7 +167,12 @@ def serve(path: str) -> None:
     listener.listen(64)
     print("ready", flush=True)
     helpers = set()
+    parent = os.getppid()
     while True:
+        if not select.select([listener], [], [], 1.0)[0]:
+            if os.getppid() != parent:  # the test process is gone (killed, interrupted): so is the server
+                return
+            continue
         connection, _ = listener.accept()
         if connection.recv(1) == b"q":  # stop: once every command has ended (their CPU time then counts as ours)
             for pid in helpers:
