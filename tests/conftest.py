@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -222,9 +223,10 @@ class Core:
     """The Core app's side of the database: writes rows as the app would, on a
     connection of its own, and reads back what maintctl did."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, copies_templates: bool = True):
         self.path = path
         self.connection = sqlite3.connect(path, isolation_level=None)
+        self.copies_templates = copies_templates  # False for the template being built
 
     def sql(self, statement: str, *parameters):
         return self.connection.execute(statement, parameters).fetchall()
@@ -268,9 +270,13 @@ class Core:
 
     def due_reminders(self, count: int, recurring: bool = True) -> list[str]:
         """Add `count` reminders due at NOW on one memory, every tenth recurring hourly
-        (unless not recurring); return their ids."""
-        self.memory("m1")
+        (unless not recurring); return their ids. (A large backlog in a new database is copied from one
+        made once in this test process.)"""
         ids = [f"r{index:06d}" for index in range(count)]
+        if count >= 10_000 and self.as_new():
+            self.become(f"due-{count}-{recurring}", lambda database: database.due_reminders(count, recurring))
+            return ids
+        self.memory("m1")
         self.insert_many(
             "INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, recurrence_minutes, fired)"
             " VALUES (?, 'm1', 1001, ?, ?, 0)",
@@ -280,6 +286,39 @@ class Core:
             ],
         )
         return ids
+
+    def many_memories(self, count: int = 100_000) -> None:
+        """Add user 1001's `count` memories m0, m1, … of 200 bytes each (a database of about 30 MB at 100,000).
+        (In a new database, copied from one made once in this test process.)"""
+        if self.as_new():
+            self.become(f"memories-{count}", lambda database: database.many_memories(count))
+            return
+        self.user(1001)
+        self.insert_many(
+            "INSERT INTO memories (id, owner_user_id, content, status) VALUES (?, 1001, ?, 'confirmed')",
+            ((f"m{index}", "x" * 200) for index in range(count)),
+        )
+
+    def as_new(self) -> bool:
+        """Return whether the database is still as new_core made it: no rows of the app's, no transaction open, in
+        rollback-journal mode, with no journal beside it."""
+        return (
+            self.copies_templates
+            and not self.connection.in_transaction
+            and not any(self.sql(f"SELECT 1 FROM {table} LIMIT 1") for table in ("users", "memories", "reminders"))
+            and self.sql("PRAGMA journal_mode") == [("delete",)]
+            and not any(self.path.with_name(self.path.name + suffix).exists() for suffix in ("-journal", "-wal"))
+        )
+
+    def become(self, name: str, build) -> None:
+        """Given a template's name and builder, replace this new database's file with a copy of the template
+        (its permission bits kept), with an id of its own."""
+        bits = stat.S_IMODE(self.path.stat().st_mode)
+        self.connection.close()
+        self.path.unlink()
+        copy_of(name, build, self.path)
+        self.path.chmod(bits)
+        self.connection = sqlite3.connect(self.path, isolation_level=None)
 
     def tag(self, memory_id="m1", tag="work", suggested_at=NOW, status="suggested"):
         if not self.sql("SELECT 1 FROM memories WHERE id = ?", memory_id):
@@ -370,8 +409,46 @@ class Core:
         return digest
 
 
+_TEMPLATES: dict[str, Path] = {}
+
+
+def template(name: str, build) -> Path:
+    """Given a name and a function that fills a new database, return the path of that database, built once in this
+    test process (init_db's work and a large table's rows are paid for once; each test copies the file)."""
+    if name not in _TEMPLATES:
+        import atexit
+        import tempfile
+
+        directory = Path(tempfile.mkdtemp(prefix=f"maintctl-template-{name}-"))
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        path = directory / "core.db"
+        connection = create_database(path)
+        init_db(connection)
+        connection.close()
+        database = Core(path, copies_templates=False)
+        build(database)
+        database.connection.close()
+        _TEMPLATES[name] = path
+    return _TEMPLATES[name]
+
+
+def copy_of(name: str, build, path: Path) -> None:
+    """Given a template's name and builder and a path where no file is, copy the template there as a new file with
+    an id of its own (as init_db gives each database)."""
+    import uuid
+
+    shutil.copy(template(name, build), path)  # a new file: no test sees another's changes
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("UPDATE maintctl_meta SET value = ? WHERE key = 'database_id'", (uuid.uuid4().hex,))
+    connection.close()
+
+
 def new_core(path: Path) -> Core:
-    """Given a path, make a database there with the app's schema and maintctl's tables and indexes; return it."""
+    """Given a path, make a database there with the app's schema and maintctl's tables and indexes (init_db's,
+    made once in this test process and copied, where no file is there yet); return it."""
+    if not os.path.lexists(path):
+        copy_of("empty", lambda database: None, path)
+        return Core(path)
     connection = create_database(path)
     init_db(connection)
     connection.close()
@@ -422,17 +499,44 @@ def start_action(command: str, core: Core, cwd: Path, *arguments: str, env: dict
     )
 
 
+# The settings a test may give a forked command (see tests/forkserver.py): maintctl's own, read as it runs, and
+# PYTHONIOENCODING, which the fork applies to the streams it makes. A command given any other (the locale, the
+# terminal's size, shell completion's) is started as a new interpreter, which reads them as it starts.
+FORKS_TAKE = ("MAINTCTL_", "REDIS_URL", "JOB_COMPLETION_INDEX", "PYTHONIOENCODING")
+
+
+@pytest.fixture(scope="session")
+def command_forks(tmp_path_factory):
+    """maintctl imported once, each command a fork of it (tests/forkserver.py); None where
+    MAINTCTL_TESTS_NEW_INTERPRETERS=1 asks for a new interpreter for every command."""
+    if os.environ.get("MAINTCTL_TESTS_NEW_INTERPRETERS") == "1":
+        yield None
+        return
+    from forkserver import Server
+
+    server = Server(tmp_path_factory.mktemp("forks"), CLEAN_ENV)
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def maintctl(tmp_path):
-    """Run maintctl as a user would, in tmp_path (so that no stray .env is read)."""
+def maintctl(tmp_path, command_forks):
+    """Run maintctl as a user would, as a process of its own, in tmp_path (so that no stray .env is read).
+    Its start-up is paid once a session: each command is a fork of a maintctl already imported (see
+    tests/forkserver.py), but where it is given settings a fork does not take (FORKS_TAKE): a new interpreter."""
 
     def run(*arguments: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 120) -> Result:
+        arguments = [*map(str, arguments)]
+        environment = {**CLEAN_ENV, **(env or {})}
+        if command_forks is not None and all(name.startswith(FORKS_TAKE) for name in env or {}):
+            code, out, err = command_forks.run(arguments, environment, cwd or tmp_path, timeout)
+            return Result(subprocess.CompletedProcess(arguments, code, out, err))
         completed = subprocess.run(  # noqa: PLW1510 - the exit code is what the tests assert
-            [sys.executable, "-m", "maintctl", *map(str, arguments)],
+            [sys.executable, "-m", "maintctl", *arguments],
             capture_output=True,
             text=True,
             cwd=cwd or tmp_path,
-            env={**CLEAN_ENV, **(env or {})},
+            env=environment,
             timeout=timeout,
         )
         return Result(completed)
@@ -468,6 +572,33 @@ def app_writes_while(run: subprocess.Popen, path: Path) -> list[float]:
     return waits
 
 
+def flock_pids(path: Path, waiting: bool = False) -> list[int]:
+    """Given a file, return the processes holding a flock on it (with waiting: queued for one), from /proc/locks."""
+    try:
+        inode = os.stat(path).st_ino
+    except FileNotFoundError:
+        return []
+    pids = []
+    with open("/proc/locks") as locks:
+        for line in locks:
+            fields = line.split()
+            queued = fields[1] == "->"
+            fields = fields[2:] if queued else fields[1:]
+            if fields[0] == "FLOCK" and int(fields[4].rsplit(":", 1)[1]) == inode and queued == waiting:
+                pids.append(int(fields[3]))
+    return sorted(pids)
+
+
+def asleep_in_a_timed_wait(pid: int) -> bool:
+    """Return whether the process sleeps in the kernel for a set time (as SQLite's busy wait does between its
+    tries, and maintctl never does while it starts or plans): a run waiting for a lock held by another."""
+    try:
+        with open(f"/proc/{pid}/wchan") as wchan:
+            return wchan.read().strip() in ("hrtimer_nanosleep", "do_nanosleep")
+    except FileNotFoundError:
+        return False
+
+
 def until(condition, what: str, seconds: float = 30) -> None:
     """Wait for the condition (looked at every 5 ms); fail naming what did not happen within `seconds`."""
     deadline = time.monotonic() + seconds
@@ -478,7 +609,8 @@ def until(condition, what: str, seconds: float = 30) -> None:
 
 
 # The files whose tests wait on real time (windows, kills, Redis failing, a cluster failing over, worker
-# processes): `pytest -m "not slow"` leaves them, and the few slow tests elsewhere marked one by one, out.
+# processes), and elsewhere the tests that take a second or more (a long pass, a backlog of thousands, a wait
+# for a lock or a busy database, dozens of runs): `pytest -m "not slow"` leaves them out, for a quick loop.
 SLOW_FILES = {
     "test_cluster.py",
     "test_faults.py",
@@ -490,9 +622,43 @@ SLOW_FILES = {
     "test_window_replaced.py",
     "test_window_takeover.py",
 }
+SLOW_TESTS = {  # file::[class::]test, every parameter of it
+    "test_backup.py::TestCopiesAreAsPrivateAsTheDatabase::test_the_media_copy_is_no_more_readable_than_the_media_even_while_it_is_written",
+    "test_backup.py::TestRunsOfOneDatabaseShareTheirBackupDirectory::test_a_run_paused_mid_copy_loses_nothing_to_a_replica_backed_up_meanwhile",
+    "test_backup.py::TestTheAppKeepsTheBackupFromStarting::test_past_the_busy_timeout_the_backup_fails_and_leaves_no_file",
+    "test_backup.py::test_a_backup_taken_while_the_app_writes_is_whole_consistent_and_checked",
+    "test_every_outcome.py::TestTheAppHoldingTheDatabasePastTheBusyTimeout::test_is_exit_1_with_a_document_and_nothing_changed",
+    "test_examples.py::test_each_example_line_runs",
+    "test_examples.py::test_the_indexed_job_covers_every_tenant_once_over_its_shards",
+    "test_examples.py::test_the_kubernetes_cronjob_keeps_a_standby_as_the_cron_line_does",
+    "test_expire_pending.py::test_init_db_indexes_the_search_index_only_where_it_has_the_usual_shape",
+    "test_expire_tags.py::test_concurrent_runs_past_the_lock_expire_each_suggestion_once",
+    "test_fire_reminders.py::test_concurrent_runs_past_the_lock_fire_each_reminder_once",
+    "test_history.py::test_a_killed_retention_pass_keeps_what_it_deleted_in_its_history_row",
+    "test_history.py::test_a_killed_runs_committed_work_is_in_history_and_stats_as_interrupted",
+    "test_hostile_values.py::TestSchedulesThatCannotBeKept::test_a_schedule_spoiled_in_the_database_holds_back_its_action_alone",
+    "test_hostile_values.py::test_a_hostile_value_is_refused_in_one_line_or_works_and_breaks_nothing_after",
+    "test_jobs.py::TestEnqueueing::test_cron_times_are_kept_in_the_zone_across_a_daylight_saving_change",
+    "test_jobs.py::TestEnqueueing::test_the_next_run_comes_an_interval_later_and_not_before",
+    "test_jobs.py::TestEnqueueing::test_without_redis_the_run_waits_pending_and_is_delivered_once_when_redis_is_back",
+    "test_jobs.py::TestOverlapAndTimeouts::test_status_exits_1_while_the_last_finished_run_failed",
+    "test_jobs.py::TestPausesAndRunsByHand::test_a_paused_job_is_not_enqueued_job_run_enqueues_it_anyway_and_resume_coalesces",
+    "test_jobs_delivery.py::test_passes_killed_at_any_instant_lose_no_run_and_double_none",
+    "test_jobs_delivery.py::test_six_passes_at_once_each_with_its_own_lock_make_one_run_and_one_message_per_job",
+    "test_jobs_delivery.py::test_the_example_worker_takes_a_run_and_its_result_comes_back_into_the_history",
+    "test_jobs_hostile.py::TestSpoiledRows::test_a_spoiled_row_never_stops_the_other_jobs_nor_a_command",
+    "test_lock.py::TestAsleepForTheLock::test_it_does_not_wake_while_the_lock_is_held_and_takes_it_the_moment_the_holder_dies",
+    "test_lock.py::test_six_concurrent_runs_on_ten_thousand_due_reminders",
+    "test_restore.py::test_forced_past_an_app_reading_the_wal_keeps_what_is_left_of_it_beside_the_replaced_file",
+    "test_restore.py::test_going_back_to_a_replaced_file_with_a_wal_kept_beside_it_takes_the_wal_too",
+    "test_restore.py::test_the_wait_running_out_exits_75_naming_the_holder_and_changes_nothing",
+    "test_restore.py::test_wait_restores_once_the_window_holding_the_lock_ends",
+    "test_retention.py::test_a_long_retention_pass_lets_the_app_write",
+}
 
 
 def pytest_collection_modifyitems(items) -> None:
     for item in items:
-        if item.path.name in SLOW_FILES:
+        test = f"{item.path.name}::{item.nodeid.split('::', 1)[1].split('[', 1)[0]}"
+        if item.path.name in SLOW_FILES or test in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)

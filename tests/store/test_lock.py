@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from conftest import CLEAN_ENV, NOW, start_firing, stream_entries
+from conftest import CLEAN_ENV, NOW, flock_pids, start_firing, stream_entries, until
 
 
 def hold_lock(path):
@@ -62,9 +62,15 @@ def test_quiet_keeps_the_lock_refusal_silent(maintctl, core):
 
 def test_wait_waits_for_the_lock(maintctl, core, tmp_path):
     core.reminder("r1")
-    releaser = process_holding_lock(lock_of(core), seconds=1.5)
+    from concurrent.futures import ThreadPoolExecutor
 
-    result = maintctl("fire-reminders", "--db", core.path, "--now", NOW, "--wait", "30")
+    releaser = process_holding_lock(lock_of(core), seconds=60)
+
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(maintctl, "fire-reminders", "--db", core.path, "--now", NOW, "--wait", "30")
+        until(lambda: len(flock_pids(lock_of(core), waiting=True)) == 1, "the run's wait for the lock")
+        releaser.kill()  # the holder dies: its lock is let go
+        result = waiting.result()
 
     assert result.code == 0, result
     assert core.sql("SELECT fired FROM reminders") == [(1,)]
@@ -143,7 +149,7 @@ def test_sigterm_while_waiting_for_the_lock_exits_at_once(core, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    time.sleep(1.0)
+    until(lambda: flock_pids(lock_of(core), waiting=True) == [run.pid], "the run's wait for the lock")
 
     run.send_signal(signal.SIGTERM)
     sent = time.monotonic()
@@ -234,7 +240,7 @@ class TestAsleepForTheLock:
         core.reminder("r1")
         holder = process_holding_lock(lock_of(core), seconds=60)
         run = self.start_waiting(core, tmp_path, "--wait", "60")
-        time.sleep(1.5)  # started, and waiting
+        until(lambda: flock_pids(lock_of(core), waiting=True) == [run.pid], "the run's wait for the lock")
 
         before = context_switches(run.pid)
         time.sleep(1.0)
@@ -252,7 +258,7 @@ class TestAsleepForTheLock:
         core.reminder("r1")
         holder = hold_lock(lock_of(core))
         run = self.start_waiting(core, tmp_path, "--wait", "60")
-        time.sleep(1.5)
+        until(lambda: flock_pids(lock_of(core), waiting=True) == [run.pid], "the run's wait for the lock")
 
         run.send_signal(signal.SIGINT)
         sent = time.monotonic()

@@ -58,11 +58,7 @@ def named(database, stamp: str, suffix: str = ".sqlite3") -> str:
 
 
 def test_a_backup_taken_while_the_app_writes_is_whole_consistent_and_checked(maintctl, core):
-    core.user(1001)
-    core.insert_many(
-        "INSERT INTO memories (id, owner_user_id, content, status) VALUES (?, 1001, ?, 'confirmed')",
-        ((f"m{index}", "x" * 200) for index in range(100_000)),
-    )
+    core.many_memories(100_000)
     stop = core.path.parent / "stop-writing"
     writer = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(core.path), str(stop)], stdout=subprocess.PIPE, text=True
@@ -360,11 +356,7 @@ class TestRunsOfOneDatabaseShareTheirBackupDirectory:
     def test_a_run_paused_mid_copy_loses_nothing_to_a_replica_backed_up_meanwhile(self, maintctl, core, tmp_path):
         import shutil
 
-        core.user(1001)
-        core.insert_many(
-            "INSERT INTO memories (id, owner_user_id, content, status) VALUES (?, 1001, ?, 'confirmed')",
-            ((f"m{index}", "x" * 200) for index in range(100_000)),
-        )
+        core.many_memories(100_000)
         shared = tmp_path / "shared"
         maintctl("backup", "--db", core.path, "--now", "2026-11-21T09:30:00Z", "--to", shared)
         (tmp_path / "replica").mkdir()
@@ -458,11 +450,7 @@ class TestCopiesAreAsPrivateAsTheDatabase:
 
     def test_the_partial_file_and_its_journal_have_them_while_the_copy_is_written(self, core, tmp_path):
         core.path.chmod(0o640)
-        core.user(1001)
-        core.insert_many(
-            "INSERT INTO memories (id, owner_user_id, content, status) VALUES (?, 1001, ?, 'confirmed')",
-            ((f"m{index}", "x" * 200) for index in range(100_000)),
-        )
+        core.many_memories(100_000)
         backup_directory = core.path.parent / "backups"
         backup_directory.mkdir(mode=0o755)
 

@@ -638,8 +638,8 @@ def window(core, tmp_path, seconds: str = "2s"):
         yield run
     finally:
         if run.poll() is None:
-            run.kill()
-        run.communicate()
+            run.terminate()  # as a stop would: not killed mid-write, whether its first pass is done or not
+        run.communicate(timeout=60)
 
 
 def test_wait_restores_once_the_window_holding_the_lock_ends(maintctl, core, backup, tmp_path):

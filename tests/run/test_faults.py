@@ -7,7 +7,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import NOW, app_writes_while, start_firing
+from conftest import NOW, app_writes_while, asleep_in_a_timed_wait, start_firing, until
 
 
 def wait_for(condition, seconds=30):
@@ -92,7 +92,7 @@ class TestAppHoldsTheWriteLock:
         core.reminder("r1")
         holder = self.hold_write_lock(core)
         run = start_firing(core, tmp_path)
-        time.sleep(1.0)
+        until(lambda: asleep_in_a_timed_wait(run.pid) or run.poll() is not None, "the run's wait for the app")
         assert run.poll() is None  # still waiting
         holder.execute("COMMIT")
 
@@ -119,7 +119,7 @@ class TestAppHoldsTheWriteLock:
         core.reminder("r1")
         holder = self.hold_write_lock(core)
         run = start_firing(core, tmp_path)
-        time.sleep(1.0)
+        until(lambda: asleep_in_a_timed_wait(run.pid), "the run's wait for the app")
 
         run.send_signal(signal.SIGTERM)
         sent = time.monotonic()

@@ -12,7 +12,7 @@ import threading
 import time
 from datetime import UTC, datetime
 
-from conftest import EXAMPLES, stream_entries
+from conftest import EXAMPLES, flock_pids, stream_entries, until
 from test_window import lateness_ms, run_all
 
 from maintctl.store import lock
@@ -132,9 +132,12 @@ def test_two_standbys_at_once_take_over_in_turn_and_fire_each_reminder_once(core
     core.memory("m1")
     arguments = recommended(PERIOD)
     first = run_all(core, *arguments, "--redis-url", redis_url)
-    time.sleep(0.5)
+    until(lambda: flock_pids(lock.default_path(core.path)) == [first.pid], "the first window's lock")
     standbys = [run_all(core, *arguments, "--redis-url", redis_url) for _ in range(2)]
-    time.sleep(0.5)  # both waiting for the lock
+    until(
+        lambda: flock_pids(lock.default_path(core.path), waiting=True) == sorted(process.pid for process in standbys),
+        "both standbys' wait for the lock",
+    )
 
     first.kill()
     core.reminder("after-the-first-kill", fire_at=stamp(time.time() + 0.5))

@@ -1,5 +1,4 @@
 import json
-import time
 
 from conftest import NOW
 
@@ -93,7 +92,7 @@ def test_a_second_run_changes_nothing(maintctl, core):
 def test_concurrent_runs_past_the_lock_expire_each_suggestion_once(core, tmp_path):
     """Each run has a lock file of its own: as on a filesystem where locking does not work. The app holds
     the write lock while they start, so that each plans the same first batch before any can claim it."""
-    from conftest import start_action
+    from conftest import asleep_in_a_timed_wait, start_action, until
 
     for index in range(60):
         core.memory(f"m{index}")
@@ -116,7 +115,7 @@ def test_concurrent_runs_past_the_lock_expire_each_suggestion_once(core, tmp_pat
         )
         for n in range(3)
     ]
-    time.sleep(3)  # each has started and planned (a start takes about 0.3 s)
+    until(lambda: all(asleep_in_a_timed_wait(run.pid) for run in runs), "each run's wait for the app")  # planned
     core.sql("COMMIT")
     outputs = [run.communicate(timeout=120) for run in runs]
 
