@@ -502,7 +502,7 @@ def start_action(command: str, core: Core, cwd: Path, *arguments: str, env: dict
 # The settings a test may give a forked command (see tests/forkserver.py): maintctl's own, read as it runs, and
 # PYTHONIOENCODING, which the fork applies to the streams it makes. A command given any other (the locale, the
 # terminal's size, shell completion's) is started as a new interpreter, which reads them as it starts.
-FORKS_TAKE = ("MAINTCTL_", "REDIS_URL", "JOB_COMPLETION_INDEX", "PYTHONIOENCODING")
+FORKS_TAKE = ("MAINTCTL_", "REDIS_URL", "JOB_COMPLETION_INDEX", "PYTHONIOENCODING", "AWS_")
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ never runs beside a run that took the new file's lock. Real processes, the
 real clock."""
 
 import os
+import signal
 import time
 
 from test_restore import backup, start  # noqa: F401 - backup is a fixture
@@ -14,7 +15,7 @@ from maintctl.store import lock
 from maintctl.store.openers import file_locks
 
 
-def until(condition, seconds: float = 5.0) -> None:
+def until(condition, seconds: float = 30.0) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
         assert time.monotonic() < deadline, "timed out"
@@ -32,14 +33,15 @@ def waiting(pid: int) -> bool:
 
 def test_a_standby_whose_lock_file_was_deleted_waits_for_the_run_holding_the_new_one(core):
     lock_file = lock.default_path(core.path)
-    holder = run_all(core, "--for", "1s")
+    holder = run_all(core, "--for", "60s")  # ended by SIGTERM once the newcomer holds the new file's lock
     until(lambda: lock.holder(lock_file) == holder.pid)
-    standby = run_all(core, "--for", "1s", "--wait", "10")
+    standby = run_all(core, "--for", "1s", "--wait", "60")
     until(lambda: waiting(standby.pid))
 
     os.unlink(lock_file)
-    newcomer = run_all(core, "--for", "1.5s")  # takes the new file's lock: nobody holds it
+    newcomer = run_all(core, "--for", "3s")  # takes the new file's lock: nobody holds it
     until(lambda: lock.holder(lock_file) == newcomer.pid)
+    holder.send_signal(signal.SIGTERM)
     holder.wait(timeout=10)
     both = []
     while newcomer.poll() is None:
@@ -53,14 +55,15 @@ def test_a_standby_whose_lock_file_was_deleted_waits_for_the_run_holding_the_new
 
 def test_a_restore_waiting_whose_lock_file_was_deleted_waits_for_the_window_holding_the_new_one(core, backup, tmp_path):
     lock_file = lock.default_path(core.path)
-    holder = run_all(core, "--for", "1s")
+    holder = run_all(core, "--for", "60s")  # ended by SIGTERM once the newcomer holds the new file's lock
     until(lambda: lock.holder(lock_file) == holder.pid)
-    restore = start(tmp_path, "restore", backup, "--db", core.path, "--wait", "10", "--json")
+    restore = start(tmp_path, "restore", backup, "--db", core.path, "--wait", "60", "--json")
     until(lambda: waiting(restore.pid))
 
     os.unlink(lock_file)
-    newcomer = run_all(core, "--for", "1.5s")
+    newcomer = run_all(core, "--for", "3s")
     until(lambda: lock.holder(lock_file) == newcomer.pid)
+    holder.send_signal(signal.SIGTERM)
     holder.wait(timeout=10)
     both = []
     while newcomer.poll() is None:
