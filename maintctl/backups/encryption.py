@@ -138,3 +138,14 @@ def decrypt(source: Path, target: Path, keys: list) -> None:
             pyrage.decrypt_io(reading, writing, keys)
         except pyrage.DecryptError as error:
             raise NotReadable(f"cannot be decrypted with MAINTCTL_BACKUP_IDENTITY's keys ({error})") from None
+
+
+def decrypt_stream(reading, writing, keys: list) -> None:
+    """Given a readable binary stream of an encrypted copy and a writable one, write what it holds; raise
+    NotReadable."""
+    import pyrage
+
+    try:
+        pyrage.decrypt_io(reading, writing, keys)
+    except pyrage.DecryptError as error:
+        raise NotReadable(f"cannot be decrypted with MAINTCTL_BACKUP_IDENTITY's keys ({error})") from None

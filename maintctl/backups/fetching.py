@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from maintctl.backups import copies, encryption
+from maintctl.backups import encryption
 from maintctl.backups.copies import Copy
 from maintctl.backups.destinations import Folder
 from maintctl.store.db import Stopped
@@ -119,25 +119,98 @@ def fetch(
     manifest = copy.manifest
     if manifest is not None and not _well_formed(manifest):
         raise NotVerified(f"{where}: its manifest is not one maintctl wrote (size, sha256 and plain_sha256)")
-    stored, digest = _bring(destination, copy, directory, progress)
-    size = stored.stat().st_size
+    if copy.encrypted and identities is not None:
+        plain = directory / copy.name.removesuffix(encryption.SUFFIX)
+        size, digest, plain_digest, unreadable = _bring_decrypted(destination, copy, plain, identities, progress)
+        stored = None
+    else:
+        stored, digest = _bring(destination, copy, directory, progress)
+        size, unreadable = stored.stat().st_size, None
     if manifest is not None and (size != manifest["size"] or digest != manifest["sha256"]):
         said = f"{size:,} bytes, not {manifest['size']:,}" if size != manifest["size"] else "its sha256 differs"
         raise NotVerified(f"{where}: does not match its manifest ({said}): changed or damaged since it was written")
+    if unreadable is not None:
+        raise NotVerified(f"{where}: {unreadable}")
     if not copy.encrypted:
         plain, plain_digest = stored, digest
     elif identities is None:
         return Fetched(copy, shown, stored, None)
-    else:
-        plain = directory / copy.name.removesuffix(encryption.SUFFIX)
-        try:
-            encryption.decrypt(stored, plain, identities)
-        except encryption.NotReadable as error:
-            raise NotVerified(f"{where}: {error}") from None
-        plain_digest = copies.sha256(plain)
     if manifest is not None and plain_digest != manifest["plain_sha256"]:
         raise NotVerified(f"{where}: the SQLite file it holds does not match its manifest's plain_sha256")
     return Fetched(copy, shown, stored, plain)
+
+
+def _bring_decrypted(
+    destination, copy: Copy, plain: Path, identities: list, progress: Progress | None
+) -> tuple[int, str, str, str | None]:
+    """Bring an encrypted copy and decrypt it as it comes, in one pass: a
+    thread reads it from the destination into a pipe (hashing what is
+    stored), this one decrypts from the pipe into `plain` (hashing what it
+    holds). Return the stored size and sha256, the plain sha256 and why it
+    could not be decrypted (None: it was). The stored bytes are hashed to
+    their end whatever decryption found, so that a copy changed since it was
+    written is named as such."""
+    import threading
+
+    stored, counted, failed, abandoned = hashlib.sha256(), [0], [], threading.Event()
+    hashed = _Hashing(plain)
+    reader, writer = os.pipe()
+
+    def bring() -> None:
+        gone = False  # decryption gave up: the rest is only hashed
+        try:
+            for chunk in destination.chunks(copy.name):
+                if abandoned.is_set():  # SIGTERM, or a fault, in the thread that asked
+                    return
+                stored.update(chunk)
+                counted[0] += len(chunk)
+                view = memoryview(chunk)
+                while view and not gone:
+                    try:
+                        view = view[os.write(writer, view) :]
+                    except BrokenPipeError:
+                        gone = True
+                if progress:
+                    progress(len(chunk))
+        except BaseException as error:  # noqa: BLE001 - handed to the thread that asked
+            failed.append(error)
+        finally:
+            os.close(writer)
+
+    thread = threading.Thread(target=bring, name="maintctl-fetch", daemon=True)
+    thread.start()
+    unreadable = None
+    try:
+        with open(reader, "rb") as pipe:
+            try:
+                encryption.decrypt_stream(pipe, hashed, identities)
+            except encryption.NotReadable as error:
+                unreadable = str(error)
+    except BaseException:
+        abandoned.set()
+        raise
+    finally:
+        hashed.file.close()
+        thread.join()
+    if failed:
+        raise failed[0]
+    return counted[0], stored.hexdigest(), hashed.digest.hexdigest(), unreadable
+
+
+class _Hashing:
+    """A private file written once that hashes what is written to it."""
+
+    def __init__(self, path: Path):
+        self.file = open(path, "xb")  # noqa: SIM115 - closed by the caller, whatever decryption does
+        path.chmod(0o600)
+        self.digest = hashlib.sha256()
+
+    def write(self, data) -> int:
+        self.digest.update(data)
+        return self.file.write(data)
+
+    def flush(self) -> None:
+        self.file.flush()
 
 
 def _well_formed(manifest: dict) -> bool:

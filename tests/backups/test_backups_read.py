@@ -114,6 +114,30 @@ class TestVerify:
         assert f"{shown}: {newest}: does not match its manifest" in bad.action("verify-backups")["error"]
         no_secret(good, bad)
 
+    def test_a_key_that_does_not_read_the_copies_fails_verify_and_restore_and_changes_nothing(
+        self, maintctl, core, s3, tmp_path
+    ):
+        _, public = age_key(tmp_path)
+        (tmp_path / "other").mkdir()
+        other_key, _ = age_key(tmp_path / "other")
+        bucket = s3.url()
+        name = take(core.path, bucket, MONDAY, recipients=public)
+        before = core.data_digest()
+        env = {**s3.env, "MAINTCTL_BACKUP_IDENTITY": str(other_key)}
+
+        verify = maintctl("verify-backups", "--db", core.path, "--to", bucket, "--now", NOW, "--json", env=env)
+        restore = maintctl("restore", bucket, "--db", core.path, env=env)
+
+        shown = destinations.parse(bucket).shown
+        assert verify.code == 1, verify
+        error = verify.action("verify-backups")["error"]
+        assert f"{shown}: {name}: cannot be decrypted with MAINTCTL_BACKUP_IDENTITY's keys" in error
+        assert restore.code == 2, restore
+        assert f"{shown}: {name}: cannot be decrypted" in restore.err and "nothing was restored" in restore.err
+        assert core.data_digest() == before  # only verify-backups' run recorded
+        assert list(tmp_path.glob(".maintctl-fetched-*")) == []
+        no_secret(verify, restore)
+
     def test_with_the_identity_a_copy_whose_sqlite_file_is_damaged_fails_integrity_check(
         self, maintctl, core, tmp_path
     ):
