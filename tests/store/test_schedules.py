@@ -83,7 +83,7 @@ class TestRunAll:
         assert statuses(on_time)["backup"] == ("ok", None)
         assert statuses(again)["backup"][0] == "skipped"
         (database_id,) = core.sql("SELECT value FROM maintctl_meta WHERE key = 'database_id'")[0]
-        assert [path.name for path in (core.path.parent / "backups").glob("core.db-*")] == [
+        assert [path.name for path in (core.path.parent / "backups").glob("core.db-*.sqlite3")] == [
             f"core.db-{database_id[:8]}-20260329T010000Z.sqlite3"
         ]
 
