@@ -130,14 +130,9 @@ class NotReadable(Exception):
 
 def decrypt(source: Path, target: Path, keys: list) -> None:
     """Given an encrypted file, write what it holds at target (created, private); raise NotReadable."""
-    import pyrage
-
     with open(source, "rb") as reading, open(target, "xb") as writing:
         target.chmod(0o600)
-        try:
-            pyrage.decrypt_io(reading, writing, keys)
-        except pyrage.DecryptError as error:
-            raise NotReadable(f"cannot be decrypted with MAINTCTL_BACKUP_IDENTITY's keys ({error})") from None
+        decrypt_stream(reading, writing, keys)
 
 
 def decrypt_stream(reading, writing, keys: list) -> None:
@@ -147,5 +142,9 @@ def decrypt_stream(reading, writing, keys: list) -> None:
 
     try:
         pyrage.decrypt_io(reading, writing, keys)
-    except pyrage.DecryptError as error:
+    except pyrage.DecryptError as error:  # the header: not for these keys, or damaged
         raise NotReadable(f"cannot be decrypted with MAINTCTL_BACKUP_IDENTITY's keys ({error})") from None
+    except OSError as error:
+        if error.errno is not None:  # the disk, not the copy
+            raise
+        raise NotReadable(f"is damaged: a part of it fails its authentication ({error})") from None

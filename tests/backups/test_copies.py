@@ -101,3 +101,18 @@ def test_manifest_is_the_contracts_document(tmp_path):
         "encrypted": False,
         "maintctl": "1.2",
     }
+
+
+def test_a_copy_damaged_past_its_header_is_not_readable_rather_than_an_error_of_the_disk(tmp_path):
+    from pyrage import x25519
+
+    key = x25519.Identity.generate()
+    plain = tmp_path / "plain.db"
+    plain.write_bytes(bytes(range(256)) * 4000)
+    encryption.encrypt(plain, tmp_path / "copy.age", [key.to_public()])
+    damaged = bytearray((tmp_path / "copy.age").read_bytes())
+    damaged[-1000] ^= 0x01  # in the last part of the payload, far from the header
+    (tmp_path / "damaged.age").write_bytes(bytes(damaged))
+
+    with pytest.raises(encryption.NotReadable, match="is damaged: a part of it fails its authentication"):
+        encryption.decrypt(tmp_path / "damaged.age", tmp_path / "back.db", [key])
