@@ -140,7 +140,7 @@ def main() -> None:
             print(f"| command ({arguments.size:,} reminders, {arguments.size:,} stream entries) | median |")
             print("| --- | ---: |")
             print(
-                f"| the lookups alone (database and Redis), in one process, in one process | "
+                f"| the lookups alone (database and Redis), in one process | "
                 f"{in_process(work / 'core.db', redis.url, middle) * 1000:.1f} ms |"
             )
             for name, command in rows:
