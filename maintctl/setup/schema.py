@@ -8,6 +8,7 @@ import sqlite3
 from maintctl.actions import registry
 from maintctl.store import history, identity, outbox, schedules
 from maintctl.store.db import transaction
+from maintctl.tracing.records import LOOKUP_INDEXES
 
 APP_TABLES = (
     """CREATE TABLE IF NOT EXISTS users (
@@ -60,7 +61,8 @@ APP_TABLES = (
 
 # Deleting a memory cascades to its reminders: without an index that leads
 # with reminders.memory_id, each deletion scans the whole reminders table.
-_CHILD_KEY_INDEXES = {("reminders", "memory_id"): "maintctl_reminders_memory"}
+# `trace` finds an item's audit rows and notifications by key (tracing/records.py).
+_CHILD_KEY_INDEXES = {("reminders", "memory_id"): "maintctl_reminders_memory", **LOOKUP_INDEXES}
 
 
 def _names(connection: sqlite3.Connection) -> set[str]:
