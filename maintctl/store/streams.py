@@ -13,7 +13,7 @@ command to the node that holds the stream."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from maintctl.config.settings import Settings
 from maintctl.store import outbox
@@ -174,7 +174,7 @@ def read(client, names: list[str], now: datetime) -> list[Stream]:
 def age(entry_id: str, now: datetime) -> float:
     """Given a stream entry's id and now, return how long ago Redis added the entry, in seconds (0 where
     the entry is from now's future: --now names an earlier instant)."""
-    added = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=int(entry_id.partition("-")[0]))
+    added = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(entry_id.partition("-")[0]))
     return round(max(0.0, (now - added).total_seconds()), 3)
 
 
