@@ -98,9 +98,11 @@ def status_command(
     quiet: QuietOption = False,
 ) -> None:
     """Per action: paused, schedule, last run and success, items due now; notifications waiting; the newest backup
-    at each destination; the lock; whether Redis answers. Exits 1 when something needs attention (a failing action,
-    notifications stuck past MAINTCTL_STUCK_AFTER, a destination's newest backup older than twice the backup's
-    schedule, Redis not answering); --quiet prints only that."""
+    at each destination; the lock; whether Redis answers; each consumer group of the notifications' and the jobs'
+    streams: its lag and oldest entry not acknowledged. Exits 1 when something needs attention (a failing action,
+    notifications stuck past MAINTCTL_STUCK_AFTER, a stream entry unacknowledged past it: the app's reader is down,
+    a destination's newest backup older than twice the backup's schedule, Redis not answering); --quiet prints
+    only that."""
     from maintctl.show import inspection, views
 
     flags = Flags(db=db, redis_url=redis_url, now=now, json=json_output, backup_to=tuple(to or ()))

@@ -78,7 +78,7 @@ class Settings:
     ping_url: str | None = None
     ping_timeout: float = 5.0
     metrics_file: Path | None = None
-    stuck_after: timedelta = timedelta(minutes=15)  # status: queued notifications older than this need attention
+    stuck_after: timedelta = timedelta(minutes=5)  # status: notifications queued, or entries unacknowledged, this long
     redis_problem: str | None = None  # why the Redis URL cannot be used (it is then never contacted, nor shown)
 
     @property

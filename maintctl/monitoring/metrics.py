@@ -31,6 +31,10 @@ _HELP = {
     "maintctl_job_consecutive_failures": "How many of the job's latest finished runs failed in a row.",
     "maintctl_notifications_queued": "Notifications queued and not yet delivered.",
     "maintctl_notifications_oldest_queued_age_seconds": "Age of the oldest undelivered notification (0: none).",
+    "maintctl_stream_lag": "Entries of the stream not yet handed to the consumer group.",
+    "maintctl_stream_oldest_unacknowledged_seconds": (
+        "Age of the stream's oldest entry the consumer group has not acknowledged, handed to it or not (0: none)."
+    ),
     **backup_metrics.HELP,
 }
 
@@ -53,7 +57,9 @@ def render(connection: sqlite3.Connection, settings: Settings, report=None) -> s
 def collect(connection: sqlite3.Connection, settings: Settings, database: str | None = None, report=None) -> Samples:
     """Return the metrics of the database as it is now (each labelled with
     `database` where it is given: one of many in one file), after the run
-    whose report is given (backup_metrics.py: which destinations it lists)."""
+    whose report is given (backup_metrics.py: which destinations it lists);
+    for one database, the streams' consumer groups too (stream_samples: a
+    run of many adds them once)."""
     samples: Samples = {name: [] for name in _HELP}
     ran = {result.action for result in report.actions if result.status != "skipped"} if report else set()
     samples.update(backup_metrics.collect(connection, settings, bool(ran & backup_metrics.ACTIONS), database))
@@ -88,12 +94,36 @@ def collect(connection: sqlite3.Connection, settings: Settings, database: str | 
     samples["maintctl_notifications_queued"].append(({}, float(queued.count)))
     age = (settings.now - queued.oldest).total_seconds() if queued.oldest else 0.0
     samples["maintctl_notifications_oldest_queued_age_seconds"].append(({}, max(0.0, age)))
-    if database is not None:
+    if database is None:
+        samples.update(stream_samples(settings))
+    else:
         return {
             name: [({"database": database, **labels}, value) for labels, value in values]
             for name, values in samples.items()
         }
     return samples
+
+
+def stream_samples(settings: Settings) -> Samples:
+    """Given the settings, return each consumer group's lag and oldest unacknowledged age, for every stream
+    maintctl writes; none where no Redis is configured or it does not answer (a run never fails for them,
+    and says elsewhere that Redis does not answer). Shared by every database of a run, so never labelled
+    with one."""
+    from maintctl.store import streams
+
+    if settings.redis_url is None or settings.redis_problem:
+        return {}
+    try:
+        found = streams.watched(settings)
+    except streams.ReadError:
+        return {}
+    lags, ages = [], []
+    for stream in found:
+        for group in stream.groups:
+            labels = {"stream": stream.stream, "group": group.group}
+            lags.append((labels, float(group.lag)))
+            ages.append((labels, float(group.oldest_unacknowledged_seconds or 0.0)))
+    return {"maintctl_stream_lag": lags, "maintctl_stream_oldest_unacknowledged_seconds": ages}
 
 
 def text(*each: Samples) -> str:

@@ -1,7 +1,10 @@
 """Healthchecks-style pings (MAINTCTL_PING_URL): `<url>/start` when a run
 begins, `<url>` when it went well, `<url>/fail` with a short summary as the
-body when it did not; each with the run's id as `rid`, so that the service can
-pair them. A ping that fails is a warning, never the run's failure."""
+body when it did not, or when the app's reader of a stream maintctl writes is
+stuck (status's reader check: an entry unacknowledged longer than
+MAINTCTL_STUCK_AFTER, though the run itself went well); each with the run's
+id as `rid`, so that the service can pair them. A ping that fails is a
+warning, never the run's failure."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ class Pinger:
     """A hook (hooks.py): pings as the run begins and ends, with the run's id as rid."""
 
     def __init__(self, settings: Settings):
+        self.settings = settings
         self.url = settings.ping_url or ""
         self.timeout = settings.ping_timeout
         self.run_id = ""
@@ -39,8 +43,10 @@ class Pinger:
         return self._send("/start", None)
 
     def end(self, code: int, body: str) -> list[str]:
-        """Ping how the run ended, with its summary; return the warnings."""
-        return self._send("" if code == 0 else "/fail", body)
+        """Ping how the run ended, with its summary (after the readers that are stuck, which fail it
+        too); return the warnings."""
+        stuck = stuck_readers(self.settings)
+        return self._send("" if code == 0 and not stuck else "/fail", "".join(f"{line}\n" for line in stuck) + body)
 
     def _send(self, suffix: str, body: str | None) -> list[str]:
         """Ping; return the warnings (none when the ping was taken)."""
@@ -72,3 +78,17 @@ def _reason(error: Exception) -> str:
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
     return f"{type(error).__name__} (the endpoint's answer could not be read)"
+
+
+def stuck_readers(settings: Settings) -> list[str]:
+    """Given the settings, return a line for each consumer group whose oldest unacknowledged entry has waited
+    longer than MAINTCTL_STUCK_AFTER; none where no Redis is configured or it does not answer (a delivery
+    that fails already fails the run)."""
+    from maintctl.store import streams
+
+    if settings.redis_url is None or settings.redis_problem:
+        return []
+    try:
+        return streams.stuck(streams.watched(settings), settings.stuck_after)
+    except streams.ReadError:
+        return []

@@ -228,6 +228,7 @@ def run(names: list[str], flags: Flags, paths: list[Path], scheduled: bool) -> t
         from maintctl.monitoring import metrics
 
         samples = [outcome.metrics for outcome in outcomes if outcome.metrics]
+        samples.append(metrics.stream_samples(told))  # the streams the databases share: once, unlabelled
         warnings += metrics.write_text(told.metrics_file, metrics.text(*samples))
     if pinger:
         body = "".join(f"{outcome.database}: exit {outcome.code}\n" for outcome in outcomes)

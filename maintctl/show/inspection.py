@@ -28,7 +28,8 @@ def _due_count(connection: sqlite3.Connection, name: str, settings: Settings) ->
 def status(connection: sqlite3.Connection, settings: Settings) -> dict:
     """Return, per action, whether it is paused, its schedule, its last run
     and last success and how many items are due; the notifications waiting;
-    the lock's holder; and `attention`: what needs an operator (status exits
+    the lock's holder; the consumer groups of the streams maintctl writes
+    (where Redis answers); and `attention`: what needs an operator (status exits
     1 when that is not empty)."""
     kept = schedules.load_all(connection, registry.defaults(registry.ORDER))
     attention, rows = [], []
@@ -66,12 +67,14 @@ def status(connection: sqlite3.Connection, settings: Settings) -> dict:
             f"{queued.count} notifications undelivered, the oldest queued {age / 60:.0f} min ago"
             f" (more than MAINTCTL_STUCK_AFTER, {settings.stuck_after})"
         )
-    redis = None
+    redis, readers = None, None
     if settings.redis_url is not None:
         version, problem = outbox.probe(settings)
         redis = {"url": settings.redis_display, "answers": problem is None, "version": version, "error": problem}
         if problem:
             attention.append(f"Redis does not answer: {problem}")
+        else:
+            readers = _readers(settings, attention)
     listed = job_status.listing(connection, settings.now)
     attention.extend(job_status.attention(listed))
     backups = _backups(connection, settings, kept["backup"])
@@ -90,8 +93,23 @@ def status(connection: sqlite3.Connection, settings: Settings) -> dict:
         "backups": backups,
         "lock": {"file": str(lock_file), "held_by_pid": lock.holder(lock_file)},
         "redis": redis,
+        "streams": readers,
         "attention": attention,
     }
+
+
+def _readers(settings: Settings, attention: list[str]) -> list[dict] | None:
+    """Return each stream maintctl writes with its consumer groups (None where Redis could not be asked), adding
+    to `attention` each group whose reader is stuck past MAINTCTL_STUCK_AFTER."""
+    from maintctl.store import streams
+
+    try:
+        found = streams.watched(settings)
+    except streams.ReadError as error:
+        attention.append(f"the streams' readers could not be read: {error}")
+        return None
+    attention.extend(streams.stuck(found, settings.stuck_after))
+    return [stream.as_json() for stream in found]
 
 
 def _backups(connection: sqlite3.Connection, settings: Settings, schedule: schedules.Schedule) -> dict:

@@ -171,8 +171,28 @@ def status(document: dict, as_document: bool, quiet: bool = False) -> None:
         redis = document["redis"]
         kind = " (a cluster)" if (redis.get("version") or "").endswith("(a cluster)") else ""
         print(one_line(f"redis: {redis['url']} answers{kind}" if redis["answers"] else f"redis: {redis['error']}"))
+    for stream in document.get("streams") or ():
+        _readers(stream)
     for line in document["attention"]:
         print(f"maintctl: attention: {one_line(line)}", file=sys.stderr)
+
+
+def _readers(stream: dict) -> None:
+    """Print a stream's consumer groups: each one's lag and oldest entry not acknowledged (status)."""
+    from maintctl.store.streams import duration
+
+    name = stream["stream"]
+    if stream["error"]:
+        return  # said among what needs attention
+    if stream["no_groups"]:
+        made = "" if stream["exists"] else " (it does not exist yet)"
+        print(one_line(f"stream {name}: no consumer group{made}: its reader cannot be watched"))
+        return
+    for group in stream["groups"]:
+        lag = f"{group['lag']}{'' if group['lag_exact'] else '+'}"
+        waited = group["oldest_unacknowledged_seconds"]
+        oldest = f", the oldest unacknowledged {duration(waited)} old" if waited is not None else ", all acknowledged"
+        print(one_line(f"stream {name}, group {group['group']}: lag {lag}, {group['pending']} pending{oldest}"))
 
 
 def _backups(backups: dict) -> None:

@@ -43,15 +43,16 @@ class TestStatus:
         core.reminder("r1")
         maintctl("fire-reminders", "--db", core.path, "--now", NOW)  # no Redis URL: it stays queued
 
-        soon = maintctl("status", "--db", core.path, "--now", "2026-11-22T09:40:00Z", "--json")
-        late = maintctl("status", "--db", core.path, "--now", "2026-11-22T09:50:00Z", "--json")
+        soon = maintctl("status", "--db", core.path, "--now", "2026-11-22T09:34:00Z", "--json")
+        late = maintctl("status", "--db", core.path, "--now", "2026-11-22T09:36:00Z", "--json")
         told = maintctl(
-            "status", "--db", core.path, "--now", "2026-11-22T09:40:00Z", env={"MAINTCTL_STUCK_AFTER": "5m"}
+            "status", "--db", core.path, "--now", "2026-11-22T09:34:00Z", env={"MAINTCTL_STUCK_AFTER": "3m"}
         )
 
         assert soon.code == 0 and soon.json()["notifications"]["queued"] == 1
-        assert soon.json()["notifications"]["oldest_age_seconds"] == 600
+        assert soon.json()["notifications"]["oldest_age_seconds"] == 240
         assert late.code == 1 and "1 notifications undelivered" in late.json()["attention"][0]
+        assert "(more than MAINTCTL_STUCK_AFTER, 0:05:00)" in late.json()["attention"][0]  # its default: 5m
         assert told.code == 1
 
     def test_names_the_process_holding_the_lock_without_taking_it(self, maintctl, core):
