@@ -36,40 +36,28 @@ def _trace(kind: str, item_id: str, db, redis_url, now, json_output: bool, quiet
     raise typer.Exit(found.exit_code)
 
 
-@trace_app.command("reminder")
-def reminder_command(
-    reminder_id: IdArgument,
-    db: DbOption = None,
-    redis_url: RedisUrlOption = None,
-    now: NowOption = None,
-    json_output: JsonOption = False,
-    quiet: QuietOption = False,
-) -> None:
-    """A reminder: its row, audit rows, successor (a recurring one's next), notification and readers."""
-    _trace("reminder", reminder_id, db, redis_url, now, json_output, quiet)
+def _command(kind: str):
+    """Return the command that traces one item of this kind."""
+
+    def command(
+        item_id: IdArgument,
+        db: DbOption = None,
+        redis_url: RedisUrlOption = None,
+        now: NowOption = None,
+        json_output: JsonOption = False,
+        quiet: QuietOption = False,
+    ) -> None:
+        _trace(kind, item_id, db, redis_url, now, json_output, quiet)
+
+    return command
 
 
-@trace_app.command("event")
-def event_command(
-    event_id: IdArgument,
-    db: DbOption = None,
-    redis_url: RedisUrlOption = None,
-    now: NowOption = None,
-    json_output: JsonOption = False,
-    quiet: QuietOption = False,
-) -> None:
-    """An event: its row, audit rows, newest re-prompt and its readers."""
-    _trace("event", event_id, db, redis_url, now, json_output, quiet)
-
-
-@trace_app.command("job-run")
-def job_run_command(
-    run_id: IdArgument,
-    db: DbOption = None,
-    redis_url: RedisUrlOption = None,
-    now: NowOption = None,
-    json_output: JsonOption = False,
-    quiet: QuietOption = False,
-) -> None:
-    """A run of one of the app's jobs: its row, its message on the jobs' stream and its readers, its result."""
-    _trace("job-run", run_id, db, redis_url, now, json_output, quiet)
+for _kind, _summary in (
+    ("reminder", "A reminder: its row, audit rows, successor (a recurring one's next), notification and readers."),
+    ("event", "An event: its row, audit rows, newest re-prompt and its readers."),
+    (
+        "job-run",
+        "A run of one of the app's jobs: its row, its message on the jobs' stream and its readers, its result.",
+    ),
+):
+    trace_app.command(_kind, help=_summary)(_command(_kind))

@@ -127,7 +127,7 @@ def read(client, names: list[str], now: datetime) -> list[Stream]:
     streams, asked = [], []
     for index, name in enumerate(names):
         kind, length, groups = replies[3 * index : 3 * index + 3]
-        kind = _text(kind)
+        kind = text(kind)
         if kind == "none":
             streams.append(Stream(name, exists=False))
         elif kind != "stream":
@@ -142,7 +142,7 @@ def read(client, names: list[str], now: datetime) -> list[Stream]:
         return streams
     second = client.pipeline(transaction=False)
     for stream, described in asked:
-        group, last = _text(described["name"]), _text(described["last-delivered-id"])
+        group, last = text(described["name"]), text(described["last-delivered-id"])
         second.xpending(stream.stream, group)
         second.xrange(stream.stream, min=f"({last}", max="+", count=1)
         if described.get("lag") is None:
@@ -155,18 +155,18 @@ def read(client, names: list[str], now: datetime) -> list[Stream]:
             lag = int(next(replies))
             exact = lag < LAG_COUNT_LIMIT
         group = Group(
-            group=_text(described["name"]),
+            group=text(described["name"]),
             consumers=int(described["consumers"]),
             pending=int(pending["pending"]),
-            last_delivered_id=_text(described["last-delivered-id"]),
+            last_delivered_id=text(described["last-delivered-id"]),
             lag=int(lag),
             lag_exact=exact,
         )
         if pending["pending"] and pending["min"] is not None:
-            group.oldest_pending_id = _text(pending["min"])
+            group.oldest_pending_id = text(pending["min"])
             group.oldest_pending_seconds = age(group.oldest_pending_id, now)
         if unread:
-            group.oldest_unread_id = _text(unread[0][0])
+            group.oldest_unread_id = text(unread[0][0])
             group.oldest_unread_seconds = age(group.oldest_unread_id, now)
         stream.groups.append(group)
     return streams
@@ -212,5 +212,6 @@ def duration(seconds: float) -> str:
     return f"{seconds / 86400:.1f} d"
 
 
-def _text(value) -> str:
+def text(value) -> str:
+    """Given what redis-py returns for a name or an id (bytes or str), return it as text."""
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from maintctl.store.streams import text
+
 
 @dataclass
 class GroupState:
@@ -36,10 +38,6 @@ class StreamSide:
     groups: list[GroupState]
 
 
-def _text(value) -> str:
-    return value.decode(errors="backslashreplace") if isinstance(value, bytes) else str(value)
-
-
 def entry_key(entry_id: str) -> tuple[int, int]:
     """Given a stream entry id ('ms-seq'), return it as numbers, to compare ids as Redis does."""
     milliseconds, _, sequence = entry_id.partition("-")
@@ -49,7 +47,7 @@ def entry_key(entry_id: str) -> tuple[int, int]:
 def sent_entry(client, key: str) -> str | None:
     """Given the dedup key delivery set for a msg_id, return the entry id it holds (None once it expired)."""
     value = client.get(key)
-    return _text(value) if value is not None else None
+    return text(value) if value is not None else None
 
 
 def read_side(client, stream: str, entry_id: str) -> StreamSide:
@@ -69,8 +67,8 @@ def read_side(client, stream: str, entry_id: str) -> StreamSide:
     wanted = entry_key(entry_id)
     states = []
     for group in groups:
-        name = _text(group["name"])
-        read = wanted <= entry_key(_text(group["last-delivered-id"]))
+        name = text(group["name"])
+        read = wanted <= entry_key(text(group["last-delivered-id"]))
         pending = client.xpending_range(stream, name, min=entry_id, max=entry_id, count=1) if read else []
         if pending:
             (held,) = pending
@@ -79,7 +77,7 @@ def read_side(client, stream: str, entry_id: str) -> StreamSide:
                     name,
                     True,
                     True,
-                    _text(held["consumer"]),
+                    text(held["consumer"]),
                     int(held["time_since_delivered"]),
                     int(held["times_delivered"]),
                 )
