@@ -95,3 +95,22 @@ def _values(values: list[float | None]) -> str:
         else:
             runs.append([value, 1])
     return " ".join(f"_x{count}" if value is None else f"{value!r}+0x{count - 1}" for value, count in runs)
+
+
+def everything_written(maintctl, core, directory: Path, redis_url: str) -> set[str]:
+    """Return the metric names of a real run that has something of each kind to tell: every action run (a backup
+    taken among them), a reminder's notification delivered, a job of the app enqueued and its result read."""
+    import json
+
+    import redis
+
+    scrapes = Scrapes(maintctl, directory, env={"MAINTCTL_REDIS_URL": redis_url})
+    core.reminder("r1", fire_at=at_minute(0))
+    core.job("nightly", every="1m", added_at=at_minute(0))
+    scrapes.run(0, "run-all", "--quiet")
+    client = redis.Redis.from_url(redis_url)
+    ((_, fields),) = client.xrange("tasks")
+    result = {"job_run_id": json.loads(fields[b"data"])["job_run_id"], "status": "success", "result": {}}
+    client.xadd("tasks:results", {"data": json.dumps(result)})
+    scrapes.run(1, "run-all", "--quiet")
+    return scrapes.names()
