@@ -105,10 +105,12 @@ def everything_written(maintctl, core, directory: Path, redis_url: str) -> set[s
     import redis
 
     scrapes = Scrapes(maintctl, directory, env={"MAINTCTL_REDIS_URL": redis_url})
+    client = redis.Redis.from_url(redis_url)
+    for stream, group in (("notify:telegram", "telegram-sender"), ("tasks", "workers")):  # the app's readers
+        client.xgroup_create(stream, group, id="$", mkstream=True)
     core.reminder("r1", fire_at=at_minute(0))
     core.job("nightly", every="1m", added_at=at_minute(0))
     scrapes.run(0, "run-all", "--quiet")
-    client = redis.Redis.from_url(redis_url)
     ((_, fields),) = client.xrange("tasks")
     result = {"job_run_id": json.loads(fields[b"data"])["job_run_id"], "status": "success", "result": {}}
     client.xadd("tasks:results", {"data": json.dumps(result)})
