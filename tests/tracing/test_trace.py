@@ -261,3 +261,26 @@ def test_plain_text_for_cron_mail_names_each_stage_and_the_verdict(maintctl, cor
     assert "group app: read and acknowledged" in result.out
     assert lines[-1] == "verdict: acknowledged"
     assert "\x1b" not in result.out  # no terminal's colours in a mail
+
+
+def test_on_a_redis_cluster_the_stream_is_read_on_its_node_whichever_node_is_named(maintctl, core, cluster):
+    from redis.cluster import RedisCluster
+
+    core.reminder("r1")
+    client = RedisCluster.from_url(cluster.url_of(0))
+    client.xgroup_create("notify:telegram", "app", id="0", mkstream=True)
+    holder = cluster.master_of("notify:telegram")
+    elsewhere = next(server for server in cluster.servers if server is not holder)
+    fire(maintctl, core, "--redis-url", elsewhere.url)
+    ((_, ((entry_id, _),)),) = client.xreadgroup("app", "worker-1", {"notify:telegram": ">"}, count=1)
+
+    pending = trace(maintctl, core, "reminder", "r1", "--redis-url", elsewhere.url, now=LATER)
+    client.xack("notify:telegram", "app", entry_id)
+    acknowledged = trace(maintctl, core, "reminder", "r1", "--redis-url", elsewhere.url, now=LATER)
+
+    assert pending.code == 1, pending
+    assert pending.json()["verdict"] == "read-not-acknowledged"
+    (group,) = pending.json()["delivery"]["groups"]
+    assert (group["group"], group["pending"], group["consumer"], group["deliveries"]) == ("app", True, "worker-1", 1)
+    assert pending.json()["delivery"]["entry_id"] == entry_id.decode()
+    assert acknowledged.code == 0 and acknowledged.json()["verdict"] == "acknowledged", acknowledged
