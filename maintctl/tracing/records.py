@@ -19,6 +19,7 @@ LOOKUP_INDEXES = {
 }
 AUDIT_SHOWN = 50  # the newest audit rows of an item shown (an event re-prompted daily for years has thousands)
 NOTIFICATIONS_SHOWN = 20
+INSTANT_LENGTH = len("2026-11-22T09:30:00.000Z")  # every instant a msg_id ends in is canonical
 
 
 class NoSuchItem(LookupError):
@@ -91,13 +92,16 @@ def audit_steps(connection: sqlite3.Connection, entity_type: str, entity_id: str
 
 
 def notifications(connection: sqlite3.Connection, prefix: str, stream: str) -> list[Notification]:
-    """Given the msg_id (or the start of the msg_ids, ending in ':') of an
-    item's messages, return those in the outbox, oldest first (the newest
-    NOTIFICATIONS_SHOWN), found through the index on msg_id."""
+    """Given the msg_id (or the start of the msg_ids, ending in ':', that an
+    instant ends) of an item's messages, return those in the outbox, oldest
+    first (the newest NOTIFICATIONS_SHOWN), found through the index on
+    msg_id. Only the item's own: event `e`'s start `event_reprompt:e:` also
+    begins event `e:x`'s msg_ids, whose end is longer than one instant."""
     if not table_exists(connection, "maintctl_outbox"):
         return []
     if prefix.endswith(":"):
-        where, parameters = "msg_id >= ? AND msg_id < ?", (prefix, prefix[:-1] + ";")
+        where = "msg_id >= ? AND msg_id < ? AND length(msg_id) = ?"
+        parameters = (prefix, prefix[:-1] + ";", len(prefix) + INSTANT_LENGTH)
     else:
         where, parameters = "msg_id = ?", (prefix,)
     rows = connection.execute(

@@ -284,3 +284,36 @@ def test_on_a_redis_cluster_the_stream_is_read_on_its_node_whichever_node_is_nam
     assert (group["group"], group["pending"], group["consumer"], group["deliveries"]) == ("app", True, "worker-1", 1)
     assert pending.json()["delivery"]["entry_id"] == entry_id.decode()
     assert acknowledged.code == 0 and acknowledged.json()["verdict"] == "acknowledged", acknowledged
+
+
+def test_an_events_trace_follows_its_own_reprompt_not_one_of_an_event_whose_id_begins_with_its_own(
+    maintctl, core, redis_url
+):
+    core.event("e", pending_since="2026-11-21T09:00:00.000Z")
+    client = reader(redis_url)
+    assert maintctl("requeue-events", "--db", core.path, "--now", NOW, "--redis-url", redis_url).code == 0
+    entry_id = read_one(client)  # e's re-prompt: read and acknowledged
+    core.event("e:x", pending_since="2026-11-21T09:10:00.000Z")
+    later = maintctl("requeue-events", "--db", core.path, "--now", SOON, "--redis-url", redis_url)
+    assert later.code == 0, later  # e:x's re-prompt: never read
+
+    result = trace(maintctl, core, "event", "e", "--redis-url", redis_url, now=LATER)
+
+    assert (result.code, result.json()["verdict"]) == (0, "acknowledged"), result
+    assert result.json()["delivery"]["msg_id"] == f"event_reprompt:e:{NOW}"
+    assert result.json()["delivery"]["entry_id"] == entry_id
+    assert "e:x" not in result.out
+
+
+def test_a_reminders_timeline_holds_no_notification_of_a_reminder_whose_id_begins_with_its_own(
+    maintctl, core, redis_url
+):
+    core.reminder("a")
+    core.reminder("a:x", memory_id="m2")
+    fire(maintctl, core, "--redis-url", redis_url)
+
+    result = trace(maintctl, core, "reminder", "a", "--redis-url", redis_url)
+
+    queued = [step["detail"] for step in result.json()["timeline"] if step["stage"] == "queued"]
+    assert queued == [f"reminder:a:{NOW} queued in maintctl_outbox"], result
+
