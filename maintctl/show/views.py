@@ -28,7 +28,7 @@ def table(title: str | None, headers: Sequence[str], rows: Sequence[Sequence], s
         from rich.markup import escape
         from rich.table import Table
 
-        shown = Table(title=title, show_edge=False)
+        shown = Table(title=escape(one_line(title)) if title else None, show_edge=False)
         for header in headers:
             shown.add_column(header)
         for row in cells:
@@ -36,7 +36,7 @@ def table(title: str | None, headers: Sequence[str], rows: Sequence[Sequence], s
         Console().print(shown)
         return
     if title:
-        print(title)
+        print(one_line(title))
     widths = [max([len(header)] + [len(row[index]) for row in cells]) for index, header in enumerate(headers)]
     for row in [list(headers), *cells]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
