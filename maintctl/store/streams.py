@@ -142,8 +142,8 @@ def read(client, names: list[str], now: datetime) -> list[Stream]:
         return streams
     second = client.pipeline(transaction=False)
     for stream, described in asked:
-        group, last = text(described["name"]), text(described["last-delivered-id"])
-        second.xpending(stream.stream, group)
+        last = text(described["last-delivered-id"])
+        second.xpending(stream.stream, described["name"])  # as Redis gave it: a name need not be UTF-8
         second.xrange(stream.stream, min=f"({last}", max="+", count=1)
         if described.get("lag") is None:
             second.eval(COUNT_AFTER_LUA, 1, stream.stream, f"({last}", LAG_COUNT_LIMIT)

@@ -69,7 +69,8 @@ def read_side(client, stream: str, entry_id: str) -> StreamSide:
     for group in groups:
         name = text(group["name"])
         read = wanted <= entry_key(text(group["last-delivered-id"]))
-        pending = client.xpending_range(stream, name, min=entry_id, max=entry_id, count=1) if read else []
+        asked = group["name"]  # as Redis gave it: a name need not be UTF-8
+        pending = client.xpending_range(stream, asked, min=entry_id, max=entry_id, count=1) if read else []
         if pending:
             (held,) = pending
             states.append(

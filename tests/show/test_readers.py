@@ -213,3 +213,22 @@ def test_a_key_of_the_streams_name_that_is_not_a_stream_is_named(maintctl, core,
     assert result.code == 1
     assert readers(result, "tasks")["error"] == "the key tasks holds a string, not a stream"
     assert "stream tasks: the key tasks holds a string, not a stream" in result.json()["attention"]
+
+
+def test_a_group_whose_name_is_not_utf8_is_watched_like_any_other(maintctl, core, redis_url):
+    client = redis.Redis.from_url(redis_url)
+    Sender(redis_url, group=b"sender\xff", client=client)
+    entry_id = fire(maintctl, core, redis_url, "r1")
+    client.xreadgroup(b"sender\xff", "bot-1", {STREAM: ">"})  # read, never acknowledged
+
+    result = status(maintctl, core, redis_url, at(entry_id, 10), "--json")
+    traced = maintctl(
+        "trace", "reminder", "r1", "--db", core.path, "--redis-url", redis_url, "--now", at(entry_id, 10), "--json"
+    )
+
+    assert result.code == 1, result
+    assert group_of(result, "sender\ufffd")["pending"] == 1
+    (attention,) = result.json()["attention"]
+    assert attention.startswith(f"stream {STREAM}, group sender\ufffd: an entry has waited 10 min")
+    assert (traced.code, traced.json()["verdict"]) == (1, "read-not-acknowledged"), traced
+    assert traced.json()["delivery"]["groups"][0]["consumer"] == "bot-1"
