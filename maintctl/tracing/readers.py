@@ -50,6 +50,10 @@ def sent_entry(client, key: str) -> str | None:
     return text(value) if value is not None else None
 
 
+class NotAStream(Exception):
+    """The stream's key holds something else: no reader can read it."""
+
+
 def read_side(client, stream: str, entry_id: str) -> StreamSide:
     """Given a client, a stream and an entry id, return whether the entry is
     still there and, per consumer group, whether the group has been handed
@@ -57,8 +61,11 @@ def read_side(client, stream: str, entry_id: str) -> StreamSide:
     delivered how often)."""
     import redis
 
-    if not client.exists(stream):
+    kind = text(client.type(stream))
+    if kind == "none":
         return StreamSide(False, False, [])
+    if kind != "stream":
+        raise NotAStream(f"the key {stream} holds a {kind}, not a stream")
     entry_present = bool(client.xrange(stream, min=entry_id, max=entry_id, count=1))
     try:
         groups = client.xinfo_groups(stream)

@@ -86,6 +86,9 @@ def _follow(connection, settings: Settings, record: Record) -> tuple[str, dateti
 
     try:
         side = _read(connection, client, notification, record, now)
+    except readers.NotAStream as error:
+        record.steps.append(Step(now, "readers", f"{error}: no reader can read it"))
+        return "in-stream", delivered, _delivery(notification, [])
     except (redis.RedisError, OSError, ValueError, UnicodeError) as error:
         reason = outbox.describe_error(error, settings)
         record.steps.append(Step(now, "readers", f"{reason}: whether a group read it cannot be seen"))

@@ -363,3 +363,18 @@ def _read_or_nothing(descriptor: int) -> bytes:
         return os.read(descriptor, 65536)
     except OSError:
         return b""
+
+
+def test_a_stream_key_that_holds_something_else_is_named_as_such(maintctl, core, redis_url):
+    core.reminder("r1")
+    fire(maintctl, core, "--redis-url", redis_url)
+    client = redis.Redis.from_url(redis_url)
+    client.delete("notify:telegram")
+    client.hset("notify:telegram", "x", "y")
+
+    result = trace(maintctl, core, "reminder", "r1", "--redis-url", redis_url, now=LATER)
+
+    assert result.code == 1, result
+    assert result.json()["verdict"] == "in-stream"
+    details = [step["detail"] for step in result.json()["timeline"] if step["stage"] == "readers"]
+    assert details == ["the key notify:telegram holds a hash, not a stream: no reader can read it"]
