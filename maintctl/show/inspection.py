@@ -12,7 +12,7 @@ from maintctl.config.settings import Settings
 from maintctl.cron import ScheduleError
 from maintctl.jobs import status as job_status
 from maintctl.jobs.status import percentile
-from maintctl.store import history, lock, outbox, schedules
+from maintctl.store import history, lock, outbox, schedules, streams
 from maintctl.store.db import ActionError, SchemaError, check_schema
 
 
@@ -65,7 +65,7 @@ def status(connection: sqlite3.Connection, settings: Settings) -> dict:
     if queued.count and age > settings.stuck_after.total_seconds():
         attention.append(
             f"{queued.count} notifications undelivered, the oldest queued {age / 60:.0f} min ago"
-            f" (more than MAINTCTL_STUCK_AFTER, {settings.stuck_after})"
+            f" (more than MAINTCTL_STUCK_AFTER, {streams.duration(settings.stuck_after.total_seconds())})"
         )
     redis, readers = None, None
     if settings.redis_url is not None:
@@ -101,7 +101,6 @@ def status(connection: sqlite3.Connection, settings: Settings) -> dict:
 def _readers(settings: Settings, attention: list[str]) -> list[dict] | None:
     """Return each stream maintctl writes with its consumer groups (None where Redis could not be asked), adding
     to `attention` each group whose reader is stuck past MAINTCTL_STUCK_AFTER."""
-    from maintctl.store import streams
 
     try:
         found = streams.watched(settings)

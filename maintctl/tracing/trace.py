@@ -14,7 +14,7 @@ from datetime import datetime
 
 from maintctl import timestamps
 from maintctl.config.settings import Settings
-from maintctl.store import identity, outbox
+from maintctl.store import identity, outbox, streams
 from maintctl.tracing import readers, records
 from maintctl.tracing.records import NoSuchItem, Record, Step
 
@@ -50,7 +50,8 @@ def trace(connection: sqlite3.Connection, settings: Settings, kind: str, item_id
         if age > settings.stuck_after:
             stuck = (
                 f"{kind} {item_id}: {verdict} since {timestamps.format_instant(since)}"
-                f" ({int(age.total_seconds())} s, more than MAINTCTL_STUCK_AFTER, {settings.stuck_after})"
+                f" ({streams.duration(age.total_seconds())}, more than MAINTCTL_STUCK_AFTER,"
+                f" {streams.duration(settings.stuck_after.total_seconds())})"
             )
     document = {
         "item": record.item,

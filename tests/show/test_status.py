@@ -52,7 +52,7 @@ class TestStatus:
         assert soon.code == 0 and soon.json()["notifications"]["queued"] == 1
         assert soon.json()["notifications"]["oldest_age_seconds"] == 240
         assert late.code == 1 and "1 notifications undelivered" in late.json()["attention"][0]
-        assert "(more than MAINTCTL_STUCK_AFTER, 0:05:00)" in late.json()["attention"][0]  # its default: 5m
+        assert "(more than MAINTCTL_STUCK_AFTER, 5 min)" in late.json()["attention"][0]  # its default: 5m
         assert told.code == 1
 
     def test_names_the_process_holding_the_lock_without_taking_it(self, maintctl, core):
