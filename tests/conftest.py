@@ -599,6 +599,36 @@ def asleep_in_a_timed_wait(pid: int) -> bool:
         return False
 
 
+def on_a_terminal(arguments: list, cwd: Path, columns: int = 160, stream: str = "stdout") -> tuple[int, str, str]:
+    """Run maintctl with its stdout (or stderr) on a pseudo-terminal, as a person at one sees it; return its exit
+    status, what the terminal showed and what the other stream held."""
+    import pty
+
+    primary, secondary = pty.openpty()
+    other = subprocess.PIPE
+    completed = subprocess.run(  # noqa: PLW1510 - the caller asserts the exit status
+        [sys.executable, "-m", "maintctl", *map(str, arguments)],
+        stdout=secondary if stream == "stdout" else other,
+        stderr=secondary if stream == "stderr" else other,
+        cwd=cwd,
+        env={**CLEAN_ENV, "COLUMNS": str(columns), "TERM": "xterm"},
+        timeout=60,
+    )
+    os.close(secondary)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the terminal closed: all is read
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(primary)
+    held = completed.stderr if stream == "stdout" else completed.stdout
+    return completed.returncode, shown.decode(errors="replace"), held.decode(errors="replace")
+
+
 def until(condition, what: str, seconds: float = 30) -> None:
     """Wait for the condition (looked at every 5 ms); fail naming what did not happen within `seconds`."""
     deadline = time.monotonic() + seconds

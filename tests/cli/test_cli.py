@@ -443,36 +443,12 @@ class TestInitDb:
 
 
 def test_a_terminal_gets_a_table(core, tmp_path):
-    import pty
-    import subprocess
-    import sys
-
-    from conftest import CLEAN_ENV
+    from conftest import on_a_terminal
 
     some_work(core)
-    primary, secondary = pty.openpty()
-    completed = subprocess.run(  # noqa: PLW1510 - the exit code is asserted
-        [sys.executable, "-m", "maintctl", "run-all", "--db", str(core.path), "--now", NOW],
-        stdout=secondary,
-        stderr=subprocess.PIPE,
-        cwd=tmp_path,
-        env={**CLEAN_ENV, "COLUMNS": "160", "TERM": "xterm"},
-        timeout=60,
-    )
-    os.close(secondary)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(primary, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(primary)
-    text = shown.decode()
+    code, text, _ = on_a_terminal(["run-all", "--db", core.path, "--now", NOW], tmp_path)
 
-    assert completed.returncode == 0
+    assert code == 0
     assert "━" in text  # the table's rule under its header
     for name in ["fire-reminders", "expire-pending", "expire-tags", "requeue-events", "fired 1, created 1"]:
         assert name in text

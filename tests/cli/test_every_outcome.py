@@ -88,22 +88,12 @@ def test_the_lock_held_is_exit_75_with_a_document(maintctl, core):
 
 
 def test_on_a_terminal_a_usage_error_keeps_its_box(core, tmp_path):
-    import pty
+    from conftest import on_a_terminal
 
-    primary, secondary = pty.openpty()
-    completed = subprocess.run(  # noqa: PLW1510 - the exit code is asserted
-        [sys.executable, "-m", "maintctl", "run-all", "--db", str(core.path), "--frobnicate"],
-        stdout=subprocess.PIPE,
-        stderr=secondary,
-        cwd=tmp_path,
-        env={**CLEAN_ENV, "COLUMNS": "100", "TERM": "xterm"},
-        timeout=60,
-    )
-    os.close(secondary)
-    shown = re.sub(r"\x1b\[[0-9;]*m", "", os.read(primary, 65536).decode())  # without its colours
-    os.close(primary)
+    code, shown, _ = on_a_terminal(["run-all", "--db", core.path, "--frobnicate"], tmp_path, 100, "stderr")
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", shown)  # without its colours
 
-    assert completed.returncode == 2
+    assert code == 2
     assert "╭" in shown and "Error" in shown and "--frobnicate" in shown
 
 

@@ -321,48 +321,20 @@ def test_a_reminders_timeline_holds_no_notification_of_a_reminder_whose_id_begin
 def test_an_id_with_line_breaks_or_markup_is_shown_as_one_line_in_mail_and_on_a_terminal(
     maintctl, core, redis_url, tmp_path
 ):
-    import os
-    import pty
-    import subprocess
-    import sys
-
-    from conftest import CLEAN_ENV
+    from conftest import on_a_terminal
 
     core.reminder("r\nverdict: acknowledged")
     core.reminder("[/]", memory_id="m2")
 
     mail = maintctl("trace", "reminder", "r\nverdict: acknowledged", "--db", core.path, "--now", SOON)
-    primary, secondary = pty.openpty()
-    terminal = subprocess.run(  # noqa: PLW1510 - the exit code is asserted
-        [sys.executable, "-m", "maintctl", "trace", "reminder", "[/]", "--db", str(core.path), "--now", SOON],
-        stdout=secondary,
-        stderr=subprocess.PIPE,
-        cwd=tmp_path,
-        env={**CLEAN_ENV, "COLUMNS": "160", "TERM": "xterm"},
-        timeout=60,
-    )
-    os.close(secondary)
-    shown = b""
-    while chunk := _read_or_nothing(primary):
-        shown += chunk
-    os.close(primary)
+    code, shown, err = on_a_terminal(["trace", "reminder", "[/]", "--db", core.path, "--now", SOON], tmp_path)
 
     assert mail.code == 0, mail
     assert mail.out.splitlines()[0] == "reminder r\\nverdict: acknowledged"
     assert mail.out.splitlines()[-1] == "verdict: due-not-fired"
     assert "verdict: acknowledged" not in mail.out.splitlines()
-    assert terminal.returncode == 0, terminal.stderr
-    assert "reminder [/]" in shown.decode()
-
-
-def _read_or_nothing(descriptor: int) -> bytes:
-    """Read what a terminal's program wrote (nothing once it has closed)."""
-    import os
-
-    try:
-        return os.read(descriptor, 65536)
-    except OSError:
-        return b""
+    assert code == 0, err
+    assert "reminder [/]" in shown
 
 
 def test_a_stream_key_that_holds_something_else_is_named_as_such(maintctl, core, redis_url):
