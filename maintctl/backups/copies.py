@@ -167,3 +167,22 @@ def digest_of(chunks: Iterable[bytes]) -> str:
 def _chunks(path: Path) -> Iterable[bytes]:
     with open(path, "rb") as reading:
         yield from iter(lambda: reading.read(1 << 20), b"")
+
+
+class Hashing:
+    """A file read or written through it, its bytes hashed on the way (the copy is read once, whatever its size)."""
+
+    def __init__(self, file):
+        self.file, self.digest = file, hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.file.read(size)
+        self.digest.update(chunk)
+        return chunk
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return self.file.write(data)
+
+    def flush(self) -> None:
+        self.file.flush()

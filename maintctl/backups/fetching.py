@@ -24,9 +24,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from maintctl.backups import encryption
+from maintctl.backups import copies, encryption
 from maintctl.backups.copies import Copy
 from maintctl.backups.destinations import Folder
+from maintctl.store import openers
 from maintctl.store.db import Stopped
 
 Progress = Callable[[int], None]  # told the bytes moved since it was last told
@@ -71,20 +72,8 @@ def _remove_abandoned(where: Path, hidden: str) -> None:
     pattern = re.compile(re.escape(hidden) + r"maintctl-fetched-(\d+)-\w+")
     for entry in os.scandir(where):
         match = pattern.fullmatch(entry.name)
-        if match and entry.is_dir(follow_symlinks=False) and not _running(int(match[1])):
+        if match and entry.is_dir(follow_symlinks=False) and not openers.running(int(match[1])):
             shutil.rmtree(entry.path, ignore_errors=True)
-
-
-def _running(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's: running
-        return True
-    return True
 
 
 @contextlib.contextmanager
@@ -153,7 +142,8 @@ def _bring_decrypted(
     import threading
 
     stored, counted, failed, abandoned = hashlib.sha256(), [0], [], threading.Event()
-    hashed = _Hashing(plain)
+    hashed = copies.Hashing(open(plain, "xb"))  # noqa: SIM115 - closed below, whatever decryption does
+    plain.chmod(0o600)
     reader, writer = os.pipe()
 
     def bring() -> None:
@@ -195,22 +185,6 @@ def _bring_decrypted(
     if failed:
         raise failed[0]
     return counted[0], stored.hexdigest(), hashed.digest.hexdigest(), unreadable
-
-
-class _Hashing:
-    """A private file written once that hashes what is written to it."""
-
-    def __init__(self, path: Path):
-        self.file = open(path, "xb")  # noqa: SIM115 - closed by the caller, whatever decryption does
-        path.chmod(0o600)
-        self.digest = hashlib.sha256()
-
-    def write(self, data) -> int:
-        self.digest.update(data)
-        return self.file.write(data)
-
-    def flush(self) -> None:
-        self.file.flush()
 
 
 def _well_formed(manifest: dict) -> bool:

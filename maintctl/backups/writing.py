@@ -13,7 +13,6 @@ removed by the next backup, whatever its destinations.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from contextlib import ExitStack
 from datetime import datetime
@@ -159,28 +158,9 @@ def _to_store(stack: ExitStack, source: Path, keys: list, plain_sha256: str | No
     stack.callback(files.discard, encrypted)
     with open(source, "rb") as reading, open(encrypted, "xb") as writing:
         encrypted.chmod(0o600)
-        plain, stored = _Hashing(reading), _Hashing(writing)
+        plain, stored = copies.Hashing(reading), copies.Hashing(writing)
         pyrage.encrypt_io(plain, stored, keys)
     return encrypted, plain.digest.hexdigest(), stored.digest.hexdigest()
-
-
-class _Hashing:
-    """A file read or written through it, its bytes hashed on the way (the copy is read once, whatever its size)."""
-
-    def __init__(self, file):
-        self.file, self.digest = file, hashlib.sha256()
-
-    def read(self, size: int = -1) -> bytes:
-        chunk = self.file.read(size)
-        self.digest.update(chunk)
-        return chunk
-
-    def write(self, data: bytes) -> int:
-        self.digest.update(data)
-        return self.file.write(data)
-
-    def flush(self) -> None:
-        self.file.flush()
 
 
 def _scratch(stack: ExitStack, db: Path, mode: int) -> Path:

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from maintctl import __version__, json_text, timestamps, utf8
+from maintctl.store import openers
 from maintctl.store.db import table_exists, transaction
 
 if TYPE_CHECKING:
@@ -199,15 +200,7 @@ def _alive(host, pid) -> bool:
     """Given the host and pid of a run, return whether its process may still be running (on another host: yes)."""
     if host != os.uname().nodename:
         return True
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
-    return True
+    return openers.running(pid)
 
 
 _SELECT = (

@@ -117,6 +117,19 @@ def holders(paths: list[Path]) -> list[Holder]:
     ]
 
 
+def running(pid) -> bool:
+    """Given a process id, return whether a process of this host has it (another user's counts)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
 def _process_ids() -> list[int]:
     try:
         return [int(name) for name in os.listdir("/proc") if name.isdigit()]
