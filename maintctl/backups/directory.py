@@ -168,19 +168,13 @@ def rotate(folder: Folder, settings: Settings, begins: str, written: Path | None
     found = existing(folder, begins, now_stamp)
     if written is None:
         found.append(Copy(Path(), now_stamp, 1 + max((c.number for c in found if c.stamp == now_stamp), default=0)))
-    past = keeping.past_rules(found, rules(settings), now_stamp)
+    past = keeping.past_rules(found, keeping.Rules.of(settings), now_stamp)
     deleted = [Step("deleted", folder.shown, copy.path.name, _size(copy.path), copy.path) for copy in past]
     for copy in past if not dry_run else ():
         files.discard(copy.path.with_name(copy.path.name + copies.MANIFEST))
         files.discard(copy.path)
         files.discard(_media_copy(copy.path))
     return deleted
-
-
-def rules(settings: Settings) -> keeping.Rules:
-    return keeping.Rules(
-        settings.backup_keep, settings.backup_keep_daily, settings.backup_keep_weekly, settings.backup_keep_monthly
-    )
 
 
 def lock_file(folder: Folder, begins: str) -> Path:

@@ -34,6 +34,13 @@ class Rules:
     weekly: int = 0
     monthly: int = 0
 
+    @classmethod
+    def of(cls, settings) -> Rules:
+        """Given the Settings, return the rules --keep, --keep-daily, --keep-weekly and --keep-monthly give."""
+        return cls(
+            settings.backup_keep, settings.backup_keep_daily, settings.backup_keep_weekly, settings.backup_keep_monthly
+        )
+
     def shown(self) -> str:
         """Return the rules as the options that give them."""
         given = [("--keep", self.last), *(

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from maintctl import __version__, files
-from maintctl.backups import checked, copies, directory, encryption, located, uploads
+from maintctl.backups import checked, copies, directory, encryption, keeping, located, uploads
 from maintctl.backups.destinations import BadDestination, Destination, DestinationError, Folder
 from maintctl.backups.steps import Step
 from maintctl.backups.transfer import Transfer
@@ -52,8 +52,9 @@ def recipients(settings: Settings, to: list[Destination]) -> list:
     return found
 
 
-def rules(settings: Settings):
-    return directory.rules(settings) if settings.backup_prune else None
+def rules(settings: Settings) -> keeping.Rules | None:
+    """Return the rules copies are kept by (None: MAINTCTL_BACKUP_PRUNE=off, nothing deleted)."""
+    return keeping.Rules.of(settings) if settings.backup_prune else None
 
 
 def plan(settings: Settings, begins: str, to: list[Destination], encrypted: bool) -> list[Step]:
